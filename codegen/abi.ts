@@ -1,0 +1,154 @@
+/**
+ * ABI models: for each target, the size and the alignment *as a struct member* of every scalar, the pointer
+ * size, how `packed` is spelled and behaves, and the predefined macros that identify the target in C.
+ *
+ * Facts encoded here (each checked against gcc/clang by test/codegen/property.test.ts):
+ * - i386 System V: `double`, `long long` and (u)int64_t align to 4 inside structs.
+ * - arm-linux-gnueabihf (AAPCS): they align to 8 although pointers and `long` are 4 bytes.
+ * - x86_64-windows-msvc (LLP64): `long` is 4 bytes; packing is `#pragma pack(1)`, which also packs the
+ *   untagged records declared inside the packed one (GCC's attribute does not).
+ * - `char` is signed on x86 and wasm, unsigned on ARM (this only changes the TypeScript accessors).
+ * All targets are little-endian.
+ */
+import { LayoutError } from './errors';
+import type { ScalarName } from './types';
+
+export type TargetName =
+  | 'x86_64-linux-gnu'
+  | 'aarch64-linux-gnu'
+  | 'i386-linux-gnu'
+  | 'x86_64-windows-msvc'
+  | 'arm-linux-gnueabihf'
+  | 'wasm32';
+
+export interface Target {
+  readonly name: TargetName;
+  /** The triple for `clang --target=`. */
+  readonly clangTriple: string;
+  /** A C preprocessor condition true exactly when compiling for this target. */
+  readonly cGuard: string;
+  readonly pointerSize: 4 | 8;
+  /** `gnu`: packing is an attribute of one record; `msvc`: `#pragma pack(1)` also packs inline records. */
+  readonly packing: 'gnu' | 'msvc';
+  readonly charSigned: boolean;
+  /** [size, alignment as a struct member] of every scalar. */
+  readonly scalars: Readonly<Record<ScalarName, readonly [number, number]>>;
+}
+
+function scalars(pointer: 4 | 8, long: 4 | 8, align64: 4 | 8): Record<ScalarName, readonly [number, number]> {
+  const p = [pointer, pointer] as const;
+  const w64 = [8, align64] as const;
+  return {
+    int8: [1, 1],
+    uint8: [1, 1],
+    char: [1, 1],
+    schar: [1, 1],
+    uchar: [1, 1],
+    bool: [1, 1],
+    int16: [2, 2],
+    uint16: [2, 2],
+    short: [2, 2],
+    ushort: [2, 2],
+    int32: [4, 4],
+    uint32: [4, 4],
+    int: [4, 4],
+    uint: [4, 4],
+    float32: [4, 4],
+    int64: w64,
+    uint64: w64,
+    longlong: w64,
+    ulonglong: w64,
+    float64: w64,
+    long: long === 8 ? w64 : [4, 4],
+    ulong: long === 8 ? w64 : [4, 4],
+    size_t: p,
+    ssize_t: p,
+    intptr_t: p,
+    uintptr_t: p,
+    ptrdiff_t: p,
+  };
+}
+
+const TARGET_LIST: readonly Target[] = [
+  {
+    name: 'x86_64-linux-gnu',
+    clangTriple: 'x86_64-linux-gnu',
+    cGuard: 'defined(__x86_64__) && defined(__linux__)',
+    pointerSize: 8,
+    packing: 'gnu',
+    charSigned: true,
+    scalars: scalars(8, 8, 8),
+  },
+  {
+    name: 'aarch64-linux-gnu',
+    clangTriple: 'aarch64-linux-gnu',
+    cGuard: 'defined(__aarch64__) && defined(__linux__)',
+    pointerSize: 8,
+    packing: 'gnu',
+    charSigned: false,
+    scalars: scalars(8, 8, 8),
+  },
+  {
+    name: 'i386-linux-gnu',
+    clangTriple: 'i386-linux-gnu',
+    cGuard: 'defined(__i386__) && defined(__linux__)',
+    pointerSize: 4,
+    packing: 'gnu',
+    charSigned: true,
+    scalars: scalars(4, 4, 4),
+  },
+  {
+    name: 'x86_64-windows-msvc',
+    clangTriple: 'x86_64-windows-msvc',
+    cGuard: 'defined(_MSC_VER) && defined(_M_X64) && defined(_WIN64)',
+    pointerSize: 8,
+    packing: 'msvc',
+    charSigned: true,
+    scalars: scalars(8, 4, 8),
+  },
+  {
+    name: 'arm-linux-gnueabihf',
+    clangTriple: 'arm-linux-gnueabihf',
+    cGuard: 'defined(__arm__) && defined(__ARM_PCS_VFP) && defined(__linux__)',
+    pointerSize: 4,
+    packing: 'gnu',
+    charSigned: false,
+    scalars: scalars(4, 4, 8),
+  },
+  {
+    name: 'wasm32',
+    clangTriple: 'wasm32',
+    cGuard: 'defined(__wasm32__)',
+    pointerSize: 4,
+    packing: 'gnu',
+    charSigned: true,
+    scalars: scalars(4, 4, 8),
+  },
+];
+
+export const TARGETS: ReadonlyMap<TargetName, Target> = new Map(TARGET_LIST.map((t) => [t.name, t]));
+export const TARGET_NAMES: readonly TargetName[] = TARGET_LIST.map((t) => t.name);
+
+/** The target the TypeScript accessors are generated for when none is named: pymalloc's 64-bit heap. */
+export const DEFAULT_TS_TARGET: TargetName = 'x86_64-linux-gnu';
+
+/** The target of the running process (`host`). */
+export function hostTargetName(platform: string = process.platform, arch: string = process.arch): TargetName {
+  if (platform === 'win32' && arch === 'x64') return 'x86_64-windows-msvc';
+  if (platform === 'linux' || platform === 'android') {
+    if (arch === 'x64') return 'x86_64-linux-gnu';
+    if (arch === 'arm64') return 'aarch64-linux-gnu';
+    if (arch === 'ia32') return 'i386-linux-gnu';
+    if (arch === 'arm') return 'arm-linux-gnueabihf';
+  }
+  throw new LayoutError('', `no ABI model for the host (${platform}-${arch}); name a --target`);
+}
+
+/** Looks a target up by name (`host` is the running process's). */
+export function getTarget(name: string): Target {
+  const resolved = name === 'host' ? hostTargetName() : name;
+  const target = TARGETS.get(resolved as TargetName);
+  if (!target)
+    throw new LayoutError('', `unknown target '${name}' (known: host, ${TARGET_NAMES.join(', ')})`);
+  return target;
+}

@@ -1,0 +1,2 @@
+/** ESM entry point of `pymalloc/codegen`: the CommonJS build, re-exported. */
+export * from './index.js';

@@ -1,0 +1,310 @@
+/**
+ * malloc / free / realloc / calloc: the fast paths, each a few lines with one unlikely branch to a named slow
+ * path, and the slow paths that handle everything else (large blocks, bad input, empty lists, destroyed heaps).
+ *
+ * Cost of the fast paths (no allocation, no closures, no BigInt, no DataView, no try/catch, monomorphic):
+ *   malloc(1..threshold): pop the first free block of the first pool on usedpools[class]; 5 loads, 2 stores.
+ *   free(small block):    validate in O(1) (live arena, used pool, carved block boundary, not already free),
+ *                         push on its pool's free list; about 8 loads and 5 stores.
+ * They fall back to the slow paths only when a pool list is empty, a pool fills or empties, or the request is
+ * not a small one.
+ */
+import { codedError, HeapCore } from './core';
+import {
+  OFFSETOF_POOL_HEADER_FREEBLOCK,
+  OFFSETOF_POOL_HEADER_NEXTOFFSET,
+  OFFSETOF_POOL_HEADER_NEXTPOOL,
+  OFFSETOF_POOL_HEADER_REF_COUNT,
+  OFFSETOF_POOL_HEADER_SZIDX,
+} from './generated/layout';
+import { allocateFromNewPool, insertToUsedpool, onFreeList, poolEmptied, poolExtend } from './pool';
+import { allocSpan, freeLargeSpan, resizeLargeSpan, SPAN_CACHED, SPAN_FREE, SPAN_LARGE } from './span';
+
+const REF_COUNT = OFFSETOF_POOL_HEADER_REF_COUNT;
+const FREEBLOCK = OFFSETOF_POOL_HEADER_FREEBLOCK;
+const SZIDX = OFFSETOF_POOL_HEADER_SZIDX;
+const NEXTOFFSET = OFFSETOF_POOL_HEADER_NEXTOFFSET;
+const NEXTPOOL = OFFSETOF_POOL_HEADER_NEXTPOOL;
+
+/** Largest request accepted at all: a 32-bit heap cannot hold more. */
+export const MAX_REQUEST = 2 ** 32 - 1;
+
+export function hex(p: number): string {
+  return `0x${p.toString(16)}`;
+}
+
+export class Allocator extends HeapCore {
+  /** Set by destroy(): every call fails from then on. */
+  protected destroyed = false;
+
+  /**
+   * Allocates `n` bytes and returns a pointer (a byte offset into the heap's views), aligned to the geometry's
+   * alignment (16 by default). Throws TypeError/RangeError for a bad size and RangeError ERR_PYMALLOC_NOMEM
+   * when the heap is full. malloc(0) returns a unique pointer.
+   */
+  malloc(n: number): number {
+    if ((n & 1023) === n && (n - 1) >>> 0 < this.threshold) {
+      const u32 = this.u32;
+      const sz = (n - 1) >>> this.alignShift;
+      const slot = this.usedBase + (sz << 4);
+      const pool = u32[slot >>> 2];
+      if (pool !== slot - NEXTPOOL) {
+        const bp = u32[(pool + FREEBLOCK) >>> 2];
+        const next = u32[bp >>> 2];
+        u32[(pool + FREEBLOCK) >>> 2] = next;
+        u32[(pool + REF_COUNT) >>> 2] += 1;
+        if (next === 0) poolExtend(this, pool, sz);
+        u32[(bp + this.markOffset) >>> 2] = 0;
+        return bp;
+      }
+      return allocateFromNewPool(this, sz, n);
+    }
+    return this.mallocSlow(n);
+  }
+
+  /**
+   * Frees a block returned by malloc, calloc or realloc. free(0) does nothing. Throws (and changes nothing) for
+   * anything that is not a live block of this heap: a foreign, interior or already freed pointer.
+   */
+  free(p: number): void {
+    const u32 = this.u32;
+    const ai = u32[this.arenamapIdx + (p >>> this.arenaBits)];
+    // Nothing of the pool may be read before the arena is known to be live: its pages may be unmapped.
+    if (ai === 0 || ai === undefined || p >>> 0 !== p) {
+      this.freeSlow(p);
+      return;
+    }
+    const pool = (p & this.poolMask) >>> 0;
+    const count = u32[(pool + REF_COUNT) >>> 2];
+    const sz = u32[(pool + SZIDX) >>> 2];
+    const off = p - pool - this.poolOverhead;
+    const q = (off * this.classRecip[sz]) >>> 0;
+    if (
+      count === 0 ||
+      off >>> 0 >= u32[(pool + NEXTOFFSET) >>> 2] - this.poolOverhead ||
+      Math.imul(q, this.classSizes[sz]) !== off ||
+      u32[(p + this.markOffset) >>> 2] === this.markValue
+    ) {
+      this.freeSlow(p);
+      return;
+    }
+    this.releaseSmall(p, pool, count);
+  }
+
+  /** Pushes live small block p on its pool's free list; `count` is the pool's count before. */
+  protected releaseSmall(p: number, pool: number, count: number): void {
+    const u32 = this.u32;
+    const last = u32[(pool + FREEBLOCK) >>> 2];
+    u32[(p + this.markOffset) >>> 2] = this.markValue;
+    u32[p >>> 2] = last;
+    u32[(p + 4) >>> 2] = last === 0 ? 0 : this.baseHi;
+    u32[(pool + FREEBLOCK) >>> 2] = p;
+    u32[(pool + REF_COUNT) >>> 2] = count - 1;
+    if (last === 0) {
+      // The pool was full: it gets its freeblock's high word back and rejoins usedpools.
+      u32[(pool + FREEBLOCK + 4) >>> 2] = this.baseHi;
+      insertToUsedpool(this, pool);
+    } else if (count === 1) {
+      poolEmptied(this, pool);
+    }
+  }
+
+  /** Everything malloc's fast path does not take: 0, large sizes, bad input, a destroyed heap. */
+  protected mallocSlow(n: number): number {
+    this.checkLive('malloc');
+    checkSize(n, 'size');
+    if (n === 0) return this.malloc(1);
+    return this.mallocLarge(n);
+  }
+
+  /** A large request: a page-granular span of the same reservation. */
+  protected mallocLarge(n: number): number {
+    const pageBits = this.pageBits;
+    const pages = Math.ceil(n / 2 ** pageBits);
+    const pg = allocSpan(this, pages, 1, SPAN_LARGE, n);
+    this.u32[this.linksIdx + 2 * pg] = n;
+    return pg * 2 ** pageBits;
+  }
+
+  /** Full validation of a pointer handed to free; frees it or throws naming what is wrong. */
+  protected freeSlow(p: number): void {
+    this.checkLive('free');
+    if (p === 0) return;
+    const found = this.locate(p, 'free');
+    if (found > 0) {
+      const pool = (p & this.poolMask) >>> 0;
+      this.releaseSmall(p, pool, this.u32[(pool + REF_COUNT) >>> 2]);
+    } else {
+      freeLargeSpan(this, p >>> this.pageBits, -found);
+    }
+  }
+
+  /**
+   * Finds the live block that p points at: returns its size for a small block (its pool is p & ~POOL_MASK) or
+   * minus its page count for a large one (its first page is p >> PAGE_BITS). Throws TypeError/RangeError for a
+   * non-pointer, Error ERR_PYMALLOC_INVALID_POINTER for anything that is not the start of a live block of this
+   * heap, and ERR_PYMALLOC_DOUBLE_FREE for a block already free.
+   */
+  protected locate(p: number, what: string): number {
+    checkPointer(p, what);
+    const u32 = this.u32;
+    const g = this.geometry;
+    if (p >= g.reserve) badPointer(what, p, `pointer is beyond this heap's ${g.reserve}-byte reservation`);
+    if (u32[this.arenamapIdx + (p >>> this.arenaBits)] !== 0) {
+      const pool = (p & this.poolMask) >>> 0;
+      const count = u32[(pool + REF_COUNT) >>> 2];
+      const off = p - pool - this.poolOverhead;
+      if (off < 0) badPointer(what, p, 'pointer is inside a pool header, not a block');
+      if (count === 0) {
+        badPointer(
+          what,
+          p,
+          'pointer is in a pool that holds no live blocks (already freed?)',
+          'ERR_PYMALLOC_DOUBLE_FREE',
+        );
+      }
+      const size = (u32[(pool + SZIDX) >>> 2] + 1) << this.alignShift;
+      if (off % size !== 0) {
+        badPointer(
+          what,
+          p,
+          `pointer is not at the start of a block (blocks of ${size} bytes; ${off % size} bytes in)`,
+        );
+      }
+      if (off >= u32[(pool + NEXTOFFSET) >>> 2] - this.poolOverhead) {
+        badPointer(what, p, 'pointer is beyond the blocks handed out so far');
+      }
+      if (u32[(p + this.markOffset) >>> 2] === this.markValue && onFreeList(this, pool, p, g.poolSize)) {
+        badPointer(what, p, 'block is already free (double free)', 'ERR_PYMALLOC_DOUBLE_FREE');
+      }
+      return size;
+    }
+    if (p % g.pageSize !== 0) badPointer(what, p, 'pointer is not the start of a block of this heap');
+    const pg = p >>> this.pageBits;
+    const tag = pg >= this.dataStartPage ? u32[this.pagemapIdx + pg] : 0;
+    const kind = tag & 7;
+    if (kind === SPAN_LARGE) return -(tag >>> 3);
+    if (kind === SPAN_CACHED || kind === SPAN_FREE) {
+      badPointer(what, p, 'large block is already free (double free)', 'ERR_PYMALLOC_DOUBLE_FREE');
+    }
+    return badPointer(what, p, 'pointer is not the start of a block of this heap');
+  }
+
+  /**
+   * Resizes a block, keeping its contents up to the smaller size; returns the (possibly new) pointer.
+   * As in CPython, a small block shrinks in place unless that would waste more than a quarter of it; a large
+   * block stays large (it shrinks or grows in place when it can).
+   */
+  realloc(p: number, n: number): number {
+    this.checkLive('realloc');
+    checkSize(n, 'size');
+    if (p === 0) return this.malloc(n);
+    const found = this.locate(p, 'realloc');
+    if (found > 0) {
+      let keep = found;
+      if (n <= keep) {
+        if (4 * n > 3 * keep) return p;
+        keep = n;
+      }
+      const q = this.malloc(n);
+      this.u8.copyWithin(q, p, p + keep);
+      this.free(p);
+      return q;
+    }
+    const page = p >>> this.pageBits;
+    const pageSize = this.geometry.pageSize;
+    const pages = Math.max(1, Math.ceil(n / pageSize));
+    const old = this.u32[this.linksIdx + 2 * page];
+    if (resizeLargeSpan(this, page, -found, pages)) {
+      this.u32[this.linksIdx + 2 * page] = Math.max(n, 1);
+      return p;
+    }
+    const q = this.mallocLarge(Math.max(n, 1));
+    this.u8.copyWithin(q, p, p + Math.min(old, n));
+    freeLargeSpan(this, page, -found);
+    return q;
+  }
+
+  /** Allocates count * size bytes, all zero (reused blocks included). */
+  calloc(count: number, size: number): number {
+    this.checkLive('calloc');
+    checkSize(count, 'count');
+    checkSize(size, 'size');
+    const total = count * size;
+    if (total > MAX_REQUEST) {
+      throw codedError(
+        RangeError,
+        'ERR_OUT_OF_RANGE',
+        `pymalloc: calloc(${count}, ${size}): ${total} bytes exceeds a 4 GiB heap`,
+      );
+    }
+    const p = this.malloc(total);
+    this.u8.fill(0, p, p + total);
+    return p;
+  }
+
+  /** Bytes usable at p: the block's class size, or a large block's whole pages. */
+  usableSize(p: number): number {
+    this.checkLive('usableSize');
+    const found = this.locate(p, 'usableSize');
+    return found > 0 ? found : -found * this.geometry.pageSize;
+  }
+
+  /** True once destroy() has run. */
+  get isDestroyed(): boolean {
+    return this.destroyed;
+  }
+
+  protected checkLive(what: string): void {
+    if (this.destroyed) {
+      throw codedError(Error, 'ERR_PYMALLOC_DESTROYED', `pymalloc: ${what}: the heap has been destroyed`);
+    }
+  }
+}
+
+function badPointer(what: string, p: number, why: string, code = 'ERR_PYMALLOC_INVALID_POINTER'): never {
+  throw codedError(Error, code, `pymalloc: ${what}(${hex(p)}): ${why}`);
+}
+
+/** A size or count: a non-negative integer no larger than MAX_REQUEST. */
+export function checkSize(n: unknown, name: string): asserts n is number {
+  if (typeof n !== 'number') {
+    throw codedError(
+      TypeError,
+      'ERR_INVALID_ARG_TYPE',
+      `pymalloc: ${name} must be a number, got ${describe(n)}`,
+    );
+  }
+  if (!Number.isInteger(n) || n < 0 || n > MAX_REQUEST) {
+    throw codedError(
+      RangeError,
+      'ERR_OUT_OF_RANGE',
+      `pymalloc: ${name} must be an integer from 0 to ${MAX_REQUEST}, got ${String(n)}`,
+    );
+  }
+}
+
+/** A pointer: an integer offset from 0 to 2^32 - 1. */
+export function checkPointer(p: unknown, what: string): asserts p is number {
+  if (typeof p !== 'number') {
+    throw codedError(
+      TypeError,
+      'ERR_INVALID_ARG_TYPE',
+      `pymalloc: ${what}: pointer must be a number, got ${describe(p)}`,
+    );
+  }
+  if (!Number.isInteger(p) || p < 0 || p > MAX_REQUEST) {
+    throw codedError(
+      RangeError,
+      'ERR_OUT_OF_RANGE',
+      `pymalloc: ${what}: pointer must be an integer offset from 0 to ${MAX_REQUEST}, got ${String(p)}`,
+    );
+  }
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'string') return `a string ('${v.length > 20 ? `${v.slice(0, 20)}…` : v}')`;
+  if (typeof v === 'bigint') return `a bigint (${v}n)`;
+  return typeof v === 'object' ? 'an object' : `${typeof v} (${String(v)})`;
+}

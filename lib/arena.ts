@@ -1,0 +1,357 @@
+/**
+ * Arenas: the `arena_object` table, the `usable_arenas` list and its O(1) ordering index `nfp2lasta`,
+ * `unused_arena_objects`, and returning arenas (or, under the purge policy, empty pools) to the OS.
+ *
+ * As in CPython 3.11, with these invariants (checked by `checkArenas`):
+ *   an arena object is associated (address != 0) iff it is not on `unused_arena_objects`;
+ *   `arenamap[address >> ARENA_BITS] == index + 1` iff arena `index` is associated;
+ *   `usable_arenas` holds exactly the associated arenas with nfreepools > 0, sorted by ascending nfreepools;
+ *   nfp2lasta[n] is the last arena of `usable_arenas` with nfreepools == n, or NULL if there is none;
+ *   nfreepools == |freepools| + |purged pools| + (pools not yet carved: (address + ARENA_SIZE - pool_address) / POOL_SIZE).
+ * Unlike CPython, arenas are aligned to their size inside the reservation (no pool is lost to alignment), and a
+ * purged pool (its pages given back while its arena lives) is remembered in `purgemap` rather than in its header.
+ */
+import { codedError, DUMMY_SIZE_IDX, type HeapCore } from './core';
+import {
+  arena_object_get_freepools,
+  arena_object_get_nextarena,
+  arena_object_get_nfreepools,
+  arena_object_get_ntotalpools,
+  arena_object_get_pool_address,
+  arena_object_get_prevarena,
+  arena_object_set_freepools,
+  arena_object_set_nextarena,
+  arena_object_set_nfreepools,
+  arena_object_set_ntotalpools,
+  arena_object_set_pool_address,
+  arena_object_set_prevarena,
+  heap_state_get_empty_pools,
+  heap_state_get_maxarenas,
+  heap_state_get_narenas_currently_allocated,
+  heap_state_get_narenas_highwater,
+  heap_state_get_nfp2lasta,
+  heap_state_get_npurged_pools,
+  heap_state_get_ntimes_arena_allocated,
+  heap_state_get_purge_threshold_pools,
+  heap_state_get_unused_arena_objects,
+  heap_state_get_usable_arenas,
+  heap_state_set_arenas,
+  heap_state_set_empty_pools,
+  heap_state_set_maxarenas,
+  heap_state_set_narenas_currently_allocated,
+  heap_state_set_narenas_highwater,
+  heap_state_set_nfp2lasta,
+  heap_state_set_npurged_pools,
+  heap_state_set_ntimes_arena_allocated,
+  heap_state_set_unused_arena_objects,
+  heap_state_set_usable_arenas,
+  OFFSETOF_ARENA_OBJECT_ADDRESS,
+  pool_header_get_nextpool,
+  pool_header_set_arenaindex,
+  pool_header_set_nextpool,
+  pool_header_set_szidx,
+  SIZEOF_ARENA_OBJECT,
+} from './generated/layout';
+import { allocSpan, freeSpan, SPAN_ARENA } from './span';
+
+/** Arena objects made at the first arena; the table doubles from there (CPython's INITIAL_ARENA_OBJECTS). */
+const INITIAL_ARENA_OBJECTS = 16;
+
+/** Byte offset of the arena object of index i. */
+export function arenaObject(h: HeapCore, i: number): number {
+  return h.meta.arenas + i * SIZEOF_ARENA_OBJECT;
+}
+
+export function arenaIndex(h: HeapCore, ao: number): number {
+  return (ao - h.meta.arenas) / SIZEOF_ARENA_OBJECT;
+}
+
+/** The arena's address as a heap offset (0 when the object is unassociated). */
+export function arenaAddress(h: HeapCore, ao: number): number {
+  return h.u32[(ao + OFFSETOF_ARENA_OBJECT_ADDRESS) >>> 2];
+}
+
+function setArenaAddress(h: HeapCore, ao: number, address: number): void {
+  h.storePtr(ao + OFFSETOF_ARENA_OBJECT_ADDRESS, address);
+}
+
+const S = 0; // heap_state is at offset 0 of the reservation (see metadataLayout)
+
+export function initArenas(h: HeapCore): void {
+  heap_state_set_arenas(h, S, h.meta.arenas);
+  heap_state_set_maxarenas(h, S, 0);
+  heap_state_set_usable_arenas(h, S, 0);
+  heap_state_set_unused_arena_objects(h, S, 0);
+}
+
+/**
+ * Allocates and associates a new arena (CPython's new_arena): the arena object comes from
+ * `unused_arena_objects` (the table doubling when empty), the memory from an arena-aligned span.
+ * Throws ERR_PYMALLOC_NOMEM, changing nothing visible, when the reservation is full or the OS refuses.
+ */
+export function newArena(h: HeapCore, request: number): number {
+  const g = h.geometry;
+  let unused = heap_state_get_unused_arena_objects(h, S);
+  if (unused === 0) {
+    const max = heap_state_get_maxarenas(h, S);
+    const grown = Math.min(max === 0 ? INITIAL_ARENA_OBJECTS : max * 2, g.arenaSlots);
+    if (grown <= max) {
+      throw codedError(
+        RangeError,
+        'ERR_PYMALLOC_NOMEM',
+        `pymalloc: out of memory: cannot allocate ${request} bytes: all ${max} arena slots are in use`,
+      );
+    }
+    for (let i = max; i < grown; i++) {
+      const ao = arenaObject(h, i);
+      setArenaAddress(h, ao, 0);
+      arena_object_set_nextarena(h, ao, i < grown - 1 ? arenaObject(h, i + 1) : 0);
+    }
+    unused = arenaObject(h, max);
+    heap_state_set_unused_arena_objects(h, S, unused);
+    heap_state_set_maxarenas(h, S, grown);
+  }
+  const arenaPages = g.arenaSize >>> g.pageBits;
+  const pg = allocSpan(h, arenaPages, arenaPages, SPAN_ARENA, request);
+  const address = pg * g.pageSize;
+  const ao = unused;
+  heap_state_set_unused_arena_objects(h, S, arena_object_get_nextarena(h, ao));
+  setArenaAddress(h, ao, address);
+  h.u32[h.arenamapIdx + address / g.arenaSize] = arenaIndex(h, ao) + 1;
+  const current = heap_state_get_narenas_currently_allocated(h, S) + 1;
+  heap_state_set_narenas_currently_allocated(h, S, current);
+  heap_state_set_ntimes_arena_allocated(h, S, heap_state_get_ntimes_arena_allocated(h, S) + 1);
+  if (current > heap_state_get_narenas_highwater(h, S)) heap_state_set_narenas_highwater(h, S, current);
+  arena_object_set_freepools(h, ao, 0);
+  arena_object_set_pool_address(h, ao, address);
+  arena_object_set_nfreepools(h, ao, g.poolsPerArena);
+  arena_object_set_ntotalpools(h, ao, g.poolsPerArena);
+  return ao;
+}
+
+/**
+ * Takes a free pool from the front of `usable_arenas` (allocating an arena when there is none), keeping the
+ * list sorted. The pool's `arenaindex` is set; its `szidx` still names the class it last held, or
+ * DUMMY_SIZE_IDX when it is fresh (carved or purged), so the caller can reuse an initialized free list.
+ */
+export function takeFreePool(h: HeapCore, request: number): number {
+  let ao = heap_state_get_usable_arenas(h, S);
+  if (ao === 0) {
+    ao = newArena(h, request);
+    arena_object_set_nextarena(h, ao, 0);
+    arena_object_set_prevarena(h, ao, 0);
+    heap_state_set_usable_arenas(h, S, ao);
+    heap_state_set_nfp2lasta(h, S, arena_object_get_nfreepools(h, ao), ao);
+  }
+  const nf = arena_object_get_nfreepools(h, ao);
+  // This arena has the fewest free pools; taking one keeps it first, and it becomes the last with nf - 1.
+  if (heap_state_get_nfp2lasta(h, S, nf) === ao) heap_state_set_nfp2lasta(h, S, nf, 0);
+  if (nf > 1) heap_state_set_nfp2lasta(h, S, nf - 1, ao);
+
+  let pool = arena_object_get_freepools(h, ao);
+  if (pool !== 0) {
+    arena_object_set_freepools(h, ao, pool_header_get_nextpool(h, pool));
+    heap_state_set_empty_pools(h, S, heap_state_get_empty_pools(h, S) - 1);
+  } else {
+    pool = takePurgedPool(h, ao);
+    if (pool === 0) {
+      pool = arena_object_get_pool_address(h, ao);
+      arena_object_set_pool_address(h, ao, pool + h.geometry.poolSize);
+    }
+    pool_header_set_arenaindex(h, pool, arenaIndex(h, ao));
+    pool_header_set_szidx(h, pool, DUMMY_SIZE_IDX);
+  }
+  arena_object_set_nfreepools(h, ao, nf - 1);
+  if (nf - 1 === 0) {
+    // Wholly allocated: it leaves usable_arenas.
+    const next = arena_object_get_nextarena(h, ao);
+    heap_state_set_usable_arenas(h, S, next);
+    if (next !== 0) arena_object_set_prevarena(h, next, 0);
+  }
+  return pool;
+}
+
+/**
+ * Arena bookkeeping after `pool` (now empty, unlinked from its size class) is handed back: it goes onto its
+ * arena's `freepools`; the arena moves within `usable_arenas` to stay sorted, joins it if it was full, and is
+ * returned to the OS if all its pools are free, unless it is the last of `usable_arenas` (CPython 3.9's guard
+ * against thrashing) or the policy is 'never' (Python 2.4).
+ */
+export function poolBecameFree(h: HeapCore, pool: number, arenaIdx: number): void {
+  const ao = arenaObject(h, arenaIdx);
+  pool_header_set_nextpool(h, pool, arena_object_get_freepools(h, ao));
+  arena_object_set_freepools(h, ao, pool);
+  const empty = heap_state_get_empty_pools(h, S) + 1;
+  heap_state_set_empty_pools(h, S, empty);
+  let nf = arena_object_get_nfreepools(h, ao);
+  const lastnf = heap_state_get_nfp2lasta(h, S, nf);
+  if (lastnf === ao) {
+    // ao was the rightmost arena with nf free pools: the one before it, if it has nf too, now is.
+    const prev = arena_object_get_prevarena(h, ao);
+    heap_state_set_nfp2lasta(h, S, nf, prev !== 0 && arena_object_get_nfreepools(h, prev) === nf ? prev : 0);
+  }
+  nf++;
+  arena_object_set_nfreepools(h, ao, nf);
+
+  if (
+    nf === arena_object_get_ntotalpools(h, ao) &&
+    arena_object_get_nextarena(h, ao) !== 0 &&
+    h.policy !== 'never'
+  ) {
+    releaseArena(h, ao, nf);
+    return;
+  }
+  if (nf === 1) {
+    // The arena was full, so not on usable_arenas: it goes first (it has the fewest free pools).
+    const head = heap_state_get_usable_arenas(h, S);
+    arena_object_set_nextarena(h, ao, head);
+    arena_object_set_prevarena(h, ao, 0);
+    if (head !== 0) arena_object_set_prevarena(h, head, ao);
+    heap_state_set_usable_arenas(h, S, ao);
+    if (heap_state_get_nfp2lasta(h, S, 1) === 0) heap_state_set_nfp2lasta(h, S, 1, ao);
+  } else {
+    if (heap_state_get_nfp2lasta(h, S, nf) === 0) heap_state_set_nfp2lasta(h, S, nf, ao);
+    // Still sorted unless arenas with nf - 1 free pools follow ao: then move ao after the last of them.
+    if (ao !== lastnf) moveAfter(h, ao, lastnf);
+  }
+  if (h.policy === 'purge' && empty >= heap_state_get_purge_threshold_pools(h, S)) purgeFreePools(h);
+}
+
+/** Unlinks ao from usable_arenas and inserts it right after `after` (CPython's case 4). */
+function moveAfter(h: HeapCore, ao: number, after: number): void {
+  const prev = arena_object_get_prevarena(h, ao);
+  const next = arena_object_get_nextarena(h, ao);
+  if (prev !== 0) arena_object_set_nextarena(h, prev, next);
+  else heap_state_set_usable_arenas(h, S, next);
+  arena_object_set_prevarena(h, next, prev);
+  const afterNext = arena_object_get_nextarena(h, after);
+  arena_object_set_prevarena(h, ao, after);
+  arena_object_set_nextarena(h, ao, afterNext);
+  if (afterNext !== 0) arena_object_set_prevarena(h, afterNext, ao);
+  arena_object_set_nextarena(h, after, ao);
+}
+
+/** Unlinks a wholly free arena from usable_arenas, returns its memory to the OS, and recycles its object. */
+function releaseArena(h: HeapCore, ao: number, nf: number): void {
+  const prev = arena_object_get_prevarena(h, ao);
+  const next = arena_object_get_nextarena(h, ao);
+  if (prev === 0) heap_state_set_usable_arenas(h, S, next);
+  else arena_object_set_nextarena(h, prev, next);
+  if (next !== 0) arena_object_set_prevarena(h, next, prev);
+  if (heap_state_get_nfp2lasta(h, S, nf) === ao) heap_state_set_nfp2lasta(h, S, nf, 0);
+  discardArena(h, ao);
+}
+
+/** Forgets an arena that is on no list: counters, purge bits, arenamap, memory, and the object itself. */
+function discardArena(h: HeapCore, ao: number): void {
+  const g = h.geometry;
+  let free = 0;
+  for (let p = arena_object_get_freepools(h, ao); p !== 0; p = pool_header_get_nextpool(h, p)) free++;
+  heap_state_set_empty_pools(h, S, heap_state_get_empty_pools(h, S) - free);
+  const address = arenaAddress(h, ao);
+  const slot = address / g.arenaSize;
+  const words = h.meta.purgeWords;
+  const pm = (h.meta.purgemap >>> 2) + slot * words;
+  let purged = 0;
+  for (let w = 0; w < words; w++) {
+    purged += popcount(h.u32[pm + w]);
+    h.u32[pm + w] = 0;
+  }
+  heap_state_set_npurged_pools(h, S, heap_state_get_npurged_pools(h, S) - purged);
+  h.u32[h.arenamapIdx + slot] = 0;
+  freeSpan(h, address >>> g.pageBits, g.arenaSize >>> g.pageBits);
+  setArenaAddress(h, ao, 0);
+  arena_object_set_nextarena(h, ao, heap_state_get_unused_arena_objects(h, S));
+  heap_state_set_unused_arena_objects(h, S, ao);
+  heap_state_set_narenas_currently_allocated(h, S, heap_state_get_narenas_currently_allocated(h, S) - 1);
+}
+
+function popcount(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24) & 0xff;
+}
+
+function takePurgedPool(h: HeapCore, ao: number): number {
+  const g = h.geometry;
+  const address = arenaAddress(h, ao);
+  const words = h.meta.purgeWords;
+  const pm = (h.meta.purgemap >>> 2) + (address / g.arenaSize) * words;
+  for (let w = 0; w < words; w++) {
+    const bits = h.u32[pm + w];
+    if (bits !== 0) {
+      const bit = 31 - Math.clz32(bits & -bits);
+      h.u32[pm + w] = bits & ~(1 << bit);
+      heap_state_set_npurged_pools(h, S, heap_state_get_npurged_pools(h, S) - 1);
+      return address + (w * 32 + bit) * g.poolSize;
+    }
+  }
+  return 0;
+}
+
+/** True when pool `index` of the arena at `address` has been purged. */
+export function isPurged(h: HeapCore, address: number, index: number): boolean {
+  const words = h.meta.purgeWords;
+  const pm = (h.meta.purgemap >>> 2) + (address / h.geometry.arenaSize) * words;
+  return (h.u32[pm + (index >>> 5)] & (1 << (index & 31))) !== 0;
+}
+
+/**
+ * Gives back the pages of every empty pool of every usable arena (their contents become zeros; they stay free
+ * pools of their arena). Pages are dropped with MADV_DONTNEED whatever the heap's decommit mode, so a stale
+ * pointer into one still reads (zeros) rather than faulting. Returns the bytes given back.
+ */
+export function purgeFreePools(h: HeapCore): number {
+  const g = h.geometry;
+  let purged = 0;
+  for (let ao = heap_state_get_usable_arenas(h, S); ao !== 0; ao = arena_object_get_nextarena(h, ao)) {
+    const address = arenaAddress(h, ao);
+    const pm = (h.meta.purgemap >>> 2) + (address / g.arenaSize) * h.meta.purgeWords;
+    for (let pool = arena_object_get_freepools(h, ao); pool !== 0; ) {
+      const next = pool_header_get_nextpool(h, pool);
+      h.reservation.decommit(pool, g.poolSize, 'dontneed');
+      const index = (pool - address) / g.poolSize;
+      h.u32[pm + (index >>> 5)] |= 1 << (index & 31);
+      purged++;
+      pool = next;
+    }
+    arena_object_set_freepools(h, ao, 0);
+  }
+  heap_state_set_empty_pools(h, S, 0);
+  heap_state_set_npurged_pools(h, S, heap_state_get_npurged_pools(h, S) + purged);
+  return purged * g.poolSize;
+}
+
+/** Returns every wholly free arena still held (the anti-thrash one, or all of them under 'never'). */
+export function releaseFreeArenas(h: HeapCore): number {
+  let released = 0;
+  for (let ao = heap_state_get_usable_arenas(h, S); ao !== 0; ) {
+    const next = arena_object_get_nextarena(h, ao);
+    const nf = arena_object_get_nfreepools(h, ao);
+    if (nf === arena_object_get_ntotalpools(h, ao)) {
+      // Keep nfp2lasta right: ao is the last arena with nf free pools iff no later one has nf.
+      if (heap_state_get_nfp2lasta(h, S, nf) === ao) {
+        const prev = arena_object_get_prevarena(h, ao);
+        heap_state_set_nfp2lasta(
+          h,
+          S,
+          nf,
+          prev !== 0 && arena_object_get_nfreepools(h, prev) === nf ? prev : 0,
+        );
+      }
+      const prev = arena_object_get_prevarena(h, ao);
+      if (prev === 0) heap_state_set_usable_arenas(h, S, next);
+      else arena_object_set_nextarena(h, prev, next);
+      if (next !== 0) arena_object_set_prevarena(h, next, prev);
+      discardArena(h, ao);
+      released += h.geometry.arenaSize;
+    }
+    ao = next;
+  }
+  return released;
+}
+
+/** Returns every associated arena to the OS without looking at its pools (used when the heap is destroyed). */
+export function arenaCount(h: HeapCore): number {
+  return heap_state_get_narenas_currently_allocated(h, S);
+}

@@ -1,0 +1,10 @@
+/** Every subcommand of the CLI, registered in the order `pymalloc --help` lists them. */
+import type { Command } from 'commander';
+import { registerLayoutCommand } from './layout';
+import { registerPagesCommand } from './pages';
+
+export function registerCommands(program: Command): void {
+  // Each command module exports register<Name>Command(program); they are added here as they land.
+  registerPagesCommand(program);
+  registerLayoutCommand(program);
+}

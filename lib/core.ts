@@ -1,0 +1,155 @@
+/**
+ * HeapCore: what every layer of the allocator shares: the reservation, the typed-array views over it (created
+ * once), the geometry's constants and where the metadata lives. It holds no allocator state: that lives in the
+ * heap's own memory (`heap_state`, the `arena_object` table, pool headers), read and written through the
+ * generated accessors of `lib/generated/layout.ts`.
+ *
+ * Pointers are 32-bit byte offsets into the reservation (0 is NULL). A pointer *stored in the heap* is a real
+ * 64-bit address: low word = offset, high word = `baseHi` (0 for NULL), so that C code compiled against
+ * `native/pymalloc_layout.h` can follow it.
+ */
+
+import {
+  type LayoutViews,
+  OFFSETOF_HEAP_STATE_SPAN_BINS,
+  OFFSETOF_HEAP_STATE_SPAN_CACHE,
+  OFFSETOF_HEAP_STATE_USEDPOOLS,
+} from './generated/layout';
+import { type Geometry, type MetadataLayout, metadataLayout } from './geometry';
+import type { DecommitMode, Reservation } from './os';
+
+/** What to do with memory that becomes free. */
+export type ReturnPolicy = 'cpython' | 'purge' | 'never';
+
+/** An error with a stable `code`, like Node's own. */
+export function codedError<E extends Error>(
+  ctor: new (message: string) => E,
+  code: string,
+  message: string,
+): E {
+  const err = new ctor(message);
+  (err as E & { code: string }).code = code;
+  return err;
+}
+
+export const POLICY_CODES: Record<ReturnPolicy, number> = { cpython: 0, purge: 1, never: 2 };
+
+/** Written at offset `markOffset` of every free small block (alignment >= 16), cleared by malloc. */
+export const FREED_MARK = 0xdbfdfdfb;
+
+/** Pool header `szidx` of a pool that holds no size class yet (CPython's DUMMY_SIZE_IDX). */
+export const DUMMY_SIZE_IDX = 0xffff;
+
+export class HeapCore implements LayoutViews {
+  u8: Uint8Array;
+  i8: Int8Array;
+  u16: Uint16Array;
+  i16: Int16Array;
+  u32: Uint32Array;
+  i32: Int32Array;
+  f32: Float32Array;
+  f64: Float64Array;
+  u64: BigUint64Array;
+  i64: BigInt64Array;
+  dv: DataView;
+  /** High 32 bits of every real address in this heap. */
+  readonly baseHi: number;
+
+  readonly geometry: Geometry;
+  readonly meta: MetadataLayout;
+  readonly reservation: Reservation;
+  readonly policy: ReturnPolicy;
+  readonly decommitMode: DecommitMode;
+
+  // Constants of the hot paths, copied out of the geometry so that each is one field load.
+  /** Requests of 1..threshold bytes are small. */
+  threshold: number;
+  readonly alignShift: number;
+  readonly poolMask: number;
+  readonly poolOverhead: number;
+  readonly arenaBits: number;
+  readonly pageBits: number;
+  /** Byte offset of `usedpools[0]`; the fake header of class i is at usedBase + 16 * i - 16. */
+  readonly usedBase: number;
+  /** u32 index of `arenamap[0]`, `pagemap[0]`, `span_links[0]`. */
+  readonly arenamapIdx: number;
+  readonly pagemapIdx: number;
+  readonly linksIdx: number;
+  readonly binsIdx: number;
+  readonly cacheIdx: number;
+  /** Offset of the free-block mark inside a block, and the value that marks it. */
+  readonly markOffset: number;
+  readonly markValue: number;
+  /** Per class: 1 / size (nudged up) for the O(1) block-boundary check, and the size. */
+  readonly classRecip: Float64Array;
+  readonly classSizes: Int32Array;
+  readonly dataStartPage: number;
+  readonly debug: boolean;
+
+  constructor(
+    reservation: Reservation,
+    geometry: Geometry,
+    policy: ReturnPolicy,
+    decommitMode: DecommitMode,
+    debug: boolean,
+  ) {
+    this.reservation = reservation;
+    this.geometry = geometry;
+    this.meta = metadataLayout(geometry);
+    this.policy = policy;
+    this.decommitMode = decommitMode;
+    this.debug = debug;
+    const buf = reservation.buffer;
+    this.u8 = new Uint8Array(buf);
+    this.i8 = new Int8Array(buf);
+    this.u16 = new Uint16Array(buf);
+    this.i16 = new Int16Array(buf);
+    this.u32 = new Uint32Array(buf);
+    this.i32 = new Int32Array(buf);
+    this.f32 = new Float32Array(buf);
+    this.f64 = new Float64Array(buf);
+    this.u64 = new BigUint64Array(buf);
+    this.i64 = new BigInt64Array(buf);
+    this.dv = new DataView(buf);
+    this.baseHi = Number(reservation.base >> 32n);
+    if (Number(reservation.base & 0xffffffffn) !== 0) {
+      throw new Error('pymalloc: a heap reservation must be aligned to 4 GiB');
+    }
+
+    this.threshold = geometry.threshold;
+    this.alignShift = geometry.alignmentShift;
+    this.poolMask = ~(geometry.poolSize - 1);
+    this.poolOverhead = geometry.poolOverhead;
+    this.arenaBits = geometry.arenaBits;
+    this.pageBits = geometry.pageBits;
+    this.usedBase = this.meta.state + OFFSETOF_HEAP_STATE_USEDPOOLS;
+    this.arenamapIdx = this.meta.arenamap >>> 2;
+    this.pagemapIdx = this.meta.pagemap >>> 2;
+    this.linksIdx = this.meta.spanLinks >>> 2;
+    this.binsIdx = (this.meta.state + OFFSETOF_HEAP_STATE_SPAN_BINS) >>> 2;
+    this.cacheIdx = (this.meta.state + OFFSETOF_HEAP_STATE_SPAN_CACHE) >>> 2;
+    this.dataStartPage = this.meta.dataStart >>> geometry.pageBits;
+    // With 16-byte blocks or larger the mark has a word of its own after the 8-byte link; with 8-byte blocks the
+    // link's high word (always baseHi or 0 in a free block) serves as the mark.
+    this.markOffset = geometry.alignment >= 16 ? 8 : 4;
+    this.markValue = geometry.alignment >= 16 ? FREED_MARK : this.baseHi;
+    this.classRecip = new Float64Array(geometry.nbClasses);
+    this.classSizes = new Int32Array(geometry.nbClasses);
+    for (let i = 0; i < geometry.nbClasses; i++) {
+      const size = (i + 1) << geometry.alignmentShift;
+      this.classSizes[i] = size;
+      this.classRecip[i] = 1 / size + 2 ** -40;
+    }
+  }
+
+  /** Fake pool header of class `sz` in `usedpools`: its nextpool/prevpool are usedpools[2sz], usedpools[2sz+1]. */
+  usedHeader(sz: number): number {
+    return this.usedBase + sz * 16 - 16;
+  }
+
+  /** Writes a pointer into heap memory at byte offset `at`, as a real address. */
+  storePtr(at: number, value: number): void {
+    this.u32[at >>> 2] = value;
+    this.u32[(at + 4) >>> 2] = value === 0 ? 0 : this.baseHi;
+  }
+}

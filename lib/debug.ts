@@ -1,0 +1,192 @@
+/**
+ * Debug hooks, after CPython's PYTHONMALLOC=debug. Every block is wrapped (S = 8):
+ *     b[0:S]        bytes requested, big-endian
+ *     b[S]          API id 'o'
+ *     b[S+1:2S]     FORBIDDENBYTE (0xFD) x 7                 <- underflow guard
+ *     b[2S:2S+n]    the data: CLEANBYTE (0xCD) when new;  p = b + 2S is what the caller gets
+ *     b[2S+n:3S+n]  FORBIDDENBYTE x 8                        <- overflow guard
+ * On free the guards are checked, the whole block is filled with DEADBYTE (0xDD), and the block goes back.
+ * A small block is checked again when it is handed out: all but its first 2S bytes (the free-list link and mark)
+ * must still be DEADBYTE, or something wrote to it after it was freed. (Debug heaps fill never-used blocks with
+ * DEADBYTE too, see pool.ts.) Errors are thrown, not fatal, and the block involved is left allocated, so the
+ * heap stays consistent.
+ */
+import type { Allocator } from './alloc';
+import { checkSize, hex } from './alloc';
+import { codedError } from './core';
+import { DEADBYTE } from './pool';
+
+export const CLEANBYTE = 0xcd;
+export const FORBIDDENBYTE = 0xfd;
+const S = 8;
+const API_ID = 'o'.charCodeAt(0);
+
+type Hooked = Allocator & {
+  malloc(n: number): number;
+  free(p: number): void;
+  realloc(p: number, n: number): number;
+  calloc(count: number, size: number): number;
+  usableSize(p: number): number;
+};
+
+function byteHex(v: number): string {
+  return `0x${v.toString(16).padStart(2, '0')}`;
+}
+
+/** The report CPython prints for a bad block (_PyObject_DebugDumpAddress), as an Error message. */
+function dump(h: Allocator, p: number, reason: string): string {
+  const u8 = h.u8;
+  const b = p - 2 * S;
+  const lines = [
+    `pymalloc debug: ${reason}`,
+    `Debug memory block at address p=${hex(p)}: API '${String.fromCharCode(u8[b + S])}'`,
+  ];
+  const n = requested(h, p);
+  lines.push(`    ${n} bytes originally requested`);
+  const badLead: number[] = [];
+  for (let i = S + 1; i < 2 * S; i++) if (u8[b + i] !== FORBIDDENBYTE) badLead.push(i);
+  if (badLead.length === 0) {
+    lines.push(`    The ${S - 1} pad bytes at p-${S - 1} are FORBIDDENBYTE, as expected.`);
+  } else {
+    lines.push(
+      `    The ${S - 1} pad bytes at p-${S - 1} are not all FORBIDDENBYTE (${byteHex(FORBIDDENBYTE)}):`,
+    );
+    for (let i = S + 1; i < 2 * S; i++) {
+      const v = u8[b + i];
+      lines.push(`        at p-${2 * S - i}: ${byteHex(v)}${v === FORBIDDENBYTE ? '' : ' *** OUCH'}`);
+    }
+  }
+  const tail = p + n;
+  if (n <= h.geometry.reserve) {
+    const badTail: number[] = [];
+    for (let i = 0; i < S; i++) if (u8[tail + i] !== FORBIDDENBYTE) badTail.push(i);
+    if (badTail.length === 0) {
+      lines.push(`    The ${S} pad bytes at tail=${hex(tail)} are FORBIDDENBYTE, as expected.`);
+    } else {
+      lines.push(
+        `    The ${S} pad bytes at tail=${hex(tail)} are not all FORBIDDENBYTE (${byteHex(FORBIDDENBYTE)}):`,
+      );
+      for (let i = 0; i < S; i++) {
+        const v = u8[tail + i];
+        lines.push(`        at tail+${i}: ${byteHex(v)}${v === FORBIDDENBYTE ? '' : ' *** OUCH'}`);
+      }
+    }
+    const shown = Math.min(n, 8);
+    const data = Array.from(u8.subarray(p, p + shown), (v) => v.toString(16).padStart(2, '0')).join(' ');
+    lines.push(`    Data at p: ${data}${n > shown ? ' ...' : ''}`);
+  }
+  return lines.join('\n');
+}
+
+function requested(h: Allocator, p: number): number {
+  const b = p - 2 * S;
+  return h.dv.getUint32(b, false) * 2 ** 32 + h.dv.getUint32(b + 4, false);
+}
+
+function debugError(h: Allocator, p: number, reason: string, code = 'ERR_PYMALLOC_DEBUG'): Error {
+  return codedError(Error, code, dump(h, p, reason));
+}
+
+export function installDebugHooks(heap: Allocator): void {
+  const h = heap as Hooked;
+  const proto = Object.getPrototypeOf(h) as Hooked;
+  const rawMalloc = proto.malloc;
+  const rawFree = proto.free;
+  // Undocumented but handy: the underlying block of a debug pointer.
+  const usable = (b: number): number => proto.usableSize.call(h, b);
+
+  const debugMalloc = (n: number, api: string): number => {
+    checkSize(n, 'size');
+    const total = n + 3 * S;
+    const b = rawMalloc.call(h, total);
+    const u8 = h.u8;
+    if (total <= h.geometry.threshold) {
+      const end = b + usable(b);
+      for (let i = b + 2 * S; i < end; i++) {
+        if (u8[i] !== DEADBYTE) {
+          throw codedError(
+            Error,
+            'ERR_PYMALLOC_DEBUG',
+            `pymalloc debug: ${api}: write to freed memory: block ${hex(b + 2 * S)} (reused for a request of ${n} ` +
+              `bytes) has byte ${byteHex(u8[i])} at p+${i - b - 2 * S}, expected DEADBYTE (${byteHex(DEADBYTE)}); ` +
+              'the block is kept out of use',
+          );
+        }
+      }
+    }
+    h.dv.setUint32(b, Math.floor(n / 2 ** 32), false);
+    h.dv.setUint32(b + 4, n % 2 ** 32, false);
+    u8[b + S] = API_ID;
+    u8.fill(FORBIDDENBYTE, b + S + 1, b + 2 * S);
+    u8.fill(CLEANBYTE, b + 2 * S, b + 2 * S + n);
+    u8.fill(FORBIDDENBYTE, b + 2 * S + n, b + 3 * S + n);
+    return b + 2 * S;
+  };
+
+  /** Checks p's guards; returns the underlying block and the bytes requested. */
+  const verify = (p: number, api: string): { b: number; n: number } => {
+    if (typeof p !== 'number' || !Number.isInteger(p) || p < 2 * S) {
+      // Let the raw allocator produce its error for a non-pointer.
+      (h as unknown as { locate(p: unknown, what: string): unknown }).locate(p, api);
+    }
+    const b = p - 2 * S;
+    (h as unknown as { locate(p: number, what: string): unknown }).locate(b, api);
+    const u8 = h.u8;
+    if (u8[b + S] !== API_ID) {
+      throw debugError(
+        h,
+        p,
+        `${api}: bad ID: allocated using API '${String.fromCharCode(u8[b + S])}', verified using API 'o'`,
+      );
+    }
+    for (let i = S + 1; i < 2 * S; i++) {
+      if (u8[b + i] !== FORBIDDENBYTE)
+        throw debugError(h, p, `${api}: bad leading pad byte (buffer underflow)`);
+    }
+    const n = requested(h, p);
+    if (n + 3 * S > usable(b)) throw debugError(h, p, `${api}: bad size recorded (${n} bytes)`);
+    for (let i = 0; i < S; i++) {
+      if (u8[p + n + i] !== FORBIDDENBYTE)
+        throw debugError(h, p, `${api}: bad trailing pad byte (buffer overflow)`);
+    }
+    return { b, n };
+  };
+
+  const debugFree = (p: number, api: string): void => {
+    if (p === 0 && !h.isDestroyed) return;
+    const { b } = verify(p, api);
+    h.u8.fill(DEADBYTE, b, b + usable(b));
+    rawFree.call(h, b);
+  };
+
+  h.malloc = (n: number) => {
+    if (h.isDestroyed) return rawMalloc.call(h, n);
+    return debugMalloc(n, 'malloc');
+  };
+  h.free = (p: number) => {
+    if (h.isDestroyed) return rawFree.call(h, p);
+    debugFree(p, 'free');
+  };
+  h.calloc = (count: number, size: number) => {
+    if (h.isDestroyed) return proto.calloc.call(h, count, size);
+    checkSize(count, 'count');
+    checkSize(size, 'size');
+    const p = debugMalloc(count * size, 'calloc');
+    h.u8.fill(0, p, p + count * size);
+    return p;
+  };
+  h.realloc = (p: number, n: number) => {
+    if (h.isDestroyed) return proto.realloc.call(h, p, n);
+    checkSize(n, 'size');
+    if (p === 0) return debugMalloc(n, 'realloc');
+    const old = verify(p, 'realloc').n;
+    const q = debugMalloc(n, 'realloc');
+    h.u8.copyWithin(q, p, p + Math.min(old, n));
+    debugFree(p, 'realloc');
+    return q;
+  };
+  h.usableSize = (p: number) => {
+    if (h.isDestroyed) return proto.usableSize.call(h, p);
+    return verify(p, 'usableSize').n;
+  };
+}

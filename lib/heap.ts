@@ -1,0 +1,226 @@
+/**
+ * The Heap: one 4 GiB-aligned reservation of virtual memory with CPython's small-object allocator in it.
+ * This module owns the options and their defaults, the heap's construction (reserving, committing the metadata,
+ * initializing `heap_state`), and the whole-heap operations: stats, debugStats, check, trim, destroy.
+ * malloc/free/realloc live in alloc.ts; the debug hooks in debug.ts.
+ */
+import { Allocator, checkPointer } from './alloc';
+import { initArenas, purgeFreePools, releaseFreeArenas } from './arena';
+import { checkHeap, HEAP_MAGIC } from './check';
+import { codedError, POLICY_CODES, type ReturnPolicy } from './core';
+import { installDebugHooks } from './debug';
+import {
+  heap_state_set_alignment,
+  heap_state_set_alignment_shift,
+  heap_state_set_arena_bits,
+  heap_state_set_arena_size,
+  heap_state_set_arena_slots,
+  heap_state_set_arenamap,
+  heap_state_set_data_start_page,
+  heap_state_set_flags,
+  heap_state_set_magic,
+  heap_state_set_nb_classes,
+  heap_state_set_page_bits,
+  heap_state_set_page_size,
+  heap_state_set_pagemap,
+  heap_state_set_policy,
+  heap_state_set_pool_bits,
+  heap_state_set_pool_overhead,
+  heap_state_set_pool_size,
+  heap_state_set_pools_per_arena,
+  heap_state_set_purge_threshold_pools,
+  heap_state_set_purge_words,
+  heap_state_set_purgemap,
+  heap_state_set_small_threshold,
+  heap_state_set_span_links,
+  heap_state_set_version,
+  OFFSETOF_HEAP_STATE_BASE,
+  OFFSETOF_HEAP_STATE_RESERVATION_SIZE,
+} from './generated/layout';
+import { type Geometry, type GeometryOptions, MAX_RESERVE, resolveGeometry } from './geometry';
+import { type DecommitMode, type HeapInspection, pageSize, Reservation } from './os';
+import { flushSpanCache, initSpans, setSpanCacheLimit } from './span';
+import { computeStats, formatDebugStats, type HeapStats } from './stats';
+
+export type { ReturnPolicy } from './core';
+export type { ClassStats, HeapStats } from './stats';
+
+/** Options of `new Heap(options)`. */
+export interface HeapOptions extends GeometryOptions {
+  /**
+   * What happens to memory that becomes free:
+   * 'purge' returns wholly free arenas at once, and the pages of empty pools inside live arenas once
+   * `purgeThreshold` bytes of them accumulate (so one survivor cannot pin an arena's worth of RSS);
+   * 'cpython' returns only wholly free arenas (CPython 2.5+, keeping one as a guard against thrashing);
+   * 'never' keeps every arena (Python 2.4), for comparison.
+   * @defaultValue 'purge'
+   */
+  policy?: ReturnPolicy;
+  /**
+   * How pages go back to the OS: 'dontneed' (madvise: they read as zeros afterwards, a stale read cannot crash
+   * the process) or 'unmap' (a fresh PROT_NONE mapping: the commit charge goes too, a stale access faults).
+   * @defaultValue 'dontneed'
+   */
+  decommit?: DecommitMode;
+  /** Bytes of empty pools in live arenas that trigger a purge under the 'purge' policy. @defaultValue 4 MiB */
+  purgeThreshold?: number;
+  /** Bytes of freed large blocks (of up to 16 pages each) kept committed for reuse. @defaultValue 1 MiB */
+  spanCache?: number;
+  /** CPython's debug hooks: guard bytes, fills, and checks on every call. @defaultValue process.env.PYMALLOC === 'debug' */
+  debug?: boolean;
+}
+
+const POLICIES: readonly ReturnPolicy[] = ['purge', 'cpython', 'never'];
+const MODES: readonly DecommitMode[] = ['dontneed', 'unmap'];
+
+function optionError(message: string, type = false): Error {
+  return type
+    ? codedError(TypeError, 'ERR_INVALID_ARG_TYPE', `pymalloc: ${message}`)
+    : codedError(RangeError, 'ERR_OUT_OF_RANGE', `pymalloc: ${message}`);
+}
+
+function checkOptions(options: unknown): HeapOptions {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== 'object')
+    throw optionError('Heap options must be an object', true);
+  const o = options as HeapOptions;
+  if (o.policy !== undefined && !POLICIES.includes(o.policy)) {
+    throw optionError(`policy must be one of ${POLICIES.join(', ')}, got ${String(o.policy)}`);
+  }
+  if (o.decommit !== undefined && !MODES.includes(o.decommit)) {
+    throw optionError(`decommit must be one of ${MODES.join(', ')}, got ${String(o.decommit)}`);
+  }
+  for (const k of ['purgeThreshold', 'spanCache'] as const) {
+    const v = o[k];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)) {
+      throw optionError(`${k} must be a non-negative integer, got ${String(v)}`, typeof v !== 'number');
+    }
+  }
+  if (o.debug !== undefined && typeof o.debug !== 'boolean')
+    throw optionError('debug must be a boolean', true);
+  return o;
+}
+
+export class Heap extends Allocator {
+  /**
+   * Reserves the heap's memory and sets up its state. Throws TypeError/RangeError for bad options and the
+   * OS's error (code ENOMEM, …) when the reservation cannot be made.
+   */
+  constructor(options?: HeapOptions) {
+    const o = checkOptions(options);
+    const geometry = resolveGeometry(o, pageSize());
+    const debug = o.debug ?? process.env['PYMALLOC'] === 'debug';
+    const reservation = Reservation.create(geometry.reserve, MAX_RESERVE);
+    super(reservation, geometry, o.policy ?? 'purge', o.decommit ?? 'dontneed', debug);
+    try {
+      reservation.commit(0, this.meta.metaBytes);
+      this.initState(geometry, o);
+    } catch (err) {
+      reservation.release();
+      throw err;
+    }
+    if (debug) installDebugHooks(this);
+  }
+
+  private initState(g: Geometry, o: HeapOptions): void {
+    const S = this.meta.state;
+    heap_state_set_magic(this, S, HEAP_MAGIC);
+    heap_state_set_version(this, S, 1);
+    this.u32[(S + OFFSETOF_HEAP_STATE_BASE) >>> 2] = 0;
+    this.u32[(S + OFFSETOF_HEAP_STATE_BASE + 4) >>> 2] = this.baseHi;
+    this.u32[(S + OFFSETOF_HEAP_STATE_RESERVATION_SIZE) >>> 2] = g.reserve % 2 ** 32;
+    this.u32[(S + OFFSETOF_HEAP_STATE_RESERVATION_SIZE + 4) >>> 2] = Math.floor(g.reserve / 2 ** 32);
+    heap_state_set_alignment(this, S, g.alignment);
+    heap_state_set_alignment_shift(this, S, g.alignmentShift);
+    heap_state_set_small_threshold(this, S, g.threshold);
+    heap_state_set_nb_classes(this, S, g.nbClasses);
+    heap_state_set_pool_size(this, S, g.poolSize);
+    heap_state_set_pool_bits(this, S, g.poolBits);
+    heap_state_set_arena_size(this, S, g.arenaSize);
+    heap_state_set_arena_bits(this, S, g.arenaBits);
+    heap_state_set_page_size(this, S, g.pageSize);
+    heap_state_set_page_bits(this, S, g.pageBits);
+    heap_state_set_pool_overhead(this, S, g.poolOverhead);
+    heap_state_set_pools_per_arena(this, S, g.poolsPerArena);
+    heap_state_set_policy(this, S, POLICY_CODES[this.policy]);
+    heap_state_set_flags(this, S, this.debug ? 1 : 0);
+    heap_state_set_arena_slots(this, S, g.arenaSlots);
+    heap_state_set_arenamap(this, S, this.meta.arenamap);
+    heap_state_set_purgemap(this, S, this.meta.purgemap);
+    heap_state_set_purge_words(this, S, this.meta.purgeWords);
+    heap_state_set_pagemap(this, S, this.meta.pagemap);
+    heap_state_set_span_links(this, S, this.meta.spanLinks);
+    heap_state_set_data_start_page(this, S, this.dataStartPage);
+    const purgeBytes = o.purgeThreshold ?? 4 * 1024 * 1024;
+    heap_state_set_purge_threshold_pools(this, S, Math.max(1, Math.ceil(purgeBytes / g.poolSize)));
+    for (let sz = 0; sz < g.nbClasses; sz++) {
+      // An empty list: the fake header's nextpool and prevpool point at the fake header itself.
+      const head = this.usedHeader(sz);
+      this.storePtr(this.usedBase + sz * 16, head);
+      this.storePtr(this.usedBase + sz * 16 + 8, head);
+    }
+    initArenas(this);
+    initSpans(this);
+    setSpanCacheLimit(this, o.spanCache ?? 1024 * 1024);
+  }
+
+  /** The real address of pointer p, for passing to C. */
+  addressOf(p: number): bigint {
+    this.checkLive('addressOf');
+    checkPointer(p, 'addressOf');
+    return this.reservation.base + BigInt(p);
+  }
+
+  /** Per size class and in total: pools, blocks, arenas, large blocks, and CPython's byte accounting. */
+  stats(): HeapStats {
+    this.checkLive('stats');
+    return computeStats(this);
+  }
+
+  /** The text CPython 3.11's sys._debugmallocstats() prints for its small-object allocator, for this heap. */
+  debugStats(): string {
+    this.checkLive('debugStats');
+    return formatDebugStats(this, computeStats(this));
+  }
+
+  /**
+   * The same heap walked from C by the native inspector, compiled against native/pymalloc_layout.h: per-class
+   * pools and blocks, arenas, free pools. It agrees with stats() exactly when the header matches the memory.
+   */
+  inspect(): HeapInspection {
+    this.checkLive('inspect');
+    return this.reservation.inspectHeap();
+  }
+
+  /** Walks every arena, pool, free list and span; throws ERR_PYMALLOC_CORRUPT naming the first broken invariant. */
+  check(): void {
+    this.checkLive('check');
+    checkHeap(this);
+  }
+
+  /**
+   * Gives every free page back to the OS now: cached large spans, empty pools of live arenas, and wholly free
+   * arenas (including the one kept against thrashing). Returns the bytes given back.
+   */
+  trim(): number {
+    this.checkLive('trim');
+    return flushSpanCache(this) + purgeFreePools(this) + releaseFreeArenas(this);
+  }
+
+  /** Bytes of this heap's reservation resident in RAM (mincore). */
+  residentBytes(): number {
+    this.checkLive('residentBytes');
+    return this.reservation.residentBytes(0, this.geometry.reserve);
+  }
+
+  /**
+   * Returns all of the heap's memory to the OS at once. Every view then has length 0 and every method throws
+   * ERR_PYMALLOC_DESTROYED. Calling destroy again does nothing.
+   */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.threshold = 0;
+    this.reservation.release();
+  }
+}

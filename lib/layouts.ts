@@ -1,0 +1,103 @@
+/**
+ * pymalloc's in-heap structs, described once. `npm run codegen` turns this file into native/pymalloc_layout.h
+ * (C11/C++17, checked on six ABIs) and lib/generated/layout.ts (accessors for x86_64-linux-gnu); a test
+ * fails when either is stale. Every offset the allocator uses comes from here: edit a field, regenerate.
+ *
+ * pool_header and arena_object are CPython's (Objects/obmalloc.c), 48 bytes each on 64-bit targets.
+ * Pointer fields hold real addresses: low word = heap offset, high word = the heap's baseHi (0 for NULL).
+ */
+import { array, opaque, ptr, struct, t, typedef, union } from '../codegen';
+
+/** `typedef uint8_t block;`: the unit of allocation; pointers to it are byte addresses. */
+export const block = typedef('block', t.uint8);
+
+const poolHeaderRef = opaque('pool_header');
+const arenaObjectRef = opaque('arena_object');
+
+/** The header at the start of every pool. */
+export const pool_header = struct('pool_header', {
+  /** Number of allocated blocks; the union pads it to pointer size as CPython does. */
+  ref: union({ _padding: ptr(block), count: t.uint }),
+  /** Head of the pool's free list (threaded through the free blocks). */
+  freeblock: ptr(block),
+  nextpool: ptr(poolHeaderRef),
+  prevpool: ptr(poolHeaderRef),
+  /** Index of the pool's arena in the arena table. */
+  arenaindex: t.uint,
+  /** Size class index. */
+  szidx: t.uint,
+  /** Bytes from the pool's start to the next never-used block. */
+  nextoffset: t.uint,
+  /** Largest valid nextoffset. */
+  maxnextoffset: t.uint,
+});
+
+/** One entry of the arena table. */
+export const arena_object = struct('arena_object', {
+  /** Real address of the arena (0 when the entry is unused). */
+  address: t.uintptr_t,
+  /** First never-carved pool of the arena. */
+  pool_address: ptr(block),
+  nfreepools: t.uint,
+  ntotalpools: t.uint,
+  /** Singly linked list of the arena's empty pools. */
+  freepools: ptr(pool_header),
+  nextarena: ptr(arenaObjectRef),
+  prevarena: ptr(arenaObjectRef),
+});
+
+/** The heap header: geometry, counters and list heads, at a fixed place in the heap. */
+export const heap_state = struct('heap_state', {
+  magic: t.uint32,
+  version: t.uint32,
+  /** Real address of heap byte 0. */
+  base: t.uintptr_t,
+  reservation_size: t.uint64,
+  alignment: t.uint32,
+  alignment_shift: t.uint32,
+  small_threshold: t.uint32,
+  nb_classes: t.uint32,
+  pool_size: t.uint32,
+  pool_bits: t.uint32,
+  arena_size: t.uint32,
+  arena_bits: t.uint32,
+  page_size: t.uint32,
+  page_bits: t.uint32,
+  pool_overhead: t.uint32,
+  pools_per_arena: t.uint32,
+  policy: t.uint32,
+  flags: t.uint32,
+  arena_slots: t.uint32,
+  maxarenas: t.uint32,
+  arenas: ptr(arena_object),
+  usable_arenas: ptr(arena_object),
+  unused_arena_objects: ptr(arena_object),
+  arenamap: ptr(t.uint32),
+  pagemap: ptr(t.uint32),
+  span_links: ptr(t.uint32),
+  narenas_currently_allocated: t.uint32,
+  narenas_highwater: t.uint32,
+  ntimes_arena_allocated: t.uint32,
+  npurged_pools: t.uint32,
+  /** Bitmaps of purged pools: purge_words words per arena slot. */
+  purgemap: ptr(t.uint32),
+  purge_words: t.uint32,
+  /** Empty pools on the arenas' freepools lists, and how many of them trigger a purge (policy 'purge'). */
+  empty_pools: t.uint32,
+  purge_threshold_pools: t.uint32,
+  /** First page of the data region; pages below committed_top_page are committed ('dontneed' mode). */
+  data_start_page: t.uint32,
+  committed_top_page: t.uint32,
+  /** Live large blocks; pages held by the dirty-span cache, and its limit. */
+  nlarge: t.uint32,
+  span_cache_pages: t.uint32,
+  span_cache_limit_pages: t.uint32,
+  /** Heads of the free-span lists: bin b holds spans of 2^b to 2^(b+1) - 1 pages. */
+  span_bins: array(t.uint32, 32),
+  /** Heads of the dirty-span cache: list n - 1 holds freed large spans of n pages kept committed. */
+  span_cache: array(t.uint32, 16),
+  /** Per size class, a pair of pointers acting as a fake pool_header's nextpool/prevpool (CPython's trick). */
+  usedpools: array(ptr(pool_header), 128),
+  /** nfp2lasta[n]: the last arena in usable_arenas with n free pools (CPython 3.8's O(1) sort). */
+  nfp2lasta: array(ptr(arena_object), 1025),
+});

@@ -1,0 +1,11 @@
+/** The OS layer: reservations and their pages, memory probes, and which native build is loaded. */
+export { type HeapInspection, type NativeBuild, type NativeBuildKind, nativeBuild } from './native';
+export {
+  __testing,
+  type DecommitMode,
+  MAX_RESERVATION_SIZE,
+  type OsError,
+  pageSize,
+  Reservation,
+} from './pages';
+export { residentBytes, rssBytes, type SmapsRollup, smapsRollup } from './probes';

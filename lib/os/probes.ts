@@ -1,0 +1,68 @@
+/**
+ * Memory probes: how much of the process, and of a reservation, is in RAM right now.
+ * Linux reports through /proc; elsewhere `rssBytes` falls back to process.memoryUsage.rss()
+ * and `smapsRollup` returns null.
+ */
+import * as fs from 'node:fs';
+import { pageSize, type Reservation } from './pages';
+
+/** The resident set size of this process in bytes: /proc/self/statm field 2 × page size. */
+export function rssBytes(): number {
+  let statm: string;
+  try {
+    statm = fs.readFileSync('/proc/self/statm', 'latin1');
+  } catch {
+    return process.memoryUsage.rss();
+  }
+  const resident = Number(statm.split(' ')[1]);
+  return Number.isFinite(resident) ? resident * pageSize() : process.memoryUsage.rss();
+}
+
+/** Totals of /proc/self/smaps_rollup, in bytes. */
+export interface SmapsRollup {
+  rss: number;
+  /** Proportional set size; absent on kernels that do not report it. */
+  pss?: number;
+  anonymous: number;
+  /** Pages freed with MADV_FREE that the kernel has not reclaimed yet. */
+  lazyFree: number;
+  anonHugePages: number;
+}
+
+const SMAPS_FIELDS: Record<string, keyof SmapsRollup> = {
+  Rss: 'rss',
+  Pss: 'pss',
+  Anonymous: 'anonymous',
+  LazyFree: 'lazyFree',
+  AnonHugePages: 'anonHugePages',
+};
+
+/** Reads /proc/self/smaps_rollup (Linux 4.14+); null when it is unavailable. */
+export function smapsRollup(): SmapsRollup | null {
+  let text: string;
+  try {
+    text = fs.readFileSync('/proc/self/smaps_rollup', 'latin1');
+  } catch {
+    return null;
+  }
+  const result: SmapsRollup = { rss: 0, anonymous: 0, lazyFree: 0, anonHugePages: 0 };
+  let seen = false;
+  for (const line of text.split('\n')) {
+    const m = /^(\w+):\s+(\d+) kB$/.exec(line);
+    const field = m ? SMAPS_FIELDS[m[1]!] : undefined;
+    if (m && field) {
+      result[field] = Number(m[2]) * 1024;
+      seen = true;
+    }
+  }
+  return seen ? result : null;
+}
+
+/** Bytes of [offset, offset + length) of the reservation that are in RAM (mincore). */
+export function residentBytes(
+  reservation: Reservation,
+  offset = 0,
+  length: number = reservation.size - offset,
+): number {
+  return reservation.residentBytes(offset, length);
+}

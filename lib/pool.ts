@@ -1,0 +1,132 @@
+/**
+ * Pools: one size class each, a `pool_header` at the start, blocks carved lazily after it.
+ *
+ * A pool is in one of three states (CPython's terms):
+ *   used   0 < count < capacity, or count == capacity but blocks remain uncarved: on usedpools[szidx];
+ *   full   every block handed out (freeblock == NULL): on no list;
+ *   empty  count == 0: on its arena's `freepools` (or purged, or never carved).
+ * Invariants of a used or full pool (checked by the heap's check):
+ *   count + |free list| == (nextoffset - POOL_OVERHEAD) / size          (carved blocks are in use or free)
+ *   freeblock == NULL  iff  the pool is full  iff  nextoffset > maxnextoffset and the free list is empty.
+ * A pool on usedpools always has a block on its free list: when the list empties, the next block is carved at
+ * once (pool_extend) or, if none is left, the pool leaves its list.
+ */
+
+import { poolBecameFree, takeFreePool } from './arena';
+import type { HeapCore } from './core';
+import {
+  pool_header_get_arenaindex,
+  pool_header_get_freeblock,
+  pool_header_get_maxnextoffset,
+  pool_header_get_nextoffset,
+  pool_header_get_nextpool,
+  pool_header_get_prevpool,
+  pool_header_get_szidx,
+  pool_header_set_freeblock,
+  pool_header_set_maxnextoffset,
+  pool_header_set_nextoffset,
+  pool_header_set_nextpool,
+  pool_header_set_prevpool,
+  pool_header_set_ref_count,
+  pool_header_set_szidx,
+} from './generated/layout';
+
+/** Debug heaps fill never-used blocks with DEADBYTE too, so that a block's fill on reuse is always checkable. */
+export const DEADBYTE = 0xdd;
+
+function fillDead(h: HeapCore, block: number, size: number): void {
+  h.u8.fill(DEADBYTE, block + 16, block + size);
+}
+
+/**
+ * Makes a newly carved block the last of its pool's free list: a NULL link and, where blocks have room for
+ * it (alignment 16), the free mark, so that freeing a block that was never handed out is caught too.
+ */
+function carve(h: HeapCore, block: number, size: number): void {
+  if (h.debug) fillDead(h, block, size);
+  h.storePtr(block, 0);
+  if (h.markOffset >= 8) h.u32[(block + h.markOffset) >>> 2] = h.markValue;
+}
+
+/**
+ * The free list of `pool` ran out: carve the next block, or, when the pool is full, unlink it from usedpools.
+ * (CPython's pymalloc_pool_extend.)
+ */
+export function poolExtend(h: HeapCore, pool: number, sz: number): void {
+  const next = pool_header_get_nextoffset(h, pool);
+  if (next <= pool_header_get_maxnextoffset(h, pool)) {
+    const size = (sz + 1) << h.alignShift;
+    const block = pool + next;
+    pool_header_set_freeblock(h, pool, block);
+    pool_header_set_nextoffset(h, pool, next + size);
+    carve(h, block, size);
+    return;
+  }
+  // Full: malloc stored only the low word of the NULL freeblock; clear the high word too, so that C sees NULL.
+  pool_header_set_freeblock(h, pool, 0);
+  const nextpool = pool_header_get_nextpool(h, pool);
+  const prevpool = pool_header_get_prevpool(h, pool);
+  pool_header_set_prevpool(h, nextpool, prevpool);
+  pool_header_set_nextpool(h, prevpool, nextpool);
+}
+
+/**
+ * usedpools[sz] is empty: take a free pool from the arenas (CPython's allocate_from_new_pool), put it first on
+ * usedpools[sz], and return its first free block. Throws ERR_PYMALLOC_NOMEM when no arena can be had.
+ */
+export function allocateFromNewPool(h: HeapCore, sz: number, request: number): number {
+  const pool = takeFreePool(h, request);
+  const head = h.usedHeader(sz);
+  pool_header_set_nextpool(h, pool, head);
+  pool_header_set_prevpool(h, pool, head);
+  pool_header_set_nextpool(h, head, pool);
+  pool_header_set_prevpool(h, head, pool);
+  pool_header_set_ref_count(h, pool, 1);
+  let bp: number;
+  if (pool_header_get_szidx(h, pool) === sz) {
+    // It last held this class: its header and free list are ready.
+    bp = pool_header_get_freeblock(h, pool);
+    pool_header_set_freeblock(h, pool, h.u32[bp >>> 2]);
+  } else {
+    const size = (sz + 1) << h.alignShift;
+    pool_header_set_szidx(h, pool, sz);
+    bp = pool + h.poolOverhead;
+    const second = bp + size;
+    pool_header_set_nextoffset(h, pool, h.poolOverhead + 2 * size);
+    pool_header_set_maxnextoffset(h, pool, h.geometry.poolSize - size);
+    pool_header_set_freeblock(h, pool, second);
+    carve(h, second, size);
+    if (h.debug) fillDead(h, bp, size);
+  }
+  h.u32[(bp + h.markOffset) >>> 2] = 0;
+  return bp;
+}
+
+/** A full pool got a block back: it rejoins the front of usedpools[szidx] (CPython's insert_to_usedpool). */
+export function insertToUsedpool(h: HeapCore, pool: number): void {
+  const head = h.usedHeader(pool_header_get_szidx(h, pool));
+  const next = pool_header_get_nextpool(h, head);
+  const prev = pool_header_get_prevpool(h, next);
+  pool_header_set_nextpool(h, pool, next);
+  pool_header_set_prevpool(h, pool, prev);
+  pool_header_set_prevpool(h, next, pool);
+  pool_header_set_nextpool(h, prev, pool);
+}
+
+/** The last block of a used pool came back: it leaves usedpools and goes to its arena (insert_to_freepool). */
+export function poolEmptied(h: HeapCore, pool: number): void {
+  const next = pool_header_get_nextpool(h, pool);
+  const prev = pool_header_get_prevpool(h, pool);
+  pool_header_set_prevpool(h, next, prev);
+  pool_header_set_nextpool(h, prev, next);
+  poolBecameFree(h, pool, pool_header_get_arenaindex(h, pool));
+}
+
+/** True when block `p` is on the free list of `pool` (O(free blocks): for the slow paths only). */
+export function onFreeList(h: HeapCore, pool: number, p: number, limit: number): boolean {
+  let steps = 0;
+  for (let b = pool_header_get_freeblock(h, pool); b !== 0 && steps <= limit; b = h.u32[b >>> 2], steps++) {
+    if (b === p) return true;
+  }
+  return false;
+}

@@ -1,0 +1,381 @@
+/**
+ * Spans: the page-granular layer under arenas and large blocks. It owns the reservation's data region
+ * [dataStart, reserve) and hands out runs of OS pages: arenas (aligned to their size) and large blocks.
+ *
+ * Every span, free or used, carries a boundary tag in `pagemap` at its first and last page:
+ *     tag = npages * 8 + kind        kind: FREE (decommitted), LARGE (a large block), ARENA, CACHED (free, still
+ *                                    committed, kept for reuse by a large request of exactly its size)
+ * and every page strictly inside a span has tag 0. Invariants (checked by `checkSpans`):
+ *     the spans tile the data region exactly;  no two FREE spans are adjacent (freeing coalesces);
+ *     every FREE span is on the bin list floor(log2(npages)) once, every CACHED span on cache list npages - 1 once;
+ *     sum of CACHED pages == span_cache_pages <= span_cache_limit_pages.
+ * Free spans are linked through `span_links[2 * page]` (next, prev: page numbers, 0 = none; page 0 is metadata).
+ * For a LARGE span, `span_links[2 * page]` holds the bytes requested.
+ *
+ * Memory: a FREE span's pages are never resident. In 'dontneed' mode everything below `committed_top_page` is
+ * readable and writable (a freed span reads as zeros); in 'unmap' mode only used and cached spans are.
+ */
+import type { HeapCore } from './core';
+import { codedError } from './core';
+import {
+  LENGTHOF_HEAP_STATE_SPAN_BINS,
+  LENGTHOF_HEAP_STATE_SPAN_CACHE,
+  OFFSETOF_HEAP_STATE_COMMITTED_TOP_PAGE,
+  OFFSETOF_HEAP_STATE_NLARGE,
+  OFFSETOF_HEAP_STATE_SPAN_CACHE_LIMIT_PAGES,
+  OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES,
+} from './generated/layout';
+
+export const SPAN_FREE = 1;
+export const SPAN_LARGE = 2;
+export const SPAN_ARENA = 3;
+export const SPAN_CACHED = 4;
+export const SPAN_KIND_NAMES = ['none', 'free', 'large', 'arena', 'cached'];
+
+/** Largest span (in pages) that the dirty-span cache keeps. */
+export const SPAN_CACHE_MAX_PAGES = LENGTHOF_HEAP_STATE_SPAN_CACHE;
+
+/** Reservation chunk committed at once in 'dontneed' mode. */
+const COMMIT_CHUNK = 16 * 1024 * 1024;
+
+function stateWord(h: HeapCore, offset: number): number {
+  return (h.meta.state + offset) >>> 2;
+}
+
+function bin(npages: number): number {
+  return 31 - Math.clz32(npages);
+}
+
+function setTags(h: HeapCore, pg: number, n: number, kind: number): void {
+  const tag = n * 8 + kind;
+  const pm = h.pagemapIdx;
+  h.u32[pm + pg] = tag;
+  h.u32[pm + pg + n - 1] = tag;
+}
+
+function clearTags(h: HeapCore, pg: number, n: number): void {
+  const pm = h.pagemapIdx;
+  h.u32[pm + pg] = 0;
+  h.u32[pm + pg + n - 1] = 0;
+}
+
+function listPush(h: HeapCore, headIdx: number, pg: number): void {
+  const u32 = h.u32;
+  const links = h.linksIdx;
+  const next = u32[headIdx];
+  u32[links + 2 * pg] = next;
+  u32[links + 2 * pg + 1] = 0;
+  if (next !== 0) u32[links + 2 * next + 1] = pg;
+  u32[headIdx] = pg;
+}
+
+function listRemove(h: HeapCore, headIdx: number, pg: number): void {
+  const u32 = h.u32;
+  const links = h.linksIdx;
+  const next = u32[links + 2 * pg];
+  const prev = u32[links + 2 * pg + 1];
+  if (prev === 0) u32[headIdx] = next;
+  else u32[links + 2 * prev] = next;
+  if (next !== 0) u32[links + 2 * next + 1] = prev;
+}
+
+/** Makes [pg, pg + n) one FREE span on its bin list. Its neighbours must not be FREE. */
+function insertFree(h: HeapCore, pg: number, n: number): void {
+  setTags(h, pg, n, SPAN_FREE);
+  listPush(h, h.binsIdx + bin(n), pg);
+}
+
+/** Sets up the span state of a new heap: one FREE span over the whole data region. */
+export function initSpans(h: HeapCore): void {
+  const g = h.geometry;
+  const u32 = h.u32;
+  u32[stateWord(h, OFFSETOF_HEAP_STATE_COMMITTED_TOP_PAGE)] = h.dataStartPage;
+  insertFree(h, h.dataStartPage, g.pages - h.dataStartPage);
+}
+
+export function setSpanCacheLimit(h: HeapCore, bytes: number): void {
+  h.u32[stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_LIMIT_PAGES)] = Math.floor(bytes / h.geometry.pageSize);
+}
+
+/** Finds a FREE span with room for n pages aligned to `align` pages; returns its first page or 0. */
+function findFree(h: HeapCore, n: number, align: number): number {
+  const u32 = h.u32;
+  const pm = h.pagemapIdx;
+  const links = h.linksIdx;
+  const b0 = bin(n);
+  // Every span in a bin above floor(log2 n) has at least n pages: for an unaligned request its head fits.
+  for (let b = n === 1 << b0 ? b0 : b0 + 1; b < LENGTHOF_HEAP_STATE_SPAN_BINS; b++) {
+    for (let pg = u32[h.binsIdx + b]; pg !== 0; pg = u32[links + 2 * pg]) {
+      const len = u32[pm + pg] >>> 3;
+      const start = Math.ceil(pg / align) * align;
+      if (start + n <= pg + len) return pg;
+      if (align === 1) break;
+    }
+  }
+  // Spans in bin floor(log2 n) may be shorter than n: scan them.
+  for (let pg = u32[h.binsIdx + b0]; pg !== 0; pg = u32[links + 2 * pg]) {
+    const len = u32[pm + pg] >>> 3;
+    const start = Math.ceil(pg / align) * align;
+    if (start + n <= pg + len) return pg;
+  }
+  return 0;
+}
+
+function outOfMemory(h: HeapCore, bytes: number, cause?: unknown): RangeError {
+  const g = h.geometry;
+  const err = codedError(
+    RangeError,
+    'ERR_PYMALLOC_NOMEM',
+    `pymalloc: out of memory: cannot allocate ${bytes} bytes (heap capacity ${g.reserve - h.meta.dataStart} ` +
+      `bytes, ${spanBytesInUse(h)} bytes in use by arenas and large blocks)` +
+      (cause instanceof Error ? `: ${cause.message}` : ''),
+  );
+  if (cause !== undefined) (err as RangeError & { cause: unknown }).cause = cause;
+  return err;
+}
+
+/** Bytes of the data region held by arenas, large blocks and the span cache. */
+export function spanBytesInUse(h: HeapCore): number {
+  let used = 0;
+  forEachSpan(h, (_pg, n, kind) => {
+    if (kind !== SPAN_FREE) used += n;
+  });
+  return used * h.geometry.pageSize;
+}
+
+/** Makes sure pages [pg, pg + n) are readable and writable. Throws (changing nothing) when the OS refuses. */
+function commitRange(h: HeapCore, pg: number, n: number, bytes: number): void {
+  const bits = h.pageBits;
+  try {
+    if (h.decommitMode === 'unmap') {
+      h.reservation.commit(pg * 2 ** bits, n * 2 ** bits);
+      return;
+    }
+    const topIdx = stateWord(h, OFFSETOF_HEAP_STATE_COMMITTED_TOP_PAGE);
+    const top = h.u32[topIdx];
+    if (pg + n <= top) return;
+    const chunkPages = Math.max(COMMIT_CHUNK, h.geometry.arenaSize) / h.geometry.pageSize;
+    const newTop = Math.min(h.geometry.pages, Math.ceil((pg + n) / chunkPages) * chunkPages);
+    h.reservation.commit(top * 2 ** bits, (newTop - top) * 2 ** bits);
+    h.u32[topIdx] = newTop;
+  } catch (err) {
+    throw outOfMemory(h, bytes, err);
+  }
+}
+
+/** Returns pages [pg, pg + n) to the OS. */
+function decommitRange(h: HeapCore, pg: number, n: number): void {
+  const bits = h.pageBits;
+  h.reservation.decommit(pg * 2 ** bits, n * 2 ** bits, h.decommitMode);
+}
+
+/**
+ * Takes n pages aligned to `align` pages for a span of `kind`; returns the first page.
+ * Throws RangeError ERR_PYMALLOC_NOMEM, changing nothing, when no span fits or the OS refuses to commit.
+ */
+export function allocSpan(h: HeapCore, n: number, align: number, kind: number, bytes: number): number {
+  const u32 = h.u32;
+  if (kind === SPAN_LARGE && n <= SPAN_CACHE_MAX_PAGES) {
+    const head = h.cacheIdx + n - 1;
+    const pg = u32[head];
+    if (pg !== 0) {
+      listRemove(h, head, pg);
+      u32[stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES)] -= n;
+      u32[stateWord(h, OFFSETOF_HEAP_STATE_NLARGE)] += 1;
+      setTags(h, pg, n, kind);
+      return pg;
+    }
+  }
+  const pg = findFree(h, n, align);
+  if (pg === 0) throw outOfMemory(h, bytes);
+  const len = u32[h.pagemapIdx + pg] >>> 3;
+  const start = Math.ceil(pg / align) * align;
+  commitRange(h, start, n, bytes);
+  listRemove(h, h.binsIdx + bin(len), pg);
+  clearTags(h, pg, len);
+  if (start > pg) insertFree(h, pg, start - pg);
+  const rest = pg + len - (start + n);
+  if (rest > 0) insertFree(h, start + n, rest);
+  setTags(h, start, n, kind);
+  if (kind === SPAN_LARGE) u32[stateWord(h, OFFSETOF_HEAP_STATE_NLARGE)] += 1;
+  return start;
+}
+
+/** Releases span [pg, pg + n): decommits it and merges it with FREE neighbours. */
+export function freeSpan(h: HeapCore, pg: number, n: number): void {
+  const u32 = h.u32;
+  const pm = h.pagemapIdx;
+  decommitRange(h, pg, n);
+  clearTags(h, pg, n);
+  const left = u32[pm + pg - 1];
+  if (pg > h.dataStartPage && (left & 7) === SPAN_FREE) {
+    const ln = left >>> 3;
+    const lpg = pg - ln;
+    listRemove(h, h.binsIdx + bin(ln), lpg);
+    clearTags(h, lpg, ln);
+    pg = lpg;
+    n += ln;
+  }
+  if (pg + n < h.geometry.pages) {
+    const right = u32[pm + pg + n];
+    if ((right & 7) === SPAN_FREE) {
+      const rn = right >>> 3;
+      listRemove(h, h.binsIdx + bin(rn), pg + n);
+      clearTags(h, pg + n, rn);
+      n += rn;
+    }
+  }
+  insertFree(h, pg, n);
+}
+
+/** Frees a large block's span: into the dirty cache when it fits the cache's budget, else to the OS. */
+export function freeLargeSpan(h: HeapCore, pg: number, n: number): void {
+  const u32 = h.u32;
+  u32[stateWord(h, OFFSETOF_HEAP_STATE_NLARGE)] -= 1;
+  if (n <= SPAN_CACHE_MAX_PAGES) {
+    const usedIdx = stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES);
+    if (u32[usedIdx] + n <= u32[stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_LIMIT_PAGES)]) {
+      u32[usedIdx] += n;
+      setTags(h, pg, n, SPAN_CACHED);
+      listPush(h, h.cacheIdx + n - 1, pg);
+      return;
+    }
+  }
+  freeSpan(h, pg, n);
+}
+
+/** Returns every cached span to the OS. Returns the bytes given back. */
+export function flushSpanCache(h: HeapCore): number {
+  const u32 = h.u32;
+  let pages = 0;
+  for (let n = 1; n <= SPAN_CACHE_MAX_PAGES; n++) {
+    const head = h.cacheIdx + n - 1;
+    for (let pg = u32[head]; pg !== 0; pg = u32[head]) {
+      listRemove(h, head, pg);
+      freeSpan(h, pg, n);
+      pages += n;
+    }
+  }
+  u32[stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES)] = 0;
+  return pages * h.geometry.pageSize;
+}
+
+/**
+ * Shrinks or grows a LARGE span in place to n pages; returns false (changing nothing) when it cannot grow
+ * because the pages after it are not free.
+ */
+export function resizeLargeSpan(h: HeapCore, pg: number, oldN: number, n: number): boolean {
+  if (n === oldN) return true;
+  const u32 = h.u32;
+  const pm = h.pagemapIdx;
+  if (n < oldN) {
+    clearTags(h, pg, oldN);
+    setTags(h, pg, n, SPAN_LARGE);
+    const tail = pg + n;
+    setTags(h, tail, oldN - n, SPAN_ARENA); // a placeholder kind, replaced by freeSpan
+    freeSpan(h, tail, oldN - n);
+    return true;
+  }
+  const next = pg + oldN;
+  if (next >= h.geometry.pages) return false;
+  const tag = u32[pm + next];
+  if ((tag & 7) !== SPAN_FREE) return false;
+  const avail = tag >>> 3;
+  const extra = n - oldN;
+  if (avail < extra) return false;
+  commitRange(h, next, extra, extra * h.geometry.pageSize);
+  listRemove(h, h.binsIdx + bin(avail), next);
+  clearTags(h, next, avail);
+  if (avail > extra) insertFree(h, next + extra, avail - extra);
+  clearTags(h, pg, oldN);
+  setTags(h, pg, n, SPAN_LARGE);
+  return true;
+}
+
+/** Calls fn for every span of the data region, in address order. */
+export function forEachSpan(h: HeapCore, fn: (pg: number, n: number, kind: number) => void): void {
+  const u32 = h.u32;
+  const pm = h.pagemapIdx;
+  const end = h.geometry.pages;
+  for (let pg = h.dataStartPage; pg < end; ) {
+    const tag = u32[pm + pg];
+    const n = tag >>> 3;
+    if (n === 0) throw new Error(`pymalloc: heap corrupted: page ${pg} has no span tag`);
+    fn(pg, n, tag & 7);
+    pg += n;
+  }
+}
+
+/** Kind and length of the span whose first page is pg, or null when pg does not start a span. */
+export function spanAt(h: HeapCore, pg: number): { kind: number; pages: number } | null {
+  if (pg < h.dataStartPage || pg >= h.geometry.pages) return null;
+  const tag = h.u32[h.pagemapIdx + pg];
+  if (tag === 0) return null;
+  return { kind: tag & 7, pages: tag >>> 3 };
+}
+
+/** Walks every span and list and throws, naming the first broken invariant. */
+export function checkSpans(h: HeapCore): void {
+  const u32 = h.u32;
+  const pm = h.pagemapIdx;
+  const links = h.linksIdx;
+  const fail: (msg: string) => never = (msg) => {
+    throw codedError(Error, 'ERR_PYMALLOC_CORRUPT', `pymalloc: heap check failed: ${msg}`);
+  };
+  const free = new Map<number, number>();
+  const cached = new Map<number, number>();
+  let prevKind = 0;
+  let cachedPages = 0;
+  let large = 0;
+  const end = h.geometry.pages;
+  let pg = h.dataStartPage;
+  while (pg < end) {
+    const tag = u32[pm + pg];
+    const n = tag >>> 3;
+    const kind = tag & 7;
+    if (n === 0 || kind < SPAN_FREE || kind > SPAN_CACHED)
+      fail(`page ${pg} does not start a span (tag ${tag})`);
+    if (pg + n > end) fail(`span at page ${pg} of ${n} pages runs past the reservation`);
+    if (u32[pm + pg + n - 1] !== tag)
+      fail(`span at page ${pg}: tail tag ${u32[pm + pg + n - 1]} != head tag ${tag}`);
+    for (let i = pg + 1; i < pg + n - 1; i++) {
+      if (u32[pm + i] !== 0) fail(`span at page ${pg}: interior page ${i} has tag ${u32[pm + i]}`);
+    }
+    if (kind === SPAN_FREE && prevKind === SPAN_FREE) fail(`free spans not coalesced at page ${pg}`);
+    if (kind === SPAN_FREE) free.set(pg, n);
+    if (kind === SPAN_CACHED) {
+      cached.set(pg, n);
+      cachedPages += n;
+    }
+    if (kind === SPAN_LARGE) large++;
+    prevKind = kind;
+    pg += n;
+  }
+  const walk = (headIdx: number, what: string, expect: (n: number) => boolean, pool: Map<number, number>) => {
+    let prev = 0;
+    let steps = 0;
+    for (let p = u32[headIdx]; p !== 0; p = u32[links + 2 * p]) {
+      if (++steps > end) fail(`${what} list loops`);
+      const n = pool.get(p);
+      if (n === undefined) fail(`${what} list holds page ${p}, which does not start a span of that kind`);
+      if (!expect(n)) fail(`${what} list holds a span of ${n} pages at page ${p}`);
+      if (u32[links + 2 * p + 1] !== prev)
+        fail(`${what} list: page ${p} has prev ${u32[links + 2 * p + 1]}, expected ${prev}`);
+      pool.delete(p);
+      prev = p;
+    }
+  };
+  for (let b = 0; b < LENGTHOF_HEAP_STATE_SPAN_BINS; b++) {
+    walk(h.binsIdx + b, `free bin ${b}`, (n) => bin(n) === b, free);
+  }
+  for (let n = 1; n <= SPAN_CACHE_MAX_PAGES; n++) {
+    walk(h.cacheIdx + n - 1, `span cache ${n}`, (m) => m === n, cached);
+  }
+  if (free.size > 0) fail(`free span at page ${[...free.keys()][0]} is on no bin list`);
+  if (cached.size > 0) fail(`cached span at page ${[...cached.keys()][0]} is on no cache list`);
+  const cacheCount = u32[stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES)];
+  if (cacheCount !== cachedPages)
+    fail(`span_cache_pages is ${cacheCount} but ${cachedPages} pages are cached`);
+  const nlarge = u32[stateWord(h, OFFSETOF_HEAP_STATE_NLARGE)];
+  if (nlarge !== large) fail(`nlarge is ${nlarge} but ${large} large spans exist`);
+}

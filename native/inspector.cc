@@ -1,0 +1,128 @@
+// The heap inspector: walks a live pymalloc heap from C through the generated header, following the real
+// 64-bit pointers the allocator stores, and counts pools and blocks per size class. It is the proof that
+// native/pymalloc_layout.h matches the memory that the TypeScript allocator writes: tests compare its counts
+// with heap.stats() after random workloads.
+//
+// It never trusts the heap: every pointer is checked to lie inside the reservation, inside committed metadata
+// or inside a live arena (per the arena map) before it is read, and every walk is bounded, so a corrupt heap
+// gives an error message, never a fault.
+#include "inspector.h"
+
+#include <cstdint>
+#include <string>
+
+#include "pymalloc_layout.h"
+
+namespace pymalloc {
+namespace {
+
+constexpr uint32_t kHeapMagic = 0x484d5950;  // 'PYMH', see lib/check.ts
+
+struct Walker {
+  const char* base;
+  uint64_t size;
+  const heap_state* state;
+  std::string* error;
+
+  bool Fail(const std::string& message) {
+    *error = message;
+    return false;
+  }
+
+  // The heap offset of a stored pointer, or UINT64_MAX when it does not point into this heap.
+  uint64_t Offset(const void* p) const {
+    const auto a = reinterpret_cast<uintptr_t>(p);
+    const auto b = reinterpret_cast<uintptr_t>(base);
+    if (a < b || a - b >= size) return UINT64_MAX;
+    return a - b;
+  }
+
+  // True when [offset, offset + bytes) lies in a live small-object arena.
+  bool InLiveArena(uint64_t offset, uint64_t bytes) const {
+    const uint64_t slot = offset >> state->arena_bits;
+    if (slot >= state->arena_slots || ((offset + bytes - 1) >> state->arena_bits) != slot) return false;
+    const uint64_t map = Offset(state->arenamap);
+    if (map == UINT64_MAX) return false;
+    return reinterpret_cast<const uint32_t*>(base + map)[slot] != 0;
+  }
+
+  const pool_header* Pool(const pool_header* p) const {
+    const uint64_t off = Offset(p);
+    if (off == UINT64_MAX || off % state->pool_size != 0 || !InLiveArena(off, sizeof(pool_header))) return nullptr;
+    return p;
+  }
+};
+
+}  // namespace
+
+bool InspectHeap(const char* base, uint64_t size, HeapCounts* out, std::string* error) {
+  if (size < sizeof(heap_state)) {
+    *error = "reservation too small for a heap";
+    return false;
+  }
+  const auto* state = reinterpret_cast<const heap_state*>(base);
+  Walker w{base, size, state, error};
+  if (state->magic != kHeapMagic) return w.Fail("heap_state.magic is wrong: not a pymalloc heap");
+  if (reinterpret_cast<uintptr_t>(base) != state->base) return w.Fail("heap_state.base is not the reservation's address");
+  const uint32_t nclasses = state->nb_classes;
+  if (nclasses == 0 || 2 * nclasses > sizeof(state->usedpools) / sizeof(state->usedpools[0])) {
+    return w.Fail("heap_state.nb_classes is out of range");
+  }
+  out->classes.assign(nclasses, ClassCounts{});
+
+  // 1. usedpools: per class, the fake header's list of pools with free blocks.
+  for (uint32_t sz = 0; sz < nclasses; sz++) {
+    // The fake header is placed so that its nextpool/prevpool are usedpools[2sz], usedpools[2sz + 1].
+    const auto* head = reinterpret_cast<const pool_header*>(reinterpret_cast<const char*>(&state->usedpools[2 * sz]) -
+                                                            offsetof(pool_header, nextpool));
+    uint64_t steps = 0;
+    for (const pool_header* p = state->usedpools[2 * sz]; p != head; p = p->nextpool) {
+      if (++steps > size / state->pool_size) return w.Fail("usedpools list loops");
+      if (w.Pool(p) == nullptr) return w.Fail("usedpools holds a pointer outside every live arena");
+      if (p->szidx != sz) return w.Fail("a pool on usedpools has another size class");
+      out->usedPoolsListed++;
+    }
+  }
+
+  // 2. The arena table: every associated arena, every carved pool with blocks in use.
+  const uint64_t table = w.Offset(state->arenas);
+  if (table == UINT64_MAX) return w.Fail("heap_state.arenas does not point into the heap");
+  if (table + uint64_t{state->maxarenas} * sizeof(arena_object) > uint64_t{state->data_start_page} * state->page_size) {
+    return w.Fail("the arena table runs past the metadata");
+  }
+  for (uint32_t i = 0; i < state->maxarenas; i++) {
+    const arena_object* ao = &state->arenas[i];
+    if (ao->address == 0) continue;
+    const uint64_t arena = w.Offset(reinterpret_cast<const void*>(ao->address));
+    if (arena == UINT64_MAX || !w.InLiveArena(arena, state->arena_size)) return w.Fail("an arena's address is not live");
+    out->arenas++;
+    out->freePools += ao->nfreepools;
+    const uint64_t carved = w.Offset(ao->pool_address);
+    if (carved == UINT64_MAX || carved < arena || carved > arena + state->arena_size) {
+      return w.Fail("an arena's pool_address is outside it");
+    }
+    for (uint64_t off = arena; off < carved; off += state->pool_size) {
+      const auto* p = reinterpret_cast<const pool_header*>(base + off);
+      if (p->ref.count == 0) continue;
+      if (p->szidx >= nclasses) return w.Fail("a used pool has a size class out of range");
+      out->classes[p->szidx].pools++;
+      out->classes[p->szidx].blocks += p->ref.count;
+      if (p->freeblock == nullptr) out->fullPools++;
+    }
+  }
+
+  // 3. usable_arenas, in order.
+  uint64_t steps = 0;
+  for (const arena_object* ao = state->usable_arenas; ao != nullptr; ao = ao->nextarena) {
+    const uint64_t off = w.Offset(ao);
+    if (off == UINT64_MAX || off < table || (off - table) % sizeof(arena_object) != 0 ||
+        (off - table) / sizeof(arena_object) >= state->maxarenas) {
+      return w.Fail("usable_arenas holds a pointer outside the arena table");
+    }
+    if (++steps > state->maxarenas) return w.Fail("usable_arenas loops");
+    out->usableArenas++;
+  }
+  return true;
+}
+
+}  // namespace pymalloc

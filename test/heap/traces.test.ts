@@ -1,0 +1,61 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freeAll, loadTrace, parseTrace, replay } from '../../lib/trace';
+import { destroyAll, makeHeap } from './helpers';
+
+afterEach(destroyAll);
+
+const fixtures = join(__dirname, '..', 'fixtures', 'traces');
+
+/** The rows of a _debugmallocstats class table. */
+function classRows(text: string): string[] {
+  return text.split('\n').filter((l) => /^\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+$/.test(l));
+}
+
+describe.each(['regex', 'compileall'])('the %s trace (recorded from CPython 3.11)', (name) => {
+  test("replays with heap.check() passing and prints CPython's own class table", () => {
+    const trace = loadTrace(join(fixtures, `${name}.trace.gz`));
+    const h = makeHeap({ reserve: 2 ** 32 });
+    const ptrs = new Uint32Array(trace.objects);
+    replay(h, trace, ptrs);
+    h.check();
+    const ours = h.debugStats();
+    const cpython = readFileSync(join(fixtures, `${name}.cpython-3.11.stats.txt`), 'utf8');
+    expect(classRows(ours).length).toBeGreaterThan(20);
+    expect(classRows(ours)).toEqual(classRows(cpython));
+    // The first line and the arena counters read the same way too.
+    expect(ours.split('\n')[0]).toBe(cpython.split('\n')[0]);
+    const counters = (t: string) =>
+      t.split('\n').filter((l) => l.startsWith('# arenas') || l.startsWith('# bytes in'));
+    expect(counters(ours).slice(0, 2)).toEqual(counters(cpython).slice(0, 2));
+    freeAll(h, ptrs);
+    h.check();
+    expect(h.stats().blocksInUse).toBe(0);
+  });
+});
+
+describe('trace parsing', () => {
+  test('reads the three operations', () => {
+    const t = parseTrace('m 7 10\nm 9 600\nr 7 20\nf 9\nf 7\n');
+    expect(t.length).toBe(5);
+    expect([...t.ops]).toEqual([0, 0, 2, 1, 1]);
+    expect([...t.ids]).toEqual([0, 1, 0, 1, 0]);
+    expect([...t.sizes]).toEqual([10, 600, 20, 0, 0]);
+    expect(t.objects).toBe(2);
+  });
+
+  test.each([
+    ['x 1 2', /:1: unknown operation 'x'/],
+    ['m 1', /:1: 'm' needs an ID and a size/],
+    ['m 1 2\nf', /:2: 'f' needs an ID/],
+    ['m 1 2\nf 2', /:2: free of ID 2, which is not live/],
+    ['m 1 2\nf 1\nf 1', /:3: free of ID 1, which is not live/],
+    ['r 5 10', /:1: realloc of ID 5, which is not live/],
+    ['m 1 -3', /:1: size must be a decimal number/],
+    ['m a 3', /:1: ID must be a decimal number/],
+    ['m 1 2 3', /:1: too many fields/],
+    ['m 1 2\nm 1 3', /:2: malloc of ID 1, which is already live/],
+  ])('names the line of a malformed trace: %j', (text, message) => {
+    expect(() => parseTrace(text, 't')).toThrow(message);
+  });
+});

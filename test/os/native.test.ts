@@ -1,0 +1,241 @@
+/**
+ * lib/os/native.ts and the raw shim: the loader, argument checks in C++ (the raw binding throws, never
+ * crashes), worker threads, and finalizers that never unmap a newer reservation.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import {
+  type NativeHandle,
+  nativeBinding,
+  nativeBuild,
+  packageRoot,
+  resolveNativeBuild,
+} from '../../lib/os/native';
+import { expectError } from './expect-error';
+
+const binding = nativeBinding();
+const page = binding.pageSize();
+const fixtures = path.join(__dirname, 'fixtures');
+
+describe('loader', () => {
+  test('loads the build PYMALLOC_NATIVE selects, or the first one built', () => {
+    const selected = process.env['PYMALLOC_NATIVE'];
+    const build = nativeBuild();
+    expect(fs.existsSync(build.path)).toBe(true);
+    if (selected === 'gyp' || selected === 'cmake' || selected === 'asan') expect(build.kind).toBe(selected);
+    else if (selected) expect(build).toEqual({ kind: 'path', path: selected });
+    else expect(['gyp', 'cmake']).toContain(build.kind);
+  });
+
+  test('finds the package root from lib/os', () => {
+    const root = packageRoot();
+    expect(JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).name).toBe('pymalloc');
+    expect(resolveNativeBuild('gyp', root).path).toBe(path.join(root, 'build', 'Release', 'pymalloc.node'));
+    expect(resolveNativeBuild('cmake', root).path).toBe(
+      path.join(root, 'build-cmake', 'Release', 'pymalloc.node'),
+    );
+  });
+
+  test('PYMALLOC_NATIVE pointing at a missing file names both build commands', () => {
+    const missing = path.join(os.tmpdir(), 'pymalloc-missing', 'pymalloc.node');
+    const saved = process.env['PYMALLOC_NATIVE'];
+    process.env['PYMALLOC_NATIVE'] = missing;
+    try {
+      jest.isolateModules(() => {
+        const fresh = require('../../lib/os/native') as typeof import('../../lib/os/native');
+        expect(() => fresh.nativeBinding()).toThrow(/npm run build:gyp.*npm run build:cmake/);
+        expect(() => fresh.nativeBuild()).toThrow(missing);
+      });
+    } finally {
+      if (saved === undefined) delete process.env['PYMALLOC_NATIVE'];
+      else process.env['PYMALLOC_NATIVE'] = saved;
+    }
+  });
+
+  test('no build at all names both build commands; a bad selector is refused', () => {
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'pymalloc-empty-'));
+    try {
+      expect(() => resolveNativeBuild(undefined, empty)).toThrow(/npm run build:gyp.*npm run build:cmake/);
+      expect(() => resolveNativeBuild('cmake', empty)).toThrow(/npm run build:gyp.*npm run build:cmake/);
+      expect(() => resolveNativeBuild('relative/pymalloc.node', empty)).toThrow(/absolute path/);
+    } finally {
+      fs.rmSync(empty, { recursive: true });
+    }
+  });
+});
+
+describe('raw binding argument checks', () => {
+  let live: ReturnType<typeof binding.reserve>;
+  let released: ReturnType<typeof binding.reserve>;
+  beforeAll(() => {
+    live = binding.reserve(16 * page, page);
+    released = binding.reserve(page, page);
+    binding.release(released.handle);
+  });
+  afterAll(() => binding.release(live.handle));
+
+  type Call = (handle: unknown, a: unknown, b: unknown) => unknown;
+  const calls: [string, Call][] = [
+    ['commit', (h, a, b) => binding.commit(h as NativeHandle, a as number, b as number)],
+    ['decommit unmap', (h, a, b) => binding.decommit(h as NativeHandle, a as number, b as number, 'unmap')],
+    [
+      'decommit dontneed',
+      (h, a, b) => binding.decommit(h as NativeHandle, a as number, b as number, 'dontneed'),
+    ],
+    ['residentPages', (h, a, b) => binding.residentPages(h as NativeHandle, a as number, b as number)],
+  ];
+
+  const badNumbers: [string, unknown, string, string][] = [
+    ['negative', -page, 'RangeError', 'ERR_OUT_OF_RANGE'],
+    ['NaN', Number.NaN, 'RangeError', 'ERR_OUT_OF_RANGE'],
+    ['Infinity', Number.POSITIVE_INFINITY, 'RangeError', 'ERR_OUT_OF_RANGE'],
+    ['-Infinity', Number.NEGATIVE_INFINITY, 'RangeError', 'ERR_OUT_OF_RANGE'],
+    ['non-integer', page + 0.25, 'RangeError', 'ERR_OUT_OF_RANGE'],
+    ['unaligned', page + 8, 'RangeError', 'ERR_OUT_OF_RANGE'],
+    ['above 2^53', 2 ** 60, 'RangeError', 'ERR_OUT_OF_RANGE'],
+    ['a string', String(page), 'TypeError', 'ERR_INVALID_ARG_TYPE'],
+    ['a bigint', BigInt(page), 'TypeError', 'ERR_INVALID_ARG_TYPE'],
+    ['undefined', undefined, 'TypeError', 'ERR_INVALID_ARG_TYPE'],
+    ['an object', { valueOf: () => page }, 'TypeError', 'ERR_INVALID_ARG_TYPE'],
+  ];
+
+  describe.each(calls)('%s', (_name, call) => {
+    test.each(badNumbers)('offset or length %s', (_what, bad, type, code) => {
+      expectError(() => call(live.handle, bad, page), { name: type }, code);
+      expectError(() => call(live.handle, 0, bad), { name: type }, code);
+    });
+
+    test('ranges beyond the reservation, and empty ranges', () => {
+      expectError(() => call(live.handle, 0, 17 * page), RangeError, 'ERR_OUT_OF_RANGE');
+      expectError(() => call(live.handle, 16 * page, page), RangeError, 'ERR_OUT_OF_RANGE');
+      expectError(() => call(live.handle, 2 ** 52, 2 ** 52), RangeError, 'ERR_OUT_OF_RANGE');
+      expectError(() => call(live.handle, 0, 0), RangeError, 'ERR_OUT_OF_RANGE');
+    });
+
+    test('a released reservation', () => {
+      expectError(() => call(released.handle, 0, page), Error, 'ERR_RESERVATION_RELEASED');
+    });
+  });
+
+  const fakeHandles: [string, () => unknown][] = [
+    ['undefined', () => undefined],
+    ['null', () => null],
+    ['a number', () => 1],
+    ['a string', () => 'handle'],
+    ['a bigint', () => live.base],
+    ['a symbol', () => Symbol('handle')],
+    ['a plain object', () => ({})],
+    ['a null-prototype object', () => Object.create(null)],
+    ['an object inheriting from a handle', () => Object.create(live.handle)],
+    ['a copy of a handle', () => ({ ...live.handle })],
+    ['a proxy of a handle', () => new Proxy(live.handle, {})],
+    ['the reservation record', () => live],
+    ['the buffer', () => live.buffer],
+    ['a function', () => () => live.handle],
+  ];
+
+  test.each(fakeHandles)('%s in place of the handle', (_name, fake) => {
+    for (const [, call] of calls) expectError(() => call(fake(), 0, page), TypeError, 'ERR_INVALID_ARG_TYPE');
+    expectError(() => binding.release(fake() as NativeHandle), TypeError, 'ERR_INVALID_ARG_TYPE');
+    expectError(() => binding.commit(fake() as NativeHandle, 0, page), TypeError, 'ERR_INVALID_ARG_TYPE');
+  });
+
+  test('decommit mode', () => {
+    const h = live.handle;
+    expectError(() => binding.decommit(h, 0, page, 'free' as 'unmap'), TypeError, 'ERR_INVALID_ARG_VALUE');
+    expectError(
+      () => binding.decommit(h, 0, page, undefined as unknown as 'unmap'),
+      TypeError,
+      'ERR_INVALID_ARG_TYPE',
+    );
+    expectError(
+      () => binding.decommit(h, 0, page, 1 as unknown as 'unmap'),
+      TypeError,
+      'ERR_INVALID_ARG_TYPE',
+    );
+  });
+
+  test('release: twice, or with no argument', () => {
+    expectError(() => binding.release(released.handle), Error, 'ERR_RESERVATION_RELEASED');
+    expectError(() => (binding.release as () => void)(), TypeError, 'ERR_INVALID_ARG_TYPE');
+  });
+
+  test.each(badNumbers.filter(([what]) => what !== 'unaligned'))(
+    'reserve size or alignment %s',
+    (_what, bad, type, code) => {
+      expectError(() => binding.reserve(bad as number, page), { name: type }, code);
+      expectError(() => binding.reserve(page, bad as number), { name: type }, code);
+    },
+  );
+
+  test('reserve: sizes and alignments out of range', () => {
+    for (const [size, alignment] of [
+      [0, page],
+      [page + 8, page],
+      [2 ** 32 + page, page],
+      [page, page / 2],
+      [page, 3 * page],
+      [page, 2 ** 33],
+    ]) {
+      expectError(() => binding.reserve(size!, alignment!), RangeError, 'ERR_OUT_OF_RANGE');
+    }
+  });
+
+  test('_setFault', () => {
+    expectError(() => binding._setFault('free' as 'commit', 1), TypeError, 'ERR_INVALID_ARG_VALUE');
+    expectError(() => binding._setFault(1 as unknown as 'commit', 1), TypeError, 'ERR_INVALID_ARG_TYPE');
+    expectError(() => binding._setFault('commit', -1), RangeError, 'ERR_OUT_OF_RANGE');
+    expectError(() => binding._setFault('commit', 1.5), RangeError, 'ERR_OUT_OF_RANGE');
+    expectError(() => binding._setFault('commit', 2 ** 40), RangeError, 'ERR_OUT_OF_RANGE');
+    expectError(() => binding._setFault('reserve', Number.NaN), RangeError, 'ERR_OUT_OF_RANGE');
+  });
+
+  test('the live reservation still works after all of the above', () => {
+    binding.commit(live.handle, 0, page);
+    new Uint8Array(live.buffer)[0] = 1;
+    expect(binding.residentPages(live.handle, 0, 16 * page)).toBe(1);
+  });
+});
+
+test('a reservation collected after its release does not unmap a newer one', () => {
+  const child = spawnSync(
+    process.execPath,
+    ['--expose-gc', path.join(fixtures, 'gc-after-release.js'), nativeBuild().path],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
+  expect({ status: child.status, signal: child.signal, stderr: child.stderr }).toEqual({
+    status: 0,
+    signal: null,
+    stderr: '',
+  });
+  const result = JSON.parse(child.stdout) as Record<string, unknown>;
+  expect(result).toMatchObject({
+    intact: true,
+    residentPagesOfB: 64,
+    liveBeforeGc: 2, // B and C; A was released
+    liveAfterGc: 1, // C's finalizer unmapped C, A's finalizer found nothing to do
+    liveAtEnd: 0,
+  });
+});
+
+test('the addon works in a worker thread, and the worker exit unmaps what it left', async () => {
+  const before = binding._liveReservations();
+  const worker = new Worker(path.join(fixtures, 'worker.js'), { workerData: { path: nativeBuild().path } });
+  const message = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  const exitCode = await new Promise<number>((resolve) => worker.once('exit', resolve));
+  expect(exitCode).toBe(0);
+  expect(message).toEqual({
+    size: 256 * page,
+    touched: 256,
+    afterDecommit: 0,
+    viewLength: 0,
+    badArgument: 'ERR_INVALID_ARG_TYPE',
+  });
+  expect(binding._liveReservations()).toBe(before);
+});
