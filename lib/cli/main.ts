@@ -57,7 +57,7 @@ if (require.main === module) {
     },
     (err: unknown) => {
       const e = err as Error & { code?: string };
-      process.stderr.write(`pymalloc: ${e && e.message ? e.message : String(err)}\n`);
+      process.stderr.write(`pymalloc: ${e?.message ? e.message : String(err)}\n`);
       if (process.env['PYMALLOC_TRACE']) process.stderr.write(`${e?.stack ?? ''}\n`);
       process.exitCode = 1;
     },

@@ -15,7 +15,9 @@ describe('malloc and free', () => {
     // Consecutive blocks of one pool, after its 48-byte header.
     const pool = ps[0] - 48;
     expect(pool % 16384).toBe(0);
-    ps.forEach((p, i) => expect(p).toBe(pool + 48 + 16 * i));
+    ps.forEach((p, i) => {
+      expect(p).toBe(pool + 48 + 16 * i);
+    });
     // The 1022nd takes a second pool.
     const extra = h.malloc(16);
     expect(extra - (extra % 16384)).not.toBe(pool);
