@@ -192,8 +192,10 @@ export function poolBecameFree(h: HeapCore, pool: number, arenaIdx: number): voi
   }
   nf++;
   arena_object_set_nfreepools(h, ao, nf);
+  // nf == 1: the arena was full, so not on usable_arenas (its nextarena is stale); case 2 below relinks it.
 
   if (
+    nf > 1 &&
     nf === arena_object_get_ntotalpools(h, ao) &&
     arena_object_get_nextarena(h, ao) !== 0 &&
     h.policy !== 'never'
@@ -351,7 +353,7 @@ export function releaseFreeArenas(h: HeapCore): number {
   return released;
 }
 
-/** Returns every associated arena to the OS without looking at its pools (used when the heap is destroyed). */
+/** Number of arenas currently allocated. */
 export function arenaCount(h: HeapCore): number {
   return heap_state_get_narenas_currently_allocated(h, S);
 }

@@ -134,3 +134,21 @@ describe("the 'purge' policy", () => {
     h.check();
   });
 });
+
+describe('arenas of a single pool', () => {
+  test('a full one-pool arena that empties again is handled like any other', () => {
+    const h = makeHeap({ poolSize: 16384, arenaSize: 16384, policy: 'cpython' });
+    const a: number[] = [];
+    for (let i = 0; i < 3 * 31; i++) a.push(h.malloc(512)); // three full one-pool arenas
+    expect(h.stats().arenas.current).toBe(3);
+    for (const p of a.slice(0, 31)) h.free(p);
+    h.check();
+    for (const p of a.slice(31, 62)) h.free(p);
+    h.check();
+    for (const p of a.slice(62)) h.free(p);
+    h.check();
+    h.trim();
+    expect(h.stats().arenas.current).toBe(0);
+    h.check();
+  });
+});
