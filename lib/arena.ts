@@ -352,8 +352,3 @@ export function releaseFreeArenas(h: HeapCore): number {
   }
   return released;
 }
-
-/** Number of arenas currently allocated. */
-export function arenaCount(h: HeapCore): number {
-  return heap_state_get_narenas_currently_allocated(h, S);
-}

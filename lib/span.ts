@@ -30,7 +30,6 @@ export const SPAN_FREE = 1;
 export const SPAN_LARGE = 2;
 export const SPAN_ARENA = 3;
 export const SPAN_CACHED = 4;
-export const SPAN_KIND_NAMES = ['none', 'free', 'large', 'arena', 'cached'];
 
 /** Largest span (in pages) that the dirty-span cache keeps. */
 export const SPAN_CACHE_MAX_PAGES = LENGTHOF_HEAP_STATE_SPAN_CACHE;
@@ -304,14 +303,6 @@ export function forEachSpan(h: HeapCore, fn: (pg: number, n: number, kind: numbe
     fn(pg, n, tag & 7);
     pg += n;
   }
-}
-
-/** Kind and length of the span whose first page is pg, or null when pg does not start a span. */
-export function spanAt(h: HeapCore, pg: number): { kind: number; pages: number } | null {
-  if (pg < h.dataStartPage || pg >= h.geometry.pages) return null;
-  const tag = h.u32[h.pagemapIdx + pg];
-  if (tag === 0) return null;
-  return { kind: tag & 7, pages: tag >>> 3 };
 }
 
 /** Walks every span and list and throws, naming the first broken invariant. */
