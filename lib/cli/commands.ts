@@ -2,9 +2,13 @@
 import type { Command } from 'commander';
 import { registerLayoutCommand } from './layout';
 import { registerPagesCommand } from './pages';
+import { registerReplayCommand } from './replay';
+import { registerTuneCommand } from './tune';
 
 export function registerCommands(program: Command): void {
   // Each command module exports register<Name>Command(program); they are added here as they land.
   registerPagesCommand(program);
   registerLayoutCommand(program);
+  registerReplayCommand(program);
+  registerTuneCommand(program);
 }

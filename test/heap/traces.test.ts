@@ -44,6 +44,32 @@ describe('trace parsing', () => {
     expect(t.objects).toBe(2);
   });
 
+  test('accepts comments, blank lines, CRLF, tabs, bytes and IDs beyond 2^53', () => {
+    const text =
+      '# a comment\r\n\r\n  m\t12345678901234567890 8\r\nm 3 0\n   \nr 12345678901234567890 900\n# x\nf 3\n';
+    for (const input of [text, Buffer.from(text, 'latin1')]) {
+      const t = parseTrace(input, 't');
+      expect([...t.ops]).toEqual([0, 0, 2, 1]);
+      expect([...t.ids]).toEqual([0, 1, 0, 1]);
+      expect([...t.sizes]).toEqual([8, 0, 900, 0]);
+      expect(t.objects).toBe(2);
+    }
+  });
+
+  test('reports progress up to the whole text', () => {
+    const lines: string[] = [];
+    for (let i = 0; i < 70000; i++) lines.push(`m ${i} 8`);
+    const text = lines.join('\n');
+    const seen: number[] = [];
+    const t = parseTrace(text, 't', (done, total) => {
+      expect(total).toBe(text.length);
+      seen.push(done);
+    });
+    expect(t.length).toBe(70000);
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+    expect(seen[seen.length - 1]).toBe(text.length);
+  });
+
   test.each([
     ['x 1 2', /:1: unknown operation 'x'/],
     ['m 1', /:1: 'm' needs an ID and a size/],
@@ -55,6 +81,9 @@ describe('trace parsing', () => {
     ['m a 3', /:1: ID must be a decimal number/],
     ['m 1 2 3', /:1: too many fields/],
     ['m 1 2\nm 1 3', /:2: malloc of ID 1, which is already live/],
+    ['m 1 4294967296', /:1: size must be a decimal number below 2\^32, got '4294967296'/],
+    ['mm 1 2', /:1: unknown operation 'mm'/],
+    ['# ok\n\nm 1 2\nf 1 2', /:4: too many fields: 'f 1 2'/],
   ])('names the line of a malformed trace: %j', (text, message) => {
     expect(() => parseTrace(text, 't')).toThrow(message);
   });

@@ -1,0 +1,191 @@
+/**
+ * `pymalloc replay TRACE`: replays an allocation trace through a heap N times and reports the best time per
+ * operation and the memory at the baseline, the peak, the end of the trace and after freeing every block still
+ * live; `--stats` adds CPython's per-class table at the end of the trace, `--json` prints one object, `--plot`
+ * writes the RSS over the replay as an SVG chart.
+ */
+import type { Command } from 'commander';
+import type { HeapOptions } from '..';
+import { resolveGeometry } from '../geometry';
+import { measureReplay, type ReplayMeasurement } from '../measure';
+import { pageSize } from '../os';
+import { writeLineChart } from '../report/chart';
+import { human, mib, textTable } from '../report/format';
+import { loadTrace, type Trace, TraceError } from '../trace';
+import { addHeapFlags, type HeapFlags, heapOptionsFrom } from './heap-options';
+import { startProgress } from './progress';
+import { parseCount, UsageError } from './usage';
+
+/** Loads a trace for the CLI: a missing file or a malformed line is the user's mistake, one line. */
+export function loadTraceForCli(file: string, progress = true): Trace {
+  const bar = startProgress('loading', 100, '%', progress);
+  try {
+    return loadTrace(file, (done, total) => bar.update((100 * done) / total));
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (err instanceof TraceError) throw new UsageError(err.message);
+    if (e.code === 'ENOENT') throw new UsageError(`cannot read trace '${file}': no such file`);
+    if (e.code === 'EISDIR') throw new UsageError(`cannot read trace '${file}': it is a directory`);
+    if (e.code === 'EACCES') throw new UsageError(`cannot read trace '${file}': permission denied`);
+    if (e.code === 'Z_DATA_ERROR' || e.code === 'Z_BUF_ERROR')
+      throw new UsageError(`cannot read trace '${file}': not valid gzip data`);
+    throw err;
+  } finally {
+    bar.stop();
+  }
+}
+
+/** Checks heap options against this machine's page size, turning a bad geometry into one line. */
+export function checkHeapOptions(options: HeapOptions): void {
+  try {
+    resolveGeometry(options, pageSize());
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/** What `--json` prints. */
+export interface ReplayReport extends Omit<ReplayMeasurement, 'statsAtPeak' | 'statsAtEnd' | 'debugStats'> {
+  geometry: { preset: string; alignment: number; threshold: number; poolSize: number; arenaSize: number };
+  policy: string;
+  decommit: string;
+  debug: boolean;
+  /** Per size class at the end of the trace (classes with pools only). */
+  classes: ReplayMeasurement['statsAtEnd']['classes'];
+  /** heap.stats() at the end of the trace. */
+  stats: ReplayMeasurement['statsAtEnd'];
+}
+
+export function replayReport(m: ReplayMeasurement, options: HeapOptions): ReplayReport {
+  const g = resolveGeometry(options, pageSize());
+  const { statsAtPeak: _peak, statsAtEnd, debugStats: _text, ...rest } = m;
+  return {
+    ...rest,
+    geometry: {
+      preset: g.preset,
+      alignment: g.alignment,
+      threshold: g.threshold,
+      poolSize: g.poolSize,
+      arenaSize: g.arenaSize,
+    },
+    policy: options.policy ?? 'purge',
+    decommit: options.decommit ?? 'dontneed',
+    debug: options.debug ?? false,
+    classes: statsAtEnd.classes.filter((c) => c.pools > 0),
+    stats: statsAtEnd,
+  };
+}
+
+export function formatReplayReport(r: ReplayReport): string {
+  const g = r.geometry;
+  const lines = [
+    `trace      ${r.trace}: ${r.ops.toLocaleString('en-US')} operations, ${r.objects.toLocaleString('en-US')} objects`,
+    `geometry   ${g.preset}: alignment ${g.alignment}, threshold ${g.threshold}, pools ${human(g.poolSize)}, arenas ${human(g.arenaSize)}`,
+    `policy     ${r.policy} (decommit ${r.decommit})${r.debug ? ', debug hooks on' : ''}`,
+    `time       ${r.nsPerOp.toFixed(1)} ns/op, best of ${r.reps} (${((r.nsPerOp * r.ops) / 1e6).toFixed(1)} ms per replay)`,
+    '',
+    textTable(
+      ['', 'process RSS', 'heap resident', 'bytes in use'],
+      [
+        ['baseline', mib(r.baseline.rss), mib(r.baseline.heapResident), ''],
+        ['peak', mib(r.peak.rss), mib(r.peak.heapResident), ''],
+        ['end of trace', mib(r.end.rss), mib(r.end.heapResident), mib(r.stats.bytesInUse)],
+        ['after free-all', mib(r.afterFree.rss), mib(r.afterFree.heapResident), mib(0)],
+        ['after trim()', mib(r.afterTrim.rss), mib(r.afterTrim.heapResident), mib(0)],
+      ],
+    ),
+  ];
+  const grown = r.peak.heapResident - r.baseline.heapResident;
+  if (grown > 0) {
+    const back = r.peak.heapResident - r.afterFree.heapResident;
+    lines.push(
+      '',
+      `returned ${((100 * back) / grown).toFixed(1)}% of the heap's peak resident memory after free-all`,
+    );
+  }
+  return lines.join('\n');
+}
+
+interface ReplayFlags extends HeapFlags {
+  reps: string;
+  stats?: boolean;
+  json?: boolean;
+  plot?: string;
+  samples: string;
+}
+
+export function registerReplayCommand(program: Command): void {
+  const cmd = program
+    .command('replay')
+    .summary('replay an allocation trace: time per operation, RSS, per-class statistics')
+    .description(
+      'Replays an allocation trace (m ID SIZE / f ID / r ID SIZE lines, .gz read transparently) through a heap ' +
+        'REPS times and reports the best time per operation and RSS at the baseline, the peak, the end of the ' +
+        'trace and after freeing every block still live.',
+    )
+    .argument('<trace>', 'trace file (.trace or .trace.gz)')
+    .option('--reps <n>', 'timed replays; the best is reported', '5')
+    .option('--stats', "print CPython's per-class table (heap.debugStats()) at the end of the trace")
+    .option('--json', 'print one JSON object instead of the report')
+    .option('--plot <file.svg>', 'write an SVG chart of RSS over the replay')
+    .option('--samples <n>', 'memory samples taken during the sampled replay', '200');
+  addHeapFlags(cmd)
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ pymalloc replay regex.trace.gz --stats\n' +
+        '  $ pymalloc replay regex.trace.gz --preset cpython-3.6 --policy never --json | jq .nsPerOp\n' +
+        '  $ pymalloc replay regex.trace.gz --plot regex-rss.svg\n',
+    )
+    .action(async (file: string, flags: ReplayFlags) => {
+      const reps = parseCount(flags.reps, '--reps');
+      const samples = parseCount(flags.samples, '--samples');
+      if (reps < 1) throw new UsageError('--reps must be at least 1');
+      if (samples < 1) throw new UsageError('--samples must be at least 1');
+      const options = heapOptionsFrom(flags);
+      checkHeapOptions(options);
+      const trace = loadTraceForCli(file);
+      const bar = startProgress('replaying', samples + reps, 'steps');
+      let m: ReplayMeasurement;
+      try {
+        m = measureReplay(trace, {
+          heap: options,
+          reps,
+          samples,
+          debugStats: flags.stats === true,
+          onProgress: (done) => bar.update(done),
+        });
+      } finally {
+        bar.stop();
+      }
+      const report = replayReport(m, options);
+      if (flags.json) {
+        process.stdout.write(
+          `${JSON.stringify(flags.stats ? { ...report, debugStats: m.debugStats } : report)}\n`,
+        );
+      } else {
+        process.stdout.write(`${formatReplayReport(report)}\n`);
+        if (flags.stats) process.stdout.write(`\n${m.debugStats}`);
+      }
+      if (flags.plot) {
+        await writeLineChart(flags.plot, {
+          title: `RSS while replaying ${report.trace} (${report.policy})`,
+          xLabel: 'operations',
+          yLabel: 'MiB',
+          series: [
+            { name: 'process RSS', points: m.timeline.map((s, i) => [plotX(m, i), s.rss / 2 ** 20]) },
+            {
+              name: 'heap resident',
+              points: m.timeline.map((s, i) => [plotX(m, i), s.heapResident / 2 ** 20]),
+            },
+          ],
+          markers: [{ x: m.ops, label: 'free-all' }],
+        });
+        process.stderr.write(`wrote ${flags.plot}\n`);
+      }
+    });
+}
+
+/** The x of sample i: the last sample (after free-all) is drawn a little past the end of the trace. */
+function plotX(m: ReplayMeasurement, i: number): number {
+  return i === m.timeline.length - 1 ? m.ops * 1.02 : m.timeline[i].op;
+}
