@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { registerLayoutCommand } from './layout';
 import { registerPagesCommand } from './pages';
+import { registerRecordCommand } from './record';
 import { registerReplayCommand } from './replay';
 import { registerTuneCommand } from './tune';
 
@@ -10,5 +11,6 @@ export function registerCommands(program: Command): void {
   registerPagesCommand(program);
   registerLayoutCommand(program);
   registerReplayCommand(program);
+  registerRecordCommand(program);
   registerTuneCommand(program);
 }

@@ -1,0 +1,295 @@
+/**
+ * `npm run bench`: the same traces, in one run, through this allocator and its peers — CPython's real pymalloc
+ * and glibc malloc (C harnesses), Buffer.allocUnsafe and new Uint8Array (what a Node user would otherwise do),
+ * and @thi.ng/malloc (capped: its free is O(live blocks)) — plus micro-benchmarks. Every allocator runs each
+ * trace in a process of its own.
+ *
+ *   npm run bench [-- TRACE...] [--reps N] [--samples N] [--out DIR] [--no-micro] [--thing-cap N] [--quick]
+ *
+ * --quick shrinks the built-in traces a hundredfold and replays once: a smoke run, not a measurement.
+ *
+ * Without trace arguments it runs on built-in generated traces; trace files given as arguments are used
+ * instead. Prints a markdown table and writes DIR/bench.json, DIR/bench.md and DIR/rss.svg (RSS over time per
+ * allocator for the first trace). DIR defaults to bench/results.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { startProgress } from '../lib/cli/progress';
+import { writeLineChart } from '../lib/report/chart';
+import { markdownTable } from '../lib/report/format';
+import { loadTrace, type Trace } from '../lib/trace';
+import { builtinTraces, microTraces, writeTraceText } from './generate';
+import { NATIVE_PEER_NAMES, type NativePeer, runNativePeer } from './peers/native';
+import { isSkipped, type PeerOutcome, type PeerRun } from './peers/types';
+import { JS_PEERS, type JsPeer } from './run-peer';
+
+const MiB = 2 ** 20;
+const PEERS: Array<{ kind: 'js'; id: JsPeer } | { kind: 'native'; id: NativePeer }> = [
+  { kind: 'js', id: 'pymalloc' },
+  { kind: 'native', id: 'cpython' },
+  { kind: 'native', id: 'glibc' },
+  { kind: 'js', id: 'buffer' },
+  { kind: 'js', id: 'uint8array' },
+  { kind: 'js', id: 'thing' },
+];
+const CPYTHON = NATIVE_PEER_NAMES.cpython;
+const OURS = JS_PEERS.pymalloc;
+
+interface Options {
+  files: string[];
+  reps: number;
+  samples: number;
+  out: string;
+  micro: boolean;
+  thingCap: number;
+  quick: boolean;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = {
+    files: [],
+    reps: 5,
+    samples: 100,
+    out: join(__dirname, '..', '..', 'bench', 'results'),
+    micro: true,
+    thingCap: 20_000,
+    quick: false,
+  };
+  const num = (flag: string, v: string | undefined): number => {
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < 1)
+      throw new Error(`${flag} needs a positive whole number, got '${v}'`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--reps') o.reps = num(a, argv[++i]);
+    else if (a === '--samples') o.samples = num(a, argv[++i]);
+    else if (a === '--thing-cap') o.thingCap = num(a, argv[++i]);
+    else if (a === '--out') o.out = resolve(argv[++i] ?? '.');
+    else if (a === '--no-micro') o.micro = false;
+    else if (a === '--quick') {
+      o.quick = true;
+      o.reps = 1;
+      o.samples = 10;
+    } else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
+    else o.files.push(a);
+  }
+  return o;
+}
+
+interface Job {
+  trace: Trace;
+  /** A file the JavaScript children can load. */
+  file: string;
+  micro: boolean;
+}
+
+function runJs(peer: JsPeer, job: Job, o: Options, reps: number, samples: number): PeerOutcome {
+  const script = join(__dirname, 'run-peer.js');
+  const args = ['--expose-gc', script, peer, job.file, String(reps), String(samples)];
+  if (peer === 'thing') args.push(String(o.thingCap));
+  try {
+    const out = execFileSync(process.execPath, args, {
+      encoding: 'utf8',
+      maxBuffer: 64 * MiB,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const run = JSON.parse(out) as PeerRun;
+    return { ...run, trace: basename(job.trace.name) };
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    return {
+      peer: JS_PEERS[peer],
+      trace: basename(job.trace.name),
+      skipped: `failed: ${(e.stderr || e.message).trim()}`,
+    };
+  }
+}
+
+function fmtNs(ns: number): string {
+  return ns >= 100 ? ns.toFixed(0) : ns.toFixed(1);
+}
+
+function growth(r: PeerRun): { peak: number; after: number; returned: number | undefined } {
+  const peak = r.rssPeak - r.rssBaseline;
+  const after = r.rssAfterFree - r.rssBaseline;
+  return { peak, after, returned: peak > MiB ? (100 * (r.rssPeak - r.rssAfterFree)) / peak : undefined };
+}
+
+function mibCell(bytes: number): string {
+  return (bytes / MiB).toFixed(1);
+}
+
+function traceTable(results: PeerOutcome[][]): string {
+  const rows: string[][] = [];
+  for (const outcomes of results) {
+    const cpython = outcomes.find((o) => o.peer === CPYTHON && !isSkipped(o)) as PeerRun | undefined;
+    for (const o of outcomes) {
+      if (isSkipped(o)) {
+        rows.push([o.trace, o.peer, `skipped: ${o.skipped.split('\n')[0]}`, '', '', '', '']);
+        continue;
+      }
+      const g = growth(o);
+      const ratio = cpython ? (o.nsPerOp / cpython.nsPerOp).toFixed(2) : 'n/a';
+      rows.push([
+        o.trace,
+        o.cappedAt ? `${o.peer} (first ${o.cappedAt.toLocaleString('en-US')} ops)` : o.peer,
+        fmtNs(o.nsPerOp),
+        ratio,
+        mibCell(g.peak),
+        mibCell(g.after),
+        g.returned === undefined ? '–' : `${g.returned.toFixed(0)}%`,
+      ]);
+    }
+  }
+  return markdownTable(
+    ['trace', 'allocator', 'ns/op', '× CPython', 'RSS peak (MiB)', 'after free-all (MiB)', 'returned'],
+    rows,
+    [false, false, true, true, true, true, true],
+  );
+}
+
+function microTable(results: PeerOutcome[][]): string {
+  const peers = PEERS.map((p) => (p.kind === 'js' ? JS_PEERS[p.id] : NATIVE_PEER_NAMES[p.id]));
+  const rows = results.map((outcomes) => {
+    const ns = (peer: string) => {
+      const o = outcomes.find((x) => x.peer === peer);
+      return o && !isSkipped(o) ? o.nsPerOp : undefined;
+    };
+    const ours = ns(OURS);
+    const cp = ns(CPYTHON);
+    return [
+      basename(outcomes[0]?.trace ?? ''),
+      ...peers.map((p) => {
+        const v = ns(p);
+        return v === undefined ? '–' : fmtNs(v);
+      }),
+      ours !== undefined && cp !== undefined ? (ours / cp).toFixed(2) : 'n/a',
+    ];
+  });
+  return markdownTable(['micro-benchmark (ns/op)', ...peers, 'pymalloc ÷ CPython'], rows);
+}
+
+function geomean(xs: number[]): number {
+  return Math.exp(xs.reduce((s, x) => s + Math.log(x), 0) / xs.length);
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const tmp = mkdtempSync(join(tmpdir(), 'pymalloc-bench-'));
+  try {
+    const jobs: Job[] = [];
+    if (o.files.length > 0) {
+      for (const f of o.files) jobs.push({ trace: loadTrace(f), file: resolve(f), micro: false });
+    } else {
+      for (const t of builtinTraces(o.quick ? 0.01 : 1)) {
+        const file = join(tmp, `${t.name}.trace`);
+        writeTraceText(t, file);
+        jobs.push({ trace: t, file, micro: false });
+      }
+    }
+    if (o.micro) {
+      for (const t of microTraces(o.quick ? 0.01 : 1)) {
+        const file = join(tmp, `${t.name}.trace`);
+        writeTraceText(t, file);
+        jobs.push({ trace: t, file, micro: true });
+      }
+    }
+    const cpu = cpus()[0]?.model ?? 'unknown CPU';
+    const machine = `${cpu} (${cpus().length} cores), Linux, Node ${process.version}`;
+    process.stderr.write(
+      `${machine}; best of ${o.reps}; ${jobs.length} traces × ${PEERS.length} allocators\n`,
+    );
+    const bar = startProgress('benchmarking', jobs.length * PEERS.length, 'runs');
+    const traceResults: PeerOutcome[][] = [];
+    const microResults: PeerOutcome[][] = [];
+    let done = 0;
+    try {
+      for (const job of jobs) {
+        const outcomes: PeerOutcome[] = [];
+        const samples = job.micro ? 4 : o.samples;
+        for (const p of PEERS) {
+          const outcome =
+            p.kind === 'js'
+              ? runJs(p.id, job, o, o.reps, samples)
+              : await runNativePeer(p.id, job.trace, { reps: o.reps, samples });
+          outcomes.push(outcome);
+          bar.update(++done);
+        }
+        (job.micro ? microResults : traceResults).push(outcomes);
+      }
+    } finally {
+      bar.stop();
+    }
+
+    const ratios = traceResults
+      .map((outs) => {
+        const ours = outs.find((x) => x.peer === OURS);
+        const cp = outs.find((x) => x.peer === CPYTHON);
+        return ours && cp && !isSkipped(ours) && !isSkipped(cp) ? ours.nsPerOp / cp.nsPerOp : undefined;
+      })
+      .filter((x): x is number => x !== undefined);
+    const lines = [
+      `Measured on ${machine}; best of ${o.reps} replays per allocator and trace, each allocator in a process of its own.`,
+      'RSS columns are growth above the process baseline; "returned" is the share of that peak gone after freeing every block.',
+      '',
+      traceTable(traceResults),
+    ];
+    if (ratios.length > 0) {
+      lines.push(
+        '',
+        `pymalloc (this) ÷ CPython pymalloc, geometric mean over the traces: ${geomean(ratios).toFixed(2)}`,
+      );
+    }
+    if (microResults.length > 0) lines.push('', microTable(microResults));
+    const markdown = `${lines.join('\n')}\n`;
+    process.stdout.write(markdown);
+
+    mkdirSync(o.out, { recursive: true });
+    writeFileSync(join(o.out, 'bench.md'), markdown);
+    writeFileSync(
+      join(o.out, 'bench.json'),
+      `${JSON.stringify(
+        {
+          generatedBy: 'npm run bench (bench/bench.ts)',
+          machine,
+          reps: o.reps,
+          traces: traceResults,
+          micro: microResults,
+          ratioToCpython: ratios.length > 0 ? geomean(ratios) : null,
+        },
+        null,
+        1,
+      )}\n`,
+    );
+    const first = traceResults[0];
+    if (first) {
+      const runs = first.filter((x): x is PeerRun => !isSkipped(x) && x.cappedAt === undefined);
+      const ops = runs[0]?.ops ?? 1;
+      await writeLineChart(join(o.out, 'rss.svg'), {
+        title: `RSS above baseline while replaying ${basename(first[0].trace)}`,
+        xLabel: 'operations',
+        yLabel: 'MiB',
+        series: runs.map((r) => ({
+          name: r.peer,
+          points: r.timeline.map(([op, rss], i) => [
+            i === r.timeline.length - 1 ? ops * 1.02 : op,
+            (rss - r.rssBaseline) / MiB,
+          ]),
+        })),
+        markers: [{ x: ops, label: 'free-all' }],
+      });
+    }
+    process.stderr.write(`wrote ${join(o.out, 'bench.md')}, bench.json and rss.svg\n`);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${(err as Error).message}\n`);
+  process.exitCode = 1;
+});

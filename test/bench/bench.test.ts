@@ -1,0 +1,147 @@
+/**
+ * The benchmark's machinery (not its timings): the generated traces are valid and replay cleanly, every
+ * JavaScript peer reports consistent numbers, and `npm run bench -- --quick` prints the table with every
+ * allocator. It runs the built bench (dist/), which `npm test` builds first.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  buildFreeTrace,
+  builtinTraces,
+  churnTrace,
+  growTrace,
+  microTraces,
+  orderTrace,
+  pairsTrace,
+  writeTraceText,
+} from '../../bench/generate';
+import { JS_PEERS, runPeer } from '../../bench/run-peer';
+import { Heap } from '../../lib';
+import { freeAll, loadTrace, OP_FREE, OP_MALLOC, OP_REALLOC, replay, type Trace } from '../../lib/trace';
+
+const root = join(__dirname, '..', '..');
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'pymalloc-bench-test-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function counts(t: Trace): Record<string, number> {
+  const c = { m: 0, f: 0, r: 0 };
+  for (let i = 0; i < t.length; i++) {
+    if (t.ops[i] === OP_MALLOC) c.m++;
+    else if (t.ops[i] === OP_FREE) c.f++;
+    else if (t.ops[i] === OP_REALLOC) c.r++;
+  }
+  return c;
+}
+
+describe('generated traces', () => {
+  test.each([
+    ['churn', () => churnTrace(20_000, 2_000)],
+    ['build-free', () => buildFreeTrace(5_000)],
+    ['realloc-grow', () => growTrace(1_000)],
+    ['pairs-64', () => pairsTrace(64, 1_000)],
+    ['free-random', () => orderTrace('random', 1_000, 2)],
+  ])('%s round-trips through the text format and replays with check() passing', (name, make) => {
+    const t = make();
+    expect(t.name).toBe(name);
+    const file = join(dir, `${name}.trace`);
+    writeTraceText(t, file);
+    const back = loadTrace(file);
+    expect(back.length).toBe(t.length);
+    expect(back.objects).toBe(t.objects);
+    expect([...back.ops]).toEqual([...t.ops]);
+    expect([...back.sizes]).toEqual([...t.sizes]);
+    const h = new Heap({ reserve: 2 ** 28 });
+    try {
+      const ptrs = new Uint32Array(t.objects);
+      replay(h, t, ptrs);
+      h.check();
+      freeAll(h, ptrs);
+      h.check();
+      expect(h.stats().blocksInUse).toBe(0);
+    } finally {
+      h.destroy();
+    }
+  });
+
+  test('the workloads have the shapes their names promise', () => {
+    const build = counts(buildFreeTrace(1_000));
+    expect(build).toEqual({ m: 1_500, f: 1_500, r: 0 });
+    const pairs = pairsTrace(32, 500);
+    expect(counts(pairs)).toEqual({ m: 500, f: 500, r: 0 });
+    expect(new Set(pairs.sizes.filter((_, i) => pairs.ops[i] === OP_MALLOC))).toEqual(new Set([32]));
+    expect(counts(growTrace(500)).r).toBeGreaterThan(500);
+    const lifo = orderTrace('lifo', 10, 1);
+    expect([...lifo.ids.subarray(10)]).toEqual([9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
+    const fifo = orderTrace('fifo', 10, 1);
+    expect([...fifo.ids.subarray(10)]).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    // Seeded: the same trace twice.
+    expect([...churnTrace(5_000, 500).sizes]).toEqual([...churnTrace(5_000, 500).sizes]);
+    expect(builtinTraces(0.001).map((t) => t.name)).toEqual(['churn', 'build-free', 'realloc-grow']);
+    expect(microTraces(0.001)).toHaveLength(9);
+  });
+});
+
+describe('JavaScript peers', () => {
+  // @thi.ng/malloc is ES modules only, which jest cannot import here; the bench smoke run below covers it.
+  test.each(['pymalloc', 'buffer', 'uint8array'] as const)('%s reports a consistent run', async (peer) => {
+    const t = buildFreeTrace(3_000);
+    const r = await runPeer(peer, t, 2, 5);
+    expect(r.peer).toBe(JS_PEERS[peer]);
+    expect(r.ops).toBe(t.length);
+    expect(r.nsPerOp).toBeGreaterThan(0);
+    expect(r.rssPeak).toBeGreaterThanOrEqual(r.rssEnd);
+    expect(r.timeline).toHaveLength(7);
+    expect(r.timeline[0][0]).toBe(0);
+    expect(r.timeline[6][0]).toBe(t.length);
+    expect(r.cappedAt).toBeUndefined();
+  });
+
+  test('a cap replays only the first operations', async () => {
+    const t = churnTrace(5_000, 500);
+    const r = await runPeer('buffer', t, 1, 2, 1_000);
+    expect(r.ops).toBe(1_000);
+    expect(r.cappedAt).toBe(1_000);
+  });
+});
+
+test('npm run bench -- --quick prints the table with every allocator', () => {
+  const out = join(dir, 'results');
+  const stdout = execFileSync(
+    process.execPath,
+    [join(root, 'dist', 'bench', 'bench.js'), '--quick', '--out', out],
+    {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const md = readFileSync(join(out, 'bench.md'), 'utf8');
+  expect(stdout).toBe(md);
+  for (const peer of Object.values(JS_PEERS)) expect(md).toContain(`| ${peer}`);
+  expect(md).toContain('| glibc malloc |');
+  // CPython's pymalloc runs where libpython exists, and says why where it does not.
+  expect(md).toMatch(/\| CPython pymalloc \| (\d|skipped: )/);
+  expect(md).toContain('| micro-benchmark (ns/op) |');
+  for (const t of [
+    'churn',
+    'build-free',
+    'realloc-grow',
+    'pairs-16',
+    'free-lifo',
+    'free-fifo',
+    'free-random',
+  ])
+    expect(md).toContain(`| ${t} |`);
+  const json = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8')) as {
+    traces: unknown[][];
+    micro: unknown[][];
+  };
+  expect(json.traces).toHaveLength(3);
+  expect(json.micro).toHaveLength(9);
+  for (const row of [...json.traces, ...json.micro]) expect(row).toHaveLength(6);
+  expect(readFileSync(join(out, 'rss.svg'), 'utf8')).toContain('pymalloc (this)');
+});
