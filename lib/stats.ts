@@ -4,7 +4,7 @@
  *   arenas * ARENA_SIZE == allocated blocks + available blocks + unused pools + pool headers + quantization
  *                          + arena alignment (always 0 here: arenas are aligned to their size).
  */
-import { arenaAddress, arenaObject } from './arena';
+import { arenaAddress, arenaObject, isPurged } from './arena';
 import type { HeapCore } from './core';
 import {
   arena_object_get_nfreepools,
@@ -94,7 +94,10 @@ export function computeStats(h: HeapCore): HeapStats {
     narenas++;
     freePools += arena_object_get_nfreepools(h, ao);
     const carvedEnd = arena_object_get_pool_address(h, ao);
-    for (let pool = address; pool < carvedEnd; pool += g.poolSize) {
+    for (let pool = address, index = 0; pool < carvedEnd; pool += g.poolSize, index++) {
+      // A purged pool is empty, and reading its header would map the zero page into it (which mincore then
+      // counts as resident).
+      if (isPurged(h, address, index)) continue;
       const count = pool_header_get_ref_count(h, pool);
       if (count === 0) continue;
       const sz = pool_header_get_szidx(h, pool);
