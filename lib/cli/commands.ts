@@ -1,5 +1,6 @@
 /** Every subcommand of the CLI, registered in the order `pymalloc --help` lists them. */
 import type { Command } from 'commander';
+import { registerDemoCommand } from './demo';
 import { registerLayoutCommand } from './layout';
 import { registerPagesCommand } from './pages';
 import { registerRecordCommand } from './record';
@@ -8,6 +9,7 @@ import { registerTuneCommand } from './tune';
 
 export function registerCommands(program: Command): void {
   // Each command module exports register<Name>Command(program); they are added here as they land.
+  registerDemoCommand(program);
   registerPagesCommand(program);
   registerLayoutCommand(program);
   registerReplayCommand(program);

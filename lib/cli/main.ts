@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The `pymalloc` command line: one program, one subcommand per module of `lib/cli/`.
- * A user's mistake ends in one line on stderr and exit status 2; an internal failure in a stack trace.
+ * A user's mistake (unknown command or option, bad value, missing file) ends in one line on stderr and exit
+ * status 2; an internal failure in one line and status 1 (its stack trace too when PYMALLOC_TRACE is set).
  */
 import { Command, CommanderError } from 'commander';
 import { registerCommands } from './commands';
@@ -20,16 +21,62 @@ function version(): string {
   return '0.0.0';
 }
 
+/** The command's path as typed after `pymalloc`, e.g. 'demo' (empty for the program itself). */
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/**
+ * Commander's parse errors ("error: unknown option '--x'", "(Did you mean demo?)") as one line naming the
+ * command and where its help is: `pymalloc: demo: unknown option '--x' (see 'pymalloc demo --help')`.
+ */
+function oneLineErrors(cmd: Command): void {
+  const path = commandPath(cmd);
+  cmd.showHelpAfterError(false).configureOutput({
+    outputError: (str, write) => {
+      const message = str
+        .trim()
+        .replace(/^error: /, '')
+        .replace(/\s*\n\s*/g, ' ');
+      const help = path ? `pymalloc ${path} --help` : 'pymalloc --help';
+      write(`pymalloc: ${path ? `${path}: ` : ''}${message} (see '${help}')\n`);
+    },
+  });
+  for (const sub of cmd.commands) oneLineErrors(sub);
+}
+
 export function buildProgram(): Command {
   const program = new Command();
   program
     .name('pymalloc')
     .description("CPython's small-object allocator on real OS pages, and a C-struct layout compiler")
     .version(version(), '-V, --version', 'print the version')
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerCommands(program);
+  oneLineErrors(program);
+  // The command list: one line per command, however narrow the terminal (commander wraps at its width).
+  program.configureHelp({ helpWidth: 1000 });
+  program.addHelpText('after', '\nExample:\n  $ pymalloc demo\n  $ pymalloc <command> --help\n');
   return program;
+}
+
+/** A file the user named that cannot be read or written, as one line; undefined for any other error. */
+function fileErrorMessage(err: unknown): string | undefined {
+  const e = err as NodeJS.ErrnoException;
+  if (!(err instanceof Error) || typeof e.path !== 'string' || typeof e.syscall !== 'string')
+    return undefined;
+  const why: Record<string, string> = {
+    ENOENT: 'no such file or directory',
+    EACCES: 'permission denied',
+    EISDIR: 'it is a directory',
+    ENOTDIR: 'a part of the path is not a directory',
+    EEXIST: 'it already exists',
+    EROFS: 'read-only file system',
+  };
+  const reason = e.code ? why[e.code] : undefined;
+  return reason ? `cannot ${e.syscall} '${e.path}': ${reason}` : undefined;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -44,6 +91,11 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (err instanceof UsageError) {
       process.stderr.write(`pymalloc: ${err.message}\n`);
+      return 2;
+    }
+    const fileError = fileErrorMessage(err);
+    if (fileError !== undefined) {
+      process.stderr.write(`pymalloc: ${fileError}\n`);
       return 2;
     }
     throw err;
