@@ -43,7 +43,8 @@ export class Allocator extends HeapCore {
    * when the heap is full. malloc(0) returns a unique pointer.
    */
   malloc(n: number): number {
-    if ((n & 1023) === n && (n - 1) >>> 0 < this.threshold) {
+    // typeof first: arithmetic on a bigint would throw a TypeError without the documented code.
+    if (typeof n === 'number' && (n & 1023) === n && (n - 1) >>> 0 < this.threshold) {
       const u32 = this.u32;
       const sz = (n - 1) >>> this.alignShift;
       const slot = this.usedBase + (sz << 4);
@@ -51,10 +52,10 @@ export class Allocator extends HeapCore {
       if (pool !== slot - NEXTPOOL) {
         const bp = u32[(pool + FREEBLOCK) >>> 2];
         const next = u32[bp >>> 2];
+        u32[(bp + this.markOffset) >>> 2] = 0;
         u32[(pool + FREEBLOCK) >>> 2] = next;
         u32[(pool + REF_COUNT) >>> 2] += 1;
         if (next === 0) poolExtend(this, pool, sz);
-        u32[(bp + this.markOffset) >>> 2] = 0;
         return bp;
       }
       return allocateFromNewPool(this, sz, n);
@@ -67,6 +68,10 @@ export class Allocator extends HeapCore {
    * anything that is not a live block of this heap: a foreign, interior or already freed pointer.
    */
   free(p: number): void {
+    if (typeof p !== 'number') {
+      this.freeSlow(p); // a bigint would make `>>>` throw without a code
+      return;
+    }
     const u32 = this.u32;
     const ai = u32[this.arenamapIdx + (p >>> this.arenaBits)];
     // Nothing of the pool may be read before the arena is known to be live: its pages may be unmapped.
@@ -76,14 +81,14 @@ export class Allocator extends HeapCore {
     }
     const pool = (p & this.poolMask) >>> 0;
     const count = u32[(pool + REF_COUNT) >>> 2];
-    const sz = u32[(pool + SZIDX) >>> 2];
-    const off = p - pool - this.poolOverhead;
-    const q = (off * this.classRecip[sz]) >>> 0;
+    // off >>> 0 wraps a pointer into the pool header to a huge offset, beyond the carved blocks.
+    const off = (p - pool - this.poolOverhead) >>> 0;
+    // Short-circuit order matters: a pool's szidx and nextoffset mean something only while count != 0.
     if (
       count === 0 ||
-      off >>> 0 >= u32[(pool + NEXTOFFSET) >>> 2] - this.poolOverhead ||
-      Math.imul(q, this.classSizes[sz]) !== off ||
-      u32[(p + this.markOffset) >>> 2] === this.markValue
+      off >= u32[(pool + NEXTOFFSET) >>> 2] - this.poolOverhead ||
+      off % ((u32[(pool + SZIDX) >>> 2] + 1) << this.alignShift) !== 0 ||
+      (u32[(p + this.markOffset) >>> 2] | 0) === this.markValue
     ) {
       this.freeSlow(p);
       return;
@@ -95,6 +100,7 @@ export class Allocator extends HeapCore {
   protected releaseSmall(p: number, pool: number, count: number): void {
     const u32 = this.u32;
     const last = u32[(pool + FREEBLOCK) >>> 2];
+    // The mark first: with 8-byte blocks it is the link's high word, which the link then overwrites.
     u32[(p + this.markOffset) >>> 2] = this.markValue;
     u32[p >>> 2] = last;
     u32[(p + 4) >>> 2] = last === 0 ? 0 : this.baseHi;
@@ -111,23 +117,36 @@ export class Allocator extends HeapCore {
 
   /** Everything malloc's fast path does not take: 0, large sizes, bad input, a destroyed heap. */
   protected mallocSlow(n: number): number {
+    // A large request (n > threshold, an integer below 2^32) needs no other check.
+    if (typeof n === 'number' && n >>> 0 === n && n > this.threshold && !this.destroyed)
+      return this.mallocLarge(n);
     this.checkLive('malloc');
     checkSize(n, 'size');
     if (n === 0) return this.malloc(1);
     return this.mallocLarge(n);
   }
 
-  /** A large request: a page-granular span of the same reservation. */
+  /** A large request (1 <= n < 2^32): a page-granular span of the same reservation. */
   protected mallocLarge(n: number): number {
     const pageBits = this.pageBits;
-    const pages = Math.ceil(n / 2 ** pageBits);
-    const pg = allocSpan(this, pages, 1, SPAN_LARGE, n);
+    const pg = allocSpan(this, ((n - 1) >>> pageBits) + 1, 1, SPAN_LARGE, n);
     this.u32[this.linksIdx + 2 * pg] = n;
-    return pg * 2 ** pageBits;
+    return (pg << pageBits) >>> 0;
   }
 
   /** Full validation of a pointer handed to free; frees it or throws naming what is wrong. */
   protected freeSlow(p: number): void {
+    // A large block: p is the first page of a LARGE span (which allocSpan marks as its head).
+    const pageBits = this.pageBits;
+    const pg = typeof p === 'number' ? p >>> pageBits : 0; // a bigint would make `>>>` throw without a code
+    if (p === (pg << pageBits) >>> 0 && pg < this.pages) {
+      const u32 = this.u32;
+      const tag = u32[this.pagemapIdx + pg];
+      if ((tag & 7) === SPAN_LARGE && u32[this.linksIdx + 2 * pg + 1] === pg) {
+        freeLargeSpan(this, pg, tag >>> 3);
+        return;
+      }
+    }
     this.checkLive('free');
     if (p === 0) return;
     const found = this.locate(p, 'free');
@@ -174,7 +193,10 @@ export class Allocator extends HeapCore {
       if (off >= u32[(pool + NEXTOFFSET) >>> 2] - this.poolOverhead) {
         badPointer(what, p, 'pointer is beyond the blocks handed out so far');
       }
-      if (u32[(p + this.markOffset) >>> 2] === this.markValue && onFreeList(this, pool, p, g.poolSize)) {
+      if (
+        (u32[(p + this.markOffset) >>> 2] | 0) === this.markValue &&
+        onFreeList(this, pool, p, g.poolSize)
+      ) {
         badPointer(what, p, 'block is already free (double free)', 'ERR_PYMALLOC_DOUBLE_FREE');
       }
       return size;
@@ -183,7 +205,8 @@ export class Allocator extends HeapCore {
     const pg = p >>> this.pageBits;
     const tag = pg >= this.dataStartPage ? u32[this.pagemapIdx + pg] : 0;
     const kind = tag & 7;
-    if (kind === SPAN_LARGE) return -(tag >>> 3);
+    // A LARGE tag is at both ends of its span: only the head (marked by allocSpan) starts the block.
+    if (kind === SPAN_LARGE && u32[this.linksIdx + 2 * pg + 1] === pg) return -(tag >>> 3);
     if (kind === SPAN_CACHED || kind === SPAN_FREE) {
       badPointer(what, p, 'large block is already free (double free)', 'ERR_PYMALLOC_DOUBLE_FREE');
     }
@@ -196,6 +219,39 @@ export class Allocator extends HeapCore {
    * block stays large (it shrinks or grows in place when it can).
    */
   realloc(p: number, n: number): number {
+    // A bigint would make the arithmetic below throw a TypeError without the documented code.
+    if (typeof p !== 'number' || typeof n !== 'number') return this.reallocSlow(p, n);
+    // Fast path: p is a live small block (the same checks as free's fast path) and n a valid size.
+    const u32 = this.u32;
+    const ai = u32[this.arenamapIdx + (p >>> this.arenaBits)];
+    if (ai !== 0 && ai !== undefined && p >>> 0 === p && n >>> 0 === n) {
+      const pool = (p & this.poolMask) >>> 0;
+      const off = (p - pool - this.poolOverhead) >>> 0;
+      if (
+        u32[(pool + REF_COUNT) >>> 2] !== 0 &&
+        off < u32[(pool + NEXTOFFSET) >>> 2] - this.poolOverhead &&
+        (u32[(p + this.markOffset) >>> 2] | 0) !== this.markValue
+      ) {
+        const size = (u32[(pool + SZIDX) >>> 2] + 1) << this.alignShift;
+        if (off % size === 0) {
+          // CPython's rule: shrink in place unless that would waste more than a quarter of the block.
+          if (n <= size && 4 * n > 3 * size) return p;
+          const q = this.malloc(n);
+          // Whole words: q's block holds n rounded up to the alignment, p's block holds size bytes.
+          const from = p >>> 2;
+          const to = q >>> 2;
+          const words = (Math.min(n, size) + 3) >>> 2;
+          for (let i = 0; i < words; i++) u32[to + i] = u32[from + i];
+          this.releaseSmall(p, pool, u32[(pool + REF_COUNT) >>> 2]);
+          return q;
+        }
+      }
+    }
+    return this.reallocSlow(p, n);
+  }
+
+  /** Everything realloc's fast path does not take: large blocks, bad input, a destroyed heap. */
+  protected reallocSlow(p: number, n: number): number {
     this.checkLive('realloc');
     checkSize(n, 'size');
     if (p === 0) return this.malloc(n);

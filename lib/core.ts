@@ -41,50 +41,49 @@ export const FREED_MARK = 0xdbfdfdfb;
 export const DUMMY_SIZE_IDX = 0xffff;
 
 export class HeapCore implements LayoutViews {
-  u8: Uint8Array;
-  i8: Int8Array;
-  u16: Uint16Array;
-  i16: Int16Array;
-  u32: Uint32Array;
-  i32: Int32Array;
-  f32: Float32Array;
-  f64: Float64Array;
-  u64: BigUint64Array;
-  i64: BigInt64Array;
-  dv: DataView;
+  declare u8: Uint8Array;
+  declare i8: Int8Array;
+  declare u16: Uint16Array;
+  declare i16: Int16Array;
+  declare u32: Uint32Array;
+  declare i32: Int32Array;
+  declare f32: Float32Array;
+  declare f64: Float64Array;
+  declare u64: BigUint64Array;
+  declare i64: BigInt64Array;
+  declare dv: DataView;
   /** High 32 bits of every real address in this heap. */
-  readonly baseHi: number;
+  declare readonly baseHi: number;
 
-  readonly geometry: Geometry;
-  readonly meta: MetadataLayout;
-  readonly reservation: Reservation;
-  readonly policy: ReturnPolicy;
-  readonly decommitMode: DecommitMode;
+  declare readonly geometry: Geometry;
+  declare readonly meta: MetadataLayout;
+  declare readonly reservation: Reservation;
+  declare readonly policy: ReturnPolicy;
+  declare readonly decommitMode: DecommitMode;
 
   // Constants of the hot paths, copied out of the geometry so that each is one field load.
   /** Requests of 1..threshold bytes are small. */
-  threshold: number;
-  readonly alignShift: number;
-  readonly poolMask: number;
-  readonly poolOverhead: number;
-  readonly arenaBits: number;
-  readonly pageBits: number;
+  declare threshold: number;
+  declare readonly alignShift: number;
+  declare readonly poolMask: number;
+  declare readonly poolOverhead: number;
+  declare readonly arenaBits: number;
+  declare readonly pageBits: number;
   /** Byte offset of `usedpools[0]`; the fake header of class i is at usedBase + 16 * i - 16. */
-  readonly usedBase: number;
+  declare readonly usedBase: number;
   /** u32 index of `arenamap[0]`, `pagemap[0]`, `span_links[0]`. */
-  readonly arenamapIdx: number;
-  readonly pagemapIdx: number;
-  readonly linksIdx: number;
-  readonly binsIdx: number;
-  readonly cacheIdx: number;
+  declare readonly arenamapIdx: number;
+  declare readonly pagemapIdx: number;
+  declare readonly linksIdx: number;
+  declare readonly binsIdx: number;
+  declare readonly cacheIdx: number;
   /** Offset of the free-block mark inside a block, and the value that marks it. */
-  readonly markOffset: number;
-  readonly markValue: number;
-  /** Per class: 1 / size (nudged up) for the O(1) block-boundary check, and the size. */
-  readonly classRecip: Float64Array;
-  readonly classSizes: Int32Array;
-  readonly dataStartPage: number;
-  readonly debug: boolean;
+  declare readonly markOffset: number;
+  declare readonly markValue: number;
+  declare readonly dataStartPage: number;
+  /** Pages in the reservation (entries of `pagemap`). */
+  declare readonly pages: number;
+  declare readonly debug: boolean;
 
   constructor(
     reservation: Reservation,
@@ -129,17 +128,12 @@ export class HeapCore implements LayoutViews {
     this.binsIdx = (this.meta.state + OFFSETOF_HEAP_STATE_SPAN_BINS) >>> 2;
     this.cacheIdx = (this.meta.state + OFFSETOF_HEAP_STATE_SPAN_CACHE) >>> 2;
     this.dataStartPage = this.meta.dataStart >>> geometry.pageBits;
+    this.pages = geometry.pages;
     // With 16-byte blocks or larger the mark has a word of its own after the 8-byte link; with 8-byte blocks the
     // link's high word (always baseHi or 0 in a free block) serves as the mark.
     this.markOffset = geometry.alignment >= 16 ? 8 : 4;
-    this.markValue = geometry.alignment >= 16 ? FREED_MARK : this.baseHi;
-    this.classRecip = new Float64Array(geometry.nbClasses);
-    this.classSizes = new Int32Array(geometry.nbClasses);
-    for (let i = 0; i < geometry.nbClasses; i++) {
-      const size = (i + 1) << geometry.alignmentShift;
-      this.classSizes[i] = size;
-      this.classRecip[i] = 1 / size + 2 ** -40;
-    }
+    // As a signed 32-bit value (a small integer to V8): compared with `u32[i] | 0`, stored as is.
+    this.markValue = (geometry.alignment >= 16 ? FREED_MARK : this.baseHi) | 0;
   }
 
   /** Fake pool header of class `sz` in `usedpools`: its nextpool/prevpool are usedpools[2sz], usedpools[2sz+1]. */

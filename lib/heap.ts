@@ -164,10 +164,21 @@ export class Heap extends Allocator {
     setSpanCacheLimit(this, o.spanCache ?? 1024 * 1024);
   }
 
-  /** The real address of pointer p, for passing to C. */
+  /**
+   * The real address of pointer p (or of any offset inside the heap, such as a field of a block), for passing to
+   * C. Throws ERR_PYMALLOC_INVALID_POINTER for an offset beyond the reservation: it would name memory that is
+   * not the heap's.
+   */
   addressOf(p: number): bigint {
     this.checkLive('addressOf');
     checkPointer(p, 'addressOf');
+    if (p >= this.geometry.reserve) {
+      throw codedError(
+        Error,
+        'ERR_PYMALLOC_INVALID_POINTER',
+        `pymalloc: addressOf(0x${p.toString(16)}): pointer is beyond this heap's ${this.geometry.reserve}-byte reservation`,
+      );
+    }
     return this.reservation.base + BigInt(p);
   }
 

@@ -1,11 +1,14 @@
 /**
- * Measuring a trace's replay through a Heap: the time per operation (best of N timed replays, each on a fresh
- * heap) and the memory of one sampled replay — process RSS and the heap's resident bytes at the baseline, the
- * peak, the end of the trace and after freeing every block still live, plus the heap's statistics at the end of
- * the trace and at its peak. `pymalloc replay`, `pymalloc tune` and `npm run bench` are built on it.
+ * Measuring a trace's replay through a Heap: the time per operation (best of N timed replays) and the memory of
+ * one sampled replay — process RSS and the heap's resident bytes at the baseline, the peak, the end of the trace
+ * and after freeing every block still live, plus the heap's statistics at the end of the trace and at its peak.
+ * `pymalloc replay`, `pymalloc tune` and `npm run bench` are built on it.
  *
- * The sampled replay runs first and doubles as the JIT's warm-up; the timed replays read no clock inside the
- * replay loop.
+ * The timed replays run on one heap, freeing every block still live between them (untimed), after one untimed
+ * warm-up replay: the way the C harness drives CPython's process-wide pymalloc, so the two compare fairly. They
+ * run before any heap of the measurement is destroyed: destroying a heap detaches its ArrayBuffer, and from the
+ * first detached buffer on V8 adds a check to every typed-array access in the process (about 2.5 ns per
+ * operation here), which would penalise whatever is timed later. No clock is read inside a replay.
  */
 import { Heap, type HeapOptions, type HeapStats } from './heap';
 import { rssBytes } from './os';
@@ -58,7 +61,7 @@ export interface MeasureOptions {
   samples?: number;
   /** Keep heap.debugStats() at the end of the trace. */
   debugStats?: boolean;
-  /** Called as the work advances: `done` of `total` steps (samples, then timed replays). */
+  /** Called as the work advances: `done` of `total` steps (timed replays, then samples). */
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -67,15 +70,60 @@ function point(heap: Heap, gc = false): MemoryPoint {
   return { rss: rssBytes(), heapResident: heap.residentBytes() };
 }
 
-/** Replays `trace` once sampled and `reps` times timed; see the module comment. */
+/** The timed part of a measurement: a heap kept alive (the caller destroys it) and its times. */
+export interface TimedReplays {
+  heap: Heap;
+  /** Time per operation of each timed replay, in order. */
+  runs: number[];
+}
+
+/** One untimed warm-up replay, then `reps` timed replays on the same heap, each followed by an untimed free-all. */
+export function timeReplays(
+  trace: Trace,
+  heapOptions: HeapOptions | undefined,
+  reps: number,
+  onRep?: () => void,
+): TimedReplays {
+  if (!Number.isSafeInteger(reps) || reps < 1)
+    throw new RangeError(`reps must be a positive integer, got ${reps}`);
+  const heap = new Heap(heapOptions);
+  const runs: number[] = [];
+  try {
+    const ptrs = new Uint32Array(trace.objects);
+    replay(heap, trace, ptrs);
+    freeAll(heap, ptrs);
+    for (let r = 0; r < reps; r++) {
+      const t0 = process.hrtime.bigint();
+      replay(heap, trace, ptrs);
+      const ns = Number(process.hrtime.bigint() - t0);
+      runs.push(trace.length === 0 ? 0 : ns / trace.length);
+      freeAll(heap, ptrs);
+      onRep?.();
+    }
+    heap.trim();
+  } catch (err) {
+    heap.destroy();
+    throw err;
+  }
+  return { heap, runs };
+}
+
+/** Replays `trace` `reps` times timed and once sampled; see the module comment. */
 export function measureReplay(trace: Trace, options: MeasureOptions = {}): ReplayMeasurement {
   const reps = options.reps ?? 5;
   const samples = Math.max(1, Math.min(options.samples ?? 200, trace.length || 1));
-  if (!Number.isSafeInteger(reps) || reps < 1)
-    throw new RangeError(`reps must be a positive integer, got ${reps}`);
-  const total = samples + reps;
   const progress = options.onProgress;
+  const total = samples + reps;
+  let done = 0;
+  const timed = timeReplays(trace, options.heap, reps, () => progress?.(++done, total));
+  timed.heap.destroy();
+  return sampleReplay(trace, timed.runs, { ...options, onProgress: () => progress?.(++done, total) });
+}
 
+/** The sampled replay on a fresh heap, completing a measurement whose timed replays gave `runs`. */
+export function sampleReplay(trace: Trace, runs: number[], options: MeasureOptions = {}): ReplayMeasurement {
+  const samples = Math.max(1, Math.min(options.samples ?? 200, trace.length || 1));
+  const progress = options.onProgress;
   // The sampled replay.
   // Twice: the first collection frees what the second can then give back (a loaded trace's text, say).
   collectGarbage();
@@ -104,7 +152,7 @@ export function measureReplay(trace: Trace, options: MeasureOptions = {}): Repla
       ) {
         statsAtPeak = st;
       }
-      progress?.(s, total);
+      progress?.(s, samples);
     }
     const end = point(heap, true);
     const statsAtEnd = heap.stats();
@@ -132,21 +180,5 @@ export function measureReplay(trace: Trace, options: MeasureOptions = {}): Repla
     heap.destroy();
   }
 
-  // The timed replays, each on a fresh heap.
-  const runs: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const h = new Heap(options.heap);
-    try {
-      const ptrs = new Uint32Array(trace.objects);
-      const t0 = process.hrtime.bigint();
-      replay(h, trace, ptrs);
-      const ns = Number(process.hrtime.bigint() - t0);
-      runs.push(trace.length === 0 ? 0 : ns / trace.length);
-      freeAll(h, ptrs);
-    } finally {
-      h.destroy();
-    }
-    progress?.(samples + r + 1, total);
-  }
-  return { ...measurement, reps, nsPerOp: Math.min(...runs), nsPerOpRuns: runs };
+  return { ...measurement, reps: runs.length, nsPerOp: Math.min(...runs), nsPerOpRuns: runs };
 }

@@ -49,17 +49,31 @@ function carve(h: HeapCore, block: number, size: number): void {
 }
 
 /**
- * The free list of `pool` ran out: carve the next block, or, when the pool is full, unlink it from usedpools.
- * (CPython's pymalloc_pool_extend.)
+ * The free list of `pool` ran out: carve more blocks, or, when the pool is full, unlink it from usedpools.
+ * (CPython's pymalloc_pool_extend, which carves one block.) This carves every block that starts on the OS page
+ * of the next one, threading them onto the free list in address order: malloc hands them out in the same order
+ * as one at a time, the page is touched now anyway, and the next mallocs on it do not come back here.
  */
 export function poolExtend(h: HeapCore, pool: number, sz: number): void {
   const next = pool_header_get_nextoffset(h, pool);
-  if (next <= pool_header_get_maxnextoffset(h, pool)) {
+  const max = pool_header_get_maxnextoffset(h, pool);
+  if (next <= max) {
+    const u32 = h.u32;
     const size = (sz + 1) << h.alignShift;
-    const block = pool + next;
-    pool_header_set_freeblock(h, pool, block);
-    pool_header_set_nextoffset(h, pool, next + size);
+    const first = pool + next;
+    const pageEnd = ((first | (h.geometry.pageSize - 1)) >>> 0) + 1;
+    let block = first;
+    let off = next + size;
+    for (; off <= max && pool + off < pageEnd; off += size) {
+      if (h.debug) fillDead(h, block, size);
+      if (h.markOffset >= 8) u32[(block + h.markOffset) >>> 2] = h.markValue;
+      u32[block >>> 2] = pool + off;
+      u32[(block + 4) >>> 2] = h.baseHi;
+      block = pool + off;
+    }
     carve(h, block, size);
+    pool_header_set_freeblock(h, pool, first);
+    pool_header_set_nextoffset(h, pool, off);
     return;
   }
   // Full: malloc stored only the low word of the NULL freeblock; clear the high word too, so that C sees NULL.

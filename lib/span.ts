@@ -10,7 +10,9 @@
  *     every FREE span is on the bin list floor(log2(npages)) once, every CACHED span on cache list npages - 1 once;
  *     sum of CACHED pages == span_cache_pages <= span_cache_limit_pages.
  * Free spans are linked through `span_links[2 * page]` (next, prev: page numbers, 0 = none; page 0 is metadata).
- * For a LARGE span, `span_links[2 * page]` holds the bytes requested.
+ * For a LARGE span, `span_links[2 * page]` holds the bytes requested and `span_links[2 * page + 1]` the page
+ * itself: the head mark that tells its first page (a block's start) from its last (which has the same tag).
+ * freeLargeSpan clears it, so a stale mark never outlives its block.
  *
  * Memory: a FREE span's pages are never resident. In 'dontneed' mode everything below `committed_top_page` is
  * readable and writable (a freed span reads as zeros); in 'unmap' mode only used and cached spans are.
@@ -182,6 +184,7 @@ export function allocSpan(h: HeapCore, n: number, align: number, kind: number, b
       u32[stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES)] -= n;
       u32[stateWord(h, OFFSETOF_HEAP_STATE_NLARGE)] += 1;
       setTags(h, pg, n, kind);
+      u32[h.linksIdx + 2 * pg + 1] = pg;
       return pg;
     }
   }
@@ -196,15 +199,23 @@ export function allocSpan(h: HeapCore, n: number, align: number, kind: number, b
   const rest = pg + len - (start + n);
   if (rest > 0) insertFree(h, start + n, rest);
   setTags(h, start, n, kind);
-  if (kind === SPAN_LARGE) u32[stateWord(h, OFFSETOF_HEAP_STATE_NLARGE)] += 1;
+  if (kind === SPAN_LARGE) {
+    u32[stateWord(h, OFFSETOF_HEAP_STATE_NLARGE)] += 1;
+    u32[h.linksIdx + 2 * start + 1] = start;
+  }
   return start;
 }
 
 /** Releases span [pg, pg + n): decommits it and merges it with FREE neighbours. */
 export function freeSpan(h: HeapCore, pg: number, n: number): void {
+  decommitRange(h, pg, n);
+  releaseSpan(h, pg, n);
+}
+
+/** Makes span [pg, pg + n), already decommitted, FREE, merging it with FREE neighbours. */
+function releaseSpan(h: HeapCore, pg: number, n: number): void {
   const u32 = h.u32;
   const pm = h.pagemapIdx;
-  decommitRange(h, pg, n);
   clearTags(h, pg, n);
   const left = u32[pm + pg - 1];
   if (pg > h.dataStartPage && (left & 7) === SPAN_FREE) {
@@ -227,13 +238,21 @@ export function freeSpan(h: HeapCore, pg: number, n: number): void {
   insertFree(h, pg, n);
 }
 
-/** Frees a large block's span: into the dirty cache when it fits the cache's budget, else to the OS. */
+/**
+ * Frees a large block's span: into the dirty cache when it fits the cache's budget, else to the OS. A span
+ * that does not fit first evicts cached spans, the highest addresses first, down to half the budget: evicted
+ * spans go back in one batch (one madvise per contiguous run, see evictSpanCache), so a workload whose large
+ * blocks come and go in waves wider than the cache does not pay a system call for every block freed.
+ */
 export function freeLargeSpan(h: HeapCore, pg: number, n: number): void {
   const u32 = h.u32;
+  u32[h.linksIdx + 2 * pg + 1] = 0;
   u32[stateWord(h, OFFSETOF_HEAP_STATE_NLARGE)] -= 1;
   if (n <= SPAN_CACHE_MAX_PAGES) {
     const usedIdx = stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES);
-    if (u32[usedIdx] + n <= u32[stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_LIMIT_PAGES)]) {
+    const limit = u32[stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_LIMIT_PAGES)];
+    if (u32[usedIdx] + n > limit && n <= limit) evictSpanCache(h, Math.min(limit >>> 1, limit - n));
+    if (u32[usedIdx] + n <= limit) {
       u32[usedIdx] += n;
       setTags(h, pg, n, SPAN_CACHED);
       listPush(h, h.cacheIdx + n - 1, pg);
@@ -243,20 +262,50 @@ export function freeLargeSpan(h: HeapCore, pg: number, n: number): void {
   freeSpan(h, pg, n);
 }
 
-/** Returns every cached span to the OS. Returns the bytes given back. */
-export function flushSpanCache(h: HeapCore): number {
+/** Cached spans, as page * 32 + pages (so that sorting them sorts by page); reused between evictions. */
+let evictBuf = new Float64Array(256);
+
+/**
+ * Returns cached spans to the OS, the highest addresses first, until at most `keep` pages stay cached.
+ * Adjacent evicted spans are decommitted together, one call per contiguous run. Returns the pages given back.
+ */
+function evictSpanCache(h: HeapCore, keep: number): number {
   const u32 = h.u32;
-  let pages = 0;
+  const usedIdx = stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES);
+  let count = 0;
   for (let n = 1; n <= SPAN_CACHE_MAX_PAGES; n++) {
-    const head = h.cacheIdx + n - 1;
-    for (let pg = u32[head]; pg !== 0; pg = u32[head]) {
-      listRemove(h, head, pg);
-      freeSpan(h, pg, n);
-      pages += n;
+    for (let pg = u32[h.cacheIdx + n - 1]; pg !== 0; pg = u32[h.linksIdx + 2 * pg]) {
+      if (count === evictBuf.length) {
+        const grown = new Float64Array(2 * count);
+        grown.set(evictBuf);
+        evictBuf = grown;
+      }
+      evictBuf[count++] = pg * 32 + n;
     }
   }
-  u32[stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES)] = 0;
-  return pages * h.geometry.pageSize;
+  const spans = evictBuf.subarray(0, count).sort();
+  let used = u32[usedIdx];
+  let first = count;
+  while (first > 0 && used > keep) used -= spans[--first] % 32;
+  for (let i = first; i < count; ) {
+    const start = Math.floor(spans[i] / 32);
+    let end = start;
+    while (i < count && Math.floor(spans[i] / 32) === end) {
+      const n = spans[i++] % 32;
+      listRemove(h, h.cacheIdx + n - 1, end);
+      end += n;
+    }
+    decommitRange(h, start, end - start);
+  }
+  for (let i = first; i < count; i++) releaseSpan(h, Math.floor(spans[i] / 32), spans[i] % 32);
+  const evicted = u32[usedIdx] - used;
+  u32[usedIdx] = used;
+  return evicted;
+}
+
+/** Returns every cached span to the OS. Returns the bytes given back. */
+export function flushSpanCache(h: HeapCore): number {
+  return evictSpanCache(h, 0) * h.geometry.pageSize;
 }
 
 /**
@@ -338,7 +387,10 @@ export function checkSpans(h: HeapCore): void {
       cached.set(pg, n);
       cachedPages += n;
     }
-    if (kind === SPAN_LARGE) large++;
+    if (kind === SPAN_LARGE) {
+      large++;
+      if (u32[links + 2 * pg + 1] !== pg) fail(`large span at page ${pg} lacks its head mark`);
+    }
     prevKind = kind;
     pg += n;
   }

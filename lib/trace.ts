@@ -213,15 +213,25 @@ export function replay(
   from = 0,
   to = trace.length,
 ): void {
-  const { ops, ids, sizes } = trace;
+  const ops = trace.ops;
+  const ids = trace.ids;
+  const sizes = trace.sizes;
+  // The operation codes are literals here (OP_MALLOC 0, OP_FREE 1, OP_REALLOC 2): the exported constants would
+  // be property loads from this module's exports in the compiled loop.
   for (let i = from; i < to; i++) {
     const op = ops[i];
     const id = ids[i];
-    if (op === OP_MALLOC) ptrs[id] = target.malloc(sizes[i]);
-    else if (op === OP_FREE) {
-      target.free(ptrs[id]);
-      ptrs[id] = 0;
-    } else ptrs[id] = target.realloc(ptrs[id], sizes[i]);
+    if (op === 0) {
+      ptrs[id] = target.malloc(sizes[i]);
+    } else {
+      const p = ptrs[id];
+      if (op === 1) {
+        target.free(p);
+        ptrs[id] = 0;
+      } else {
+        ptrs[id] = target.realloc(p, sizes[i]);
+      }
+    }
   }
 }
 

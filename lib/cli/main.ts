@@ -81,6 +81,10 @@ function fileErrorMessage(err: unknown): string | undefined {
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  // A command reports a failing status through process.exitCode (demo below 95%, record passing on its
+  // program's status); start from none, and leave none behind for the caller (or the next run in the same
+  // process, as in the tests) to inherit.
+  process.exitCode = undefined;
   try {
     await program.parseAsync(argv);
     return process.exitCode === undefined ? 0 : Number(process.exitCode);
@@ -99,6 +103,8 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     throw err;
+  } finally {
+    process.exitCode = undefined;
   }
 }
 

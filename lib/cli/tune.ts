@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import type { HeapOptions, ReturnPolicy } from '..';
-import { measureReplay, type ReplayMeasurement } from '../measure';
+import { type ReplayMeasurement, sampleReplay, timeReplays } from '../measure';
 import { human, textTable } from '../report/format';
 import type { Trace } from '../trace';
 import { POLICIES } from './heap-options';
@@ -120,15 +120,18 @@ export function runTune(
   trace: Trace,
   options: { policy: ReturnPolicy; reps: number; onProgress?: (done: number) => void },
 ): TuneReport {
-  const rows: TuneRow[] = [];
-  TUNE_GRID.forEach((g, i) => {
-    const m = measureReplay(trace, {
-      heap: { ...g, policy: options.policy },
-      reps: options.reps,
-      samples: 100,
-    });
-    rows.push(tuneRow(g, m));
+  // Every geometry's timed replays first, its heap kept alive until all are timed: destroying a heap detaches
+  // its buffer, which would slow every typed-array access of the geometries timed after it.
+  const timed = TUNE_GRID.map((g, i) => {
+    const t = timeReplays(trace, { ...g, policy: options.policy }, options.reps);
     options.onProgress?.(i + 1);
+    return t;
+  });
+  for (const t of timed) t.heap.destroy();
+  const rows = TUNE_GRID.map((g, i) => {
+    const m = sampleReplay(trace, timed[i].runs, { heap: { ...g, policy: options.policy }, samples: 100 });
+    options.onProgress?.(TUNE_GRID.length + i + 1);
+    return tuneRow(g, m);
   });
   const { index, why } = recommend(rows);
   return {
@@ -210,7 +213,7 @@ export function registerTuneCommand(program: Command): void {
       }
       for (const g of TUNE_GRID) checkHeapOptions(g);
       const trace = loadTraceForCli(file);
-      const bar = startProgress('geometries', TUNE_GRID.length);
+      const bar = startProgress('geometries', 2 * TUNE_GRID.length, 'steps');
       let report: TuneReport;
       try {
         report = runTune(trace, {
