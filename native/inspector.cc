@@ -3,9 +3,10 @@
 // native/pymalloc_layout.h matches the memory that the TypeScript allocator writes: tests compare its counts
 // with heap.stats() after random workloads.
 //
-// It never trusts the heap: every pointer is checked to lie inside the reservation, inside committed metadata
-// or inside a live arena (per the arena map) before it is read, and every walk is bounded, so a corrupt heap
-// gives an error message, never a fault.
+// It never trusts the heap (JavaScript can write any byte of it through the views): every pointer is checked to
+// lie inside the reservation and on committed pages (per the shim's own record, not the heap's) before it is
+// read, the geometry is checked before it is divided by, and every walk is bounded, so a corrupt heap, or a
+// reservation that holds no heap, gives an error message, never a fault.
 #include "inspector.h"
 
 #include <cstdint>
@@ -18,9 +19,12 @@ namespace {
 
 constexpr uint32_t kHeapMagic = 0x484d5950;  // 'PYMH', see lib/check.ts
 
+bool IsPowerOfTwo(uint64_t n) { return n != 0 && (n & (n - 1)) == 0; }
+
 struct Walker {
   const char* base;
   uint64_t size;
+  const CommittedPages& committed;
   const heap_state* state;
   std::string* error;
 
@@ -42,28 +46,56 @@ struct Walker {
     const uint64_t slot = offset >> state->arena_bits;
     if (slot >= state->arena_slots || ((offset + bytes - 1) >> state->arena_bits) != slot) return false;
     const uint64_t map = Offset(state->arenamap);
-    if (map == UINT64_MAX) return false;
+    if (map == UINT64_MAX || !committed.Contains(map + slot * 4, 4)) return false;
     return reinterpret_cast<const uint32_t*>(base + map)[slot] != 0;
   }
 
   const pool_header* Pool(const pool_header* p) const {
     const uint64_t off = Offset(p);
-    if (off == UINT64_MAX || off % state->pool_size != 0 || !InLiveArena(off, sizeof(pool_header))) return nullptr;
+    if (off == UINT64_MAX || off % state->pool_size != 0 || !InLiveArena(off, sizeof(pool_header)) ||
+        !committed.Contains(off, sizeof(pool_header))) {
+      return nullptr;
+    }
     return p;
   }
 };
 
 }  // namespace
 
-bool InspectHeap(const char* base, uint64_t size, HeapCounts* out, std::string* error) {
+bool CommittedPages::Contains(uint64_t offset, uint64_t bytes) const {
+  if (bits == nullptr || bytes == 0 || page_size == 0) return false;
+  const uint64_t first = offset / page_size;
+  const uint64_t last = (offset + bytes - 1) / page_size;
+  if (last < first || last / 64 >= bits->size()) return false;
+  for (uint64_t page = first; page <= last; page++) {
+    if (((*bits)[page / 64] >> (page % 64) & 1) == 0) return false;
+  }
+  return true;
+}
+
+bool InspectHeap(const char* base, uint64_t size, const CommittedPages& committed, HeapCounts* out,
+                 std::string* error) {
   if (size < sizeof(heap_state)) {
     *error = "reservation too small for a heap";
     return false;
   }
+  if (!committed.Contains(0, sizeof(heap_state))) {
+    *error = "heap_state is not committed: not a pymalloc heap";
+    return false;
+  }
   const auto* state = reinterpret_cast<const heap_state*>(base);
-  Walker w{base, size, state, error};
+  Walker w{base, size, committed, state, error};
   if (state->magic != kHeapMagic) return w.Fail("heap_state.magic is wrong: not a pymalloc heap");
   if (reinterpret_cast<uintptr_t>(base) != state->base) return w.Fail("heap_state.base is not the reservation's address");
+  // The geometry, before anything is divided by it or walked with it: every walk below is then bounded by the
+  // reservation's pages.
+  if (state->page_size != committed.page_size || !IsPowerOfTwo(state->pool_size) ||
+      state->pool_size < state->page_size || !IsPowerOfTwo(state->arena_size) ||
+      state->arena_size < state->pool_size || state->arena_size > size || state->arena_bits >= 64 ||
+      (uint64_t{1} << state->arena_bits) != state->arena_size ||
+      uint64_t{state->arena_slots} > size / state->arena_size || state->maxarenas > state->arena_slots) {
+    return w.Fail("heap_state's geometry is inconsistent");
+  }
   const uint32_t nclasses = state->nb_classes;
   if (nclasses == 0 || 2 * nclasses > sizeof(state->usedpools) / sizeof(state->usedpools[0])) {
     return w.Fail("heap_state.nb_classes is out of range");
@@ -90,6 +122,9 @@ bool InspectHeap(const char* base, uint64_t size, HeapCounts* out, std::string* 
   if (table + uint64_t{state->maxarenas} * sizeof(arena_object) > uint64_t{state->data_start_page} * state->page_size) {
     return w.Fail("the arena table runs past the metadata");
   }
+  if (state->maxarenas > 0 && !committed.Contains(table, uint64_t{state->maxarenas} * sizeof(arena_object))) {
+    return w.Fail("the arena table is not committed");
+  }
   for (uint32_t i = 0; i < state->maxarenas; i++) {
     const arena_object* ao = &state->arenas[i];
     if (ao->address == 0) continue;
@@ -102,6 +137,7 @@ bool InspectHeap(const char* base, uint64_t size, HeapCounts* out, std::string* 
       return w.Fail("an arena's pool_address is outside it");
     }
     for (uint64_t off = arena; off < carved; off += state->pool_size) {
+      if (!committed.Contains(off, sizeof(pool_header))) return w.Fail("a carved pool is not committed");
       const auto* p = reinterpret_cast<const pool_header*>(base + off);
       if (p->ref.count == 0) continue;
       if (p->szidx >= nclasses) return w.Fail("a used pool has a size class out of range");

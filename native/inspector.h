@@ -23,8 +23,20 @@ struct HeapCounts {
   uint64_t fullPools = 0;            // used pools with no free block
 };
 
-// Walks the heap whose reservation is [base, base + size). Returns false with a message on a corrupt heap.
-bool InspectHeap(const char* base, uint64_t size, HeapCounts* out, std::string* error);
+// Which pages of the reservation may be read: one bit per page of `page_size` bytes, set while the page is
+// committed (the shim keeps it; an uncommitted page is PROT_NONE and reading it would fault).
+struct CommittedPages {
+  const std::vector<uint64_t>* bits;  // null: nothing is committed
+  uint64_t page_size;
+
+  // True when every page of [offset, offset + bytes) is committed (bytes > 0).
+  bool Contains(uint64_t offset, uint64_t bytes) const;
+};
+
+// Walks the heap whose reservation is [base, base + size), reading only committed pages. Returns false with a
+// message on a corrupt heap (or memory that is not a heap): nothing in the heap's memory is trusted.
+bool InspectHeap(const char* base, uint64_t size, const CommittedPages& committed, HeapCounts* out,
+                 std::string* error);
 
 }  // namespace pymalloc
 

@@ -76,6 +76,10 @@ struct Reservation {
   size_t size;
   bool released = false;
   Napi::Reference<Napi::ArrayBuffer> buffer;  // strong: the buffer outlives the handle
+  // One bit per page, set by commit and cleared by decommit 'unmap' (which makes the page PROT_NONE again):
+  // the inspector reads only pages marked here, never trusting what the heap's own memory says. Allocated on
+  // the first commit (size / page / 8 bytes: 128 KiB for 4 GiB).
+  std::vector<uint64_t> committed;
 };
 
 size_t PageSize() {
@@ -237,6 +241,25 @@ Range ToRange(const Napi::CallbackInfo& info, size_t i, const Reservation& r) {
   return {offset, length};
 }
 
+// Marks [offset, offset + length) committed or not in r.committed.
+void MarkCommitted(Reservation* r, const Range& range, bool committed) {
+  const size_t page = PageSize();
+  if (r->committed.empty()) {
+    if (!committed) return;
+    r->committed.assign((r->size / page + 63) / 64, 0);
+  }
+  const uint64_t first = range.offset / page;
+  const uint64_t end = (range.offset + range.length) / page;
+  for (uint64_t i = first; i < end; i++) {
+    const uint64_t bit = uint64_t{1} << (i % 64);
+    if (committed) {
+      r->committed[i / 64] |= bit;
+    } else {
+      r->committed[i / 64] &= ~bit;
+    }
+  }
+}
+
 // ---- lifetime ----
 
 void FinalizeBuffer(napi_env, void*, void* hint) {
@@ -324,6 +347,7 @@ Napi::Value Commit(const Napi::CallbackInfo& info) {
   if (mprotect(r->base + range.offset, range.length, PROT_READ | PROT_WRITE) != 0) {
     ThrowSyscall(info.Env(), errno, "mprotect", RangeText(range.offset, range.length, *r));
   }
+  MarkCommitted(r, range, true);
   return info.Env().Undefined();
 }
 
@@ -342,6 +366,7 @@ Napi::Value Decommit(const Napi::CallbackInfo& info) {
     const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED;
     void* p = mmap(addr, range.length, PROT_NONE, flags, -1, 0);
     if (p == MAP_FAILED) ThrowSyscall(env, errno, "mmap", RangeText(range.offset, range.length, *r));
+    MarkCommitted(r, range, false);
     AdviseNoHugePages(addr, range.length);
   } else if (mode == "dontneed") {
     if (madvise(addr, range.length, MADV_DONTNEED) != 0) {
@@ -416,13 +441,15 @@ Napi::Value LiveReservations(const Napi::CallbackInfo& info) {
 }
 
 // inspectHeap(handle): walks the pymalloc heap in the reservation from C (native/inspector.cc) and returns its
-// per-class counts. Only the reservation's own mapping is read; a corrupt heap throws ERR_PYMALLOC_CORRUPT.
+// per-class counts. Only committed pages of the reservation's own mapping are read; a corrupt heap (or a
+// reservation that holds none) throws ERR_PYMALLOC_CORRUPT.
 Napi::Value InspectHeapFn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Reservation* r = ToReservation(info, 0);
   pymalloc::HeapCounts counts;
   std::string error;
-  if (!pymalloc::InspectHeap(r->base, r->size, &counts, &error)) {
+  const pymalloc::CommittedPages committed{r->committed.empty() ? nullptr : &r->committed, PageSize()};
+  if (!pymalloc::InspectHeap(r->base, r->size, committed, &counts, &error)) {
     Throw(Napi::Error::New(env, "inspectHeap: " + error), "ERR_PYMALLOC_CORRUPT");
   }
   Napi::Array classes = Napi::Array::New(env, counts.classes.size());

@@ -4,7 +4,7 @@
  * and `smapsRollup` returns null.
  */
 import * as fs from 'node:fs';
-import { pageSize, type Reservation } from './pages';
+import { pageSize, Reservation } from './pages';
 
 /** The resident set size of this process in bytes: /proc/self/statm field 2 × page size. */
 export function rssBytes(): number {
@@ -62,7 +62,13 @@ export function smapsRollup(): SmapsRollup | null {
 export function residentBytes(
   reservation: Reservation,
   offset = 0,
-  length: number = reservation.size - offset,
+  length: number = reservation?.size - offset,
 ): number {
+  if (!(reservation instanceof Reservation)) {
+    const got = reservation === null ? 'null' : typeof reservation;
+    throw Object.assign(new TypeError(`reservation must be a Reservation, got ${got}`), {
+      code: 'ERR_INVALID_ARG_TYPE',
+    });
+  }
   return reservation.residentBytes(offset, length);
 }
