@@ -125,6 +125,20 @@ bool InspectHeap(const char* base, uint64_t size, const CommittedPages& committe
   if (state->maxarenas > 0 && !committed.Contains(table, uint64_t{state->maxarenas} * sizeof(arena_object))) {
     return w.Fail("the arena table is not committed");
   }
+  // The purge map: per arena slot, a bitmap of the pools whose pages went back to the OS. Those pools are empty,
+  // and their headers are not read: reading would map the zero page in, which mincore counts as resident.
+  const uint64_t pools_per_arena = state->arena_size / state->pool_size;
+  const uint64_t purgemap = w.Offset(state->purgemap);
+  if (purgemap == UINT64_MAX || purgemap % 4 != 0 || uint64_t{state->purge_words} != (pools_per_arena + 31) / 32) {
+    return w.Fail("heap_state.purgemap or purge_words is inconsistent");
+  }
+  const uint64_t purgemap_bytes = uint64_t{state->arena_slots} * state->purge_words * 4;
+  if (purgemap + purgemap_bytes > uint64_t{state->data_start_page} * state->page_size ||
+      (purgemap_bytes > 0 && !committed.Contains(purgemap, purgemap_bytes))) {
+    return w.Fail("the purge map runs past the metadata or is not committed");
+  }
+  const auto* purge_bits = reinterpret_cast<const uint32_t*>(base + purgemap);
+
   for (uint32_t i = 0; i < state->maxarenas; i++) {
     const arena_object* ao = &state->arenas[i];
     if (ao->address == 0) continue;
@@ -136,7 +150,9 @@ bool InspectHeap(const char* base, uint64_t size, const CommittedPages& committe
     if (carved == UINT64_MAX || carved < arena || carved > arena + state->arena_size) {
       return w.Fail("an arena's pool_address is outside it");
     }
-    for (uint64_t off = arena; off < carved; off += state->pool_size) {
+    const uint32_t* arena_purged = purge_bits + (arena / state->arena_size) * state->purge_words;
+    for (uint64_t off = arena, index = 0; off < carved; off += state->pool_size, index++) {
+      if ((arena_purged[index / 32] >> (index % 32) & 1) != 0) continue;
       if (!committed.Contains(off, sizeof(pool_header))) return w.Fail("a carved pool is not committed");
       const auto* p = reinterpret_cast<const pool_header*>(base + off);
       if (p->ref.count == 0) continue;

@@ -1,9 +1,12 @@
-/** Reading statistics must not touch memory that was given back: mincore would count it as resident again. */
+/**
+ * Reading statistics, from JavaScript or from C, must not touch memory that was given back: a read maps the zero
+ * page in, and mincore would count the pool as resident again.
+ */
 import { destroyAll, makeHeap } from './helpers';
 
 afterEach(destroyAll);
 
-test('stats() and debugStats() leave purged pools non-resident', () => {
+test('stats(), debugStats() and inspect() leave purged pools non-resident', () => {
   const h = makeHeap({ policy: 'purge' });
   const ptrs: number[] = [];
   for (let i = 0; i < 200_000; i++) {
@@ -22,5 +25,7 @@ test('stats() and debugStats() leave purged pools non-resident', () => {
   const before = h.residentBytes();
   h.stats();
   h.debugStats();
+  const inspected = h.inspect();
+  expect(inspected.arenas).toBe(h.stats().arenas.current);
   expect(h.residentBytes()).toBe(before);
 });
