@@ -133,7 +133,8 @@ function traceTable(results: PeerOutcome[][]): string {
         continue;
       }
       const g = growth(o);
-      const ratio = cpython ? (o.nsPerOp / cpython.nsPerOp).toFixed(2) : 'n/a';
+      // A capped run replayed only the start of the trace: its time is not comparable with a whole replay.
+      const ratio = o.cappedAt ? '–' : cpython ? (o.nsPerOp / cpython.nsPerOp).toFixed(2) : 'n/a';
       rows.push([
         o.trace,
         o.cappedAt ? `${o.peer} (first ${o.cappedAt.toLocaleString('en-US')} ops)` : o.peer,
