@@ -8,31 +8,13 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command, Option } from 'commander';
-import { buildProgram, main } from '../../lib/cli/main';
+import { buildProgram } from '../../lib/cli/main';
+import { runCli } from './run-cli';
 
 const ROOT = join(__dirname, '..', '..');
 const MISSING = join(ROOT, 'test', 'no-such-dir', 'missing-file.txt');
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    const code = await main(['node', 'pymalloc', ...args]);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    process.exitCode = undefined;
-  }
-}
+const run = runCli;
 
 /** One line on stderr, no stack trace, nothing on stdout, a non-zero status. */
 function expectOneLineError(result: { code: number; stdout: string; stderr: string }): void {

@@ -2,9 +2,9 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../lib/cli/main';
 import type { ReplayReport } from '../../lib/cli/replay';
 import { recommend, TUNE_GRID, type TuneReport, type TuneRow } from '../../lib/cli/tune';
+import { runCli } from './run-cli';
 
 const fixtures = join(__dirname, '..', 'fixtures', 'traces');
 let dir: string;
@@ -14,25 +14,7 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    const code = await main(['node', 'pymalloc', ...args]);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const run = runCli;
 
 function classRows(text: string): string[] {
   return text.split('\n').filter((l) => /^\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+$/.test(l));

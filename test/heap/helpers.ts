@@ -27,17 +27,8 @@ export function expectCode(h: Heap, fn: () => unknown, code: string, message?: R
   if (!h.isDestroyed) h.check();
 }
 
-/** Deterministic PRNG (mulberry32) for workloads. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32) for workloads: the benchmark's own. */
+export { rng } from '../../bench/generate';
 
 /** Resident bytes of the heap's data region (arenas and spans), leaving out its metadata. */
 export function dataResident(h: Heap): number {

@@ -1,28 +1,10 @@
 /** `pymalloc pages`: the command run in this process through the CLI's own entry point. */
-import { main } from '../../lib/cli/main';
 import { formatPagesReport, measurePages, type PagesReport } from '../../lib/cli/pages';
+import { runCli } from '../cli/run-cli';
 
 const MiB = 2 ** 20;
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    const code = await main(['node', 'pymalloc', ...args]);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const run = runCli;
 
 // The first command run in a jest worker pays one-time costs (commander, spies, lazy compilation) that
 // would otherwise land between the baseline and the end and blur the 1.3 MiB margin of 98% of 64 MiB.

@@ -6,7 +6,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Heap } from '../../lib';
-import { main } from '../../lib/cli/main';
 import { scriptOf } from '../../lib/cli/record';
 import { CBuildError, findCompiler, libpython } from '../../lib/tools/cbuild';
 import { freeAll, loadTrace, OP_FREE, OP_MALLOC, OP_REALLOC, replay, type Trace } from '../../lib/trace';
@@ -26,25 +25,7 @@ const reason = missing();
 if (reason) console.warn(`record tests skipped: ${reason}`);
 const withPython = reason ? test.skip : test;
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    const code = await main(['node', 'pymalloc', ...args]);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const run = runCli;
 
 const SCRIPT = `
 import sys
@@ -63,6 +44,8 @@ for i in range(2000):
 del keep[::2]
 sys.exit(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
 `;
+
+import { runCli } from '../cli/run-cli';
 
 let dir: string;
 beforeAll(() => {
