@@ -9,6 +9,7 @@ import { Heap } from '../../lib';
 import { scriptOf } from '../../lib/cli/record';
 import { CBuildError, findCompiler, libpython } from '../../lib/tools/cbuild';
 import { freeAll, loadTrace, OP_FREE, OP_MALLOC, OP_REALLOC, replay, type Trace } from '../../lib/trace';
+import { runCli } from '../cli/run-cli';
 
 /** Why recording cannot work here, or undefined. Checked visibly: a skipped test says why. */
 function missing(): string | undefined {
@@ -44,8 +45,6 @@ for i in range(2000):
 del keep[::2]
 sys.exit(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
 `;
-
-import { runCli } from '../cli/run-cli';
 
 let dir: string;
 beforeAll(() => {
