@@ -11,7 +11,7 @@
  * Unlike CPython, arenas are aligned to their size inside the reservation (no pool is lost to alignment), and a
  * purged pool (its pages given back while its arena lives) is remembered in `purgemap` rather than in its header.
  */
-import { codedError, DUMMY_SIZE_IDX, type HeapCore } from './core';
+import { codedError, DUMMY_SIZE_IDX, type HeapCore, POLICY_NEVER, POLICY_PURGE } from './core';
 import {
   arena_object_get_freepools,
   arena_object_get_nextarena,
@@ -32,7 +32,6 @@ import {
   heap_state_get_nfp2lasta,
   heap_state_get_npurged_pools,
   heap_state_get_ntimes_arena_allocated,
-  heap_state_get_purge_threshold_pools,
   heap_state_get_unused_arena_objects,
   heap_state_get_usable_arenas,
   heap_state_set_arenas,
@@ -46,9 +45,18 @@ import {
   heap_state_set_unused_arena_objects,
   heap_state_set_usable_arenas,
   OFFSETOF_ARENA_OBJECT_ADDRESS,
+  OFFSETOF_ARENA_OBJECT_FREEPOOLS,
+  OFFSETOF_ARENA_OBJECT_NEXTARENA,
+  OFFSETOF_ARENA_OBJECT_NFREEPOOLS,
+  OFFSETOF_ARENA_OBJECT_NTOTALPOOLS,
+  OFFSETOF_ARENA_OBJECT_PREVARENA,
+  OFFSETOF_HEAP_STATE_EMPTY_POOLS,
+  OFFSETOF_HEAP_STATE_NFP2LASTA,
+  OFFSETOF_HEAP_STATE_PURGE_THRESHOLD_POOLS,
+  OFFSETOF_HEAP_STATE_USABLE_ARENAS,
+  OFFSETOF_POOL_HEADER_NEXTPOOL,
   pool_header_get_nextpool,
   pool_header_set_arenaindex,
-  pool_header_set_nextpool,
   pool_header_set_szidx,
   SIZEOF_ARENA_OBJECT,
 } from './generated/layout';
@@ -76,6 +84,19 @@ function setArenaAddress(h: HeapCore, ao: number, address: number): void {
 }
 
 const S = 0; // heap_state is at offset 0 of the reservation (see metadataLayout)
+
+// Word (u32) indices of the fields the pool transitions touch: of heap_state (at 0), and relative to an arena
+// object's or a pool header's first word. A pointer field's high word is at index + 1.
+const W_USABLE_ARENAS = OFFSETOF_HEAP_STATE_USABLE_ARENAS >>> 2;
+const W_EMPTY_POOLS = OFFSETOF_HEAP_STATE_EMPTY_POOLS >>> 2;
+const W_PURGE_THRESHOLD_POOLS = OFFSETOF_HEAP_STATE_PURGE_THRESHOLD_POOLS >>> 2;
+const W_NFP2LASTA = OFFSETOF_HEAP_STATE_NFP2LASTA >>> 2;
+const AO_NFREEPOOLS = OFFSETOF_ARENA_OBJECT_NFREEPOOLS >>> 2;
+const AO_NTOTALPOOLS = OFFSETOF_ARENA_OBJECT_NTOTALPOOLS >>> 2;
+const AO_FREEPOOLS = OFFSETOF_ARENA_OBJECT_FREEPOOLS >>> 2;
+const AO_NEXTARENA = OFFSETOF_ARENA_OBJECT_NEXTARENA >>> 2;
+const AO_PREVARENA = OFFSETOF_ARENA_OBJECT_PREVARENA >>> 2;
+const PH_NEXTPOOL = OFFSETOF_POOL_HEADER_NEXTPOOL >>> 2;
 
 export function initArenas(h: HeapCore): void {
   heap_state_set_arenas(h, S, h.meta.arenas);
@@ -133,41 +154,69 @@ export function newArena(h: HeapCore, request: number): number {
  * Takes a free pool from the front of `usable_arenas` (allocating an arena when there is none), keeping the
  * list sorted. The pool's `arenaindex` is set; its `szidx` still names the class it last held, or
  * DUMMY_SIZE_IDX when it is fresh (carved or purged), so the caller can reuse an initialized free list.
+ *
+ * This and poolBecameFree run once per pool transition (every malloc/free pair when a class has one pool), so
+ * they index the views directly, word by word, rather than through the generated accessors.
  */
 export function takeFreePool(h: HeapCore, request: number): number {
-  let ao = heap_state_get_usable_arenas(h, S);
-  if (ao === 0) {
-    ao = newArena(h, request);
-    arena_object_set_nextarena(h, ao, 0);
-    arena_object_set_prevarena(h, ao, 0);
-    heap_state_set_usable_arenas(h, S, ao);
-    heap_state_set_nfp2lasta(h, S, arena_object_get_nfreepools(h, ao), ao);
-  }
-  const nf = arena_object_get_nfreepools(h, ao);
+  const u32 = h.u32;
+  let ao = u32[W_USABLE_ARENAS];
+  if (ao === 0) ao = firstUsableArena(h, request);
+  const hi = h.baseHi;
+  const aw = ao >>> 2;
+  const nf = u32[aw + AO_NFREEPOOLS];
   // This arena has the fewest free pools; taking one keeps it first, and it becomes the last with nf - 1.
-  if (heap_state_get_nfp2lasta(h, S, nf) === ao) heap_state_set_nfp2lasta(h, S, nf, 0);
-  if (nf > 1) heap_state_set_nfp2lasta(h, S, nf - 1, ao);
-
-  let pool = arena_object_get_freepools(h, ao);
+  const li = W_NFP2LASTA + 2 * nf;
+  if (u32[li] === ao) {
+    u32[li] = 0;
+    u32[li + 1] = 0;
+  }
+  if (nf > 1) {
+    u32[li - 2] = ao;
+    u32[li - 1] = hi;
+  }
+  let pool = u32[aw + AO_FREEPOOLS];
   if (pool !== 0) {
-    arena_object_set_freepools(h, ao, pool_header_get_nextpool(h, pool));
-    heap_state_set_empty_pools(h, S, heap_state_get_empty_pools(h, S) - 1);
+    const next = u32[(pool >>> 2) + PH_NEXTPOOL];
+    u32[aw + AO_FREEPOOLS] = next;
+    u32[aw + AO_FREEPOOLS + 1] = next === 0 ? 0 : hi;
+    u32[W_EMPTY_POOLS] -= 1;
   } else {
-    pool = takePurgedPool(h, ao);
-    if (pool === 0) {
-      pool = arena_object_get_pool_address(h, ao);
-      arena_object_set_pool_address(h, ao, pool + h.geometry.poolSize);
-    }
-    pool_header_set_arenaindex(h, pool, arenaIndex(h, ao));
-    pool_header_set_szidx(h, pool, DUMMY_SIZE_IDX);
+    pool = takeUncarvedPool(h, ao);
   }
-  arena_object_set_nfreepools(h, ao, nf - 1);
-  if (nf - 1 === 0) {
+  u32[aw + AO_NFREEPOOLS] = nf - 1;
+  if (nf === 1) {
     // Wholly allocated: it leaves usable_arenas.
-    const next = arena_object_get_nextarena(h, ao);
-    heap_state_set_usable_arenas(h, S, next);
-    if (next !== 0) arena_object_set_prevarena(h, next, 0);
+    const next = u32[aw + AO_NEXTARENA];
+    u32[W_USABLE_ARENAS] = next;
+    u32[W_USABLE_ARENAS + 1] = next === 0 ? 0 : hi;
+    if (next !== 0) {
+      u32[(next >>> 2) + AO_PREVARENA] = 0;
+      u32[(next >>> 2) + AO_PREVARENA + 1] = 0;
+    }
   }
+  return pool;
+}
+
+/** usable_arenas is empty: a new arena becomes its only member. */
+function firstUsableArena(h: HeapCore, request: number): number {
+  const ao = newArena(h, request);
+  arena_object_set_nextarena(h, ao, 0);
+  arena_object_set_prevarena(h, ao, 0);
+  heap_state_set_usable_arenas(h, S, ao);
+  heap_state_set_nfp2lasta(h, S, arena_object_get_nfreepools(h, ao), ao);
+  return ao;
+}
+
+/** ao has no pool on its freepools: take a purged pool, or carve the next one; either is fresh. */
+function takeUncarvedPool(h: HeapCore, ao: number): number {
+  let pool = takePurgedPool(h, ao);
+  if (pool === 0) {
+    pool = arena_object_get_pool_address(h, ao);
+    arena_object_set_pool_address(h, ao, pool + h.poolSize);
+  }
+  pool_header_set_arenaindex(h, pool, arenaIndex(h, ao));
+  pool_header_set_szidx(h, pool, DUMMY_SIZE_IDX);
   return pool;
 }
 
@@ -178,59 +227,94 @@ export function takeFreePool(h: HeapCore, request: number): number {
  * against thrashing) or the policy is 'never' (Python 2.4).
  */
 export function poolBecameFree(h: HeapCore, pool: number, arenaIdx: number): void {
-  const ao = arenaObject(h, arenaIdx);
-  pool_header_set_nextpool(h, pool, arena_object_get_freepools(h, ao));
-  arena_object_set_freepools(h, ao, pool);
-  const empty = heap_state_get_empty_pools(h, S) + 1;
-  heap_state_set_empty_pools(h, S, empty);
-  let nf = arena_object_get_nfreepools(h, ao);
-  const lastnf = heap_state_get_nfp2lasta(h, S, nf);
+  const u32 = h.u32;
+  const hi = h.baseHi;
+  const ao = h.arenasBase + arenaIdx * SIZEOF_ARENA_OBJECT;
+  const aw = ao >>> 2;
+  const pw = pool >>> 2;
+  const first = u32[aw + AO_FREEPOOLS];
+  u32[pw + PH_NEXTPOOL] = first;
+  u32[pw + PH_NEXTPOOL + 1] = first === 0 ? 0 : hi;
+  u32[aw + AO_FREEPOOLS] = pool;
+  u32[aw + AO_FREEPOOLS + 1] = hi;
+  const empty = u32[W_EMPTY_POOLS] + 1;
+  u32[W_EMPTY_POOLS] = empty;
+  const nf = u32[aw + AO_NFREEPOOLS] + 1;
+  u32[aw + AO_NFREEPOOLS] = nf;
+  // li: nfp2lasta[nf - 1], the slot ao leaves; li + 2: nfp2lasta[nf], the one it joins.
+  const li = W_NFP2LASTA + 2 * nf - 2;
+  const lastnf = u32[li];
   if (lastnf === ao) {
-    // ao was the rightmost arena with nf free pools: the one before it, if it has nf too, now is.
-    const prev = arena_object_get_prevarena(h, ao);
-    heap_state_set_nfp2lasta(h, S, nf, prev !== 0 && arena_object_get_nfreepools(h, prev) === nf ? prev : 0);
+    // ao was the rightmost arena with nf - 1 free pools: the one before it, if it has nf - 1 too, now is.
+    const prev = u32[aw + AO_PREVARENA];
+    if (prev !== 0 && u32[(prev >>> 2) + AO_NFREEPOOLS] === nf - 1) {
+      u32[li] = prev;
+    } else {
+      u32[li] = 0;
+      u32[li + 1] = 0;
+    }
   }
-  nf++;
-  arena_object_set_nfreepools(h, ao, nf);
-  // nf == 1: the arena was full, so not on usable_arenas (its nextarena is stale); case 2 below relinks it.
-
-  if (
-    nf > 1 &&
-    nf === arena_object_get_ntotalpools(h, ao) &&
-    arena_object_get_nextarena(h, ao) !== 0 &&
-    h.policy !== 'never'
-  ) {
-    releaseArena(h, ao, nf);
-    return;
-  }
+  // nf == 1: the arena was full, so not on usable_arenas (its nextarena is stale); it is relinked below.
   if (nf === 1) {
-    // The arena was full, so not on usable_arenas: it goes first (it has the fewest free pools).
-    const head = heap_state_get_usable_arenas(h, S);
-    arena_object_set_nextarena(h, ao, head);
-    arena_object_set_prevarena(h, ao, 0);
-    if (head !== 0) arena_object_set_prevarena(h, head, ao);
-    heap_state_set_usable_arenas(h, S, ao);
-    if (heap_state_get_nfp2lasta(h, S, 1) === 0) heap_state_set_nfp2lasta(h, S, 1, ao);
+    // It goes first (it has the fewest free pools).
+    const head = u32[W_USABLE_ARENAS];
+    u32[aw + AO_NEXTARENA] = head;
+    u32[aw + AO_NEXTARENA + 1] = head === 0 ? 0 : hi;
+    u32[aw + AO_PREVARENA] = 0;
+    u32[aw + AO_PREVARENA + 1] = 0;
+    if (head !== 0) {
+      u32[(head >>> 2) + AO_PREVARENA] = ao;
+      u32[(head >>> 2) + AO_PREVARENA + 1] = hi;
+    }
+    u32[W_USABLE_ARENAS] = ao;
+    u32[W_USABLE_ARENAS + 1] = hi;
+    if (u32[W_NFP2LASTA + 2] === 0) {
+      u32[W_NFP2LASTA + 2] = ao;
+      u32[W_NFP2LASTA + 3] = hi;
+    }
   } else {
-    if (heap_state_get_nfp2lasta(h, S, nf) === 0) heap_state_set_nfp2lasta(h, S, nf, ao);
+    if (nf === u32[aw + AO_NTOTALPOOLS] && u32[aw + AO_NEXTARENA] !== 0 && h.policyCode !== POLICY_NEVER) {
+      releaseArena(h, ao, nf);
+      return;
+    }
+    if (u32[li + 2] === 0) {
+      u32[li + 2] = ao;
+      u32[li + 3] = hi;
+    }
     // Still sorted unless arenas with nf - 1 free pools follow ao: then move ao after the last of them.
     if (ao !== lastnf) moveAfter(h, ao, lastnf);
   }
-  if (h.policy === 'purge' && empty >= heap_state_get_purge_threshold_pools(h, S)) purgeFreePools(h);
+  if (h.policyCode === POLICY_PURGE && empty >= u32[W_PURGE_THRESHOLD_POOLS]) purgeFreePools(h);
 }
 
 /** Unlinks ao from usable_arenas and inserts it right after `after` (CPython's case 4). */
 function moveAfter(h: HeapCore, ao: number, after: number): void {
-  const prev = arena_object_get_prevarena(h, ao);
-  const next = arena_object_get_nextarena(h, ao);
-  if (prev !== 0) arena_object_set_nextarena(h, prev, next);
-  else heap_state_set_usable_arenas(h, S, next);
-  arena_object_set_prevarena(h, next, prev);
-  const afterNext = arena_object_get_nextarena(h, after);
-  arena_object_set_prevarena(h, ao, after);
-  arena_object_set_nextarena(h, ao, afterNext);
-  if (afterNext !== 0) arena_object_set_prevarena(h, afterNext, ao);
-  arena_object_set_nextarena(h, after, ao);
+  const u32 = h.u32;
+  const hi = h.baseHi;
+  const aw = ao >>> 2;
+  const prev = u32[aw + AO_PREVARENA];
+  const next = u32[aw + AO_NEXTARENA];
+  if (prev !== 0) {
+    u32[(prev >>> 2) + AO_NEXTARENA] = next;
+    u32[(prev >>> 2) + AO_NEXTARENA + 1] = next === 0 ? 0 : hi;
+  } else {
+    u32[W_USABLE_ARENAS] = next;
+    u32[W_USABLE_ARENAS + 1] = next === 0 ? 0 : hi;
+  }
+  // next != 0: it has nf - 1 free pools, fewer than ao's.
+  u32[(next >>> 2) + AO_PREVARENA] = prev;
+  u32[(next >>> 2) + AO_PREVARENA + 1] = prev === 0 ? 0 : hi;
+  const afterNext = u32[(after >>> 2) + AO_NEXTARENA];
+  u32[aw + AO_PREVARENA] = after;
+  u32[aw + AO_PREVARENA + 1] = hi;
+  u32[aw + AO_NEXTARENA] = afterNext;
+  u32[aw + AO_NEXTARENA + 1] = afterNext === 0 ? 0 : hi;
+  if (afterNext !== 0) {
+    u32[(afterNext >>> 2) + AO_PREVARENA] = ao;
+    u32[(afterNext >>> 2) + AO_PREVARENA + 1] = hi;
+  }
+  u32[(after >>> 2) + AO_NEXTARENA] = ao;
+  u32[(after >>> 2) + AO_NEXTARENA + 1] = hi;
 }
 
 /** Unlinks a wholly free arena from usable_arenas, returns its memory to the OS, and recycles its object. */
@@ -298,24 +382,52 @@ export function isPurged(h: HeapCore, address: number, index: number): boolean {
   return (h.u32[pm + (index >>> 5)] & (1 << (index & 31))) !== 0;
 }
 
+/** Per purge: the bits of the pools being purged in one arena (purgemap's shape); all zero between calls. */
+let purgeScratch = new Uint32Array(0);
+
 /**
  * Gives back the pages of every empty pool of every usable arena (their contents become zeros; they stay free
  * pools of their arena). Pages are dropped with MADV_DONTNEED whatever the heap's decommit mode, so a stale
- * pointer into one still reads (zeros) rather than faulting. Returns the bytes given back.
+ * pointer into one still reads (zeros) rather than faulting. Adjacent pools go back together, one system call
+ * per contiguous run (a purge after a mass free is mostly runs). Returns the bytes given back.
  */
 export function purgeFreePools(h: HeapCore): number {
   const g = h.geometry;
+  const u32 = h.u32;
+  const words = h.meta.purgeWords;
+  const poolBits = g.poolBits;
+  if (purgeScratch.length < words) purgeScratch = new Uint32Array(words);
+  const fresh = purgeScratch;
   let purged = 0;
   for (let ao = heap_state_get_usable_arenas(h, S); ao !== 0; ao = arena_object_get_nextarena(h, ao)) {
+    let pool = arena_object_get_freepools(h, ao);
+    if (pool === 0) continue;
     const address = arenaAddress(h, ao);
-    const pm = (h.meta.purgemap >>> 2) + (address / g.arenaSize) * h.meta.purgeWords;
-    for (let pool = arena_object_get_freepools(h, ao); pool !== 0; ) {
-      const next = pool_header_get_nextpool(h, pool);
-      h.reservation.decommit(pool, g.poolSize, 'dontneed');
-      const index = (pool - address) / g.poolSize;
-      h.u32[pm + (index >>> 5)] |= 1 << (index & 31);
-      purged++;
-      pool = next;
+    const pm = (h.meta.purgemap >>> 2) + (address >>> g.arenaBits) * words;
+    for (; pool !== 0; pool = pool_header_get_nextpool(h, pool)) {
+      const index = (pool - address) >>> poolBits;
+      fresh[index >>> 5] |= 1 << (index & 31);
+    }
+    // Runs of consecutive pools, in address order: [start, i) is the current run.
+    let start = -1;
+    for (let w = 0; w < words; w++) {
+      const bits = fresh[w];
+      if (bits === 0 && start < 0) continue;
+      u32[pm + w] |= bits;
+      fresh[w] = 0;
+      for (let b = 0; b < 32; b++) {
+        const i = w * 32 + b;
+        if ((bits & (1 << b)) !== 0) {
+          if (start < 0) start = i;
+          purged++;
+        } else if (start >= 0) {
+          h.reservation.decommit(address + start * g.poolSize, (i - start) * g.poolSize, 'dontneed');
+          start = -1;
+        }
+      }
+    }
+    if (start >= 0) {
+      h.reservation.decommit(address + start * g.poolSize, (words * 32 - start) * g.poolSize, 'dontneed');
     }
     arena_object_set_freepools(h, ao, 0);
   }

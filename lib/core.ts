@@ -32,7 +32,14 @@ export function codedError<E extends Error>(
   return err;
 }
 
-export const POLICY_CODES: Record<ReturnPolicy, number> = { cpython: 0, purge: 1, never: 2 };
+export const POLICY_CPYTHON = 0;
+export const POLICY_PURGE = 1;
+export const POLICY_NEVER = 2;
+export const POLICY_CODES: Record<ReturnPolicy, number> = {
+  cpython: POLICY_CPYTHON,
+  purge: POLICY_PURGE,
+  never: POLICY_NEVER,
+};
 
 /** Written at offset `markOffset` of every free small block (alignment >= 16), cleared by malloc. */
 export const FREED_MARK = 0xdbfdfdfb;
@@ -83,6 +90,11 @@ export class HeapCore implements LayoutViews {
   declare readonly dataStartPage: number;
   /** Pages in the reservation (entries of `pagemap`). */
   declare readonly pages: number;
+  /** Byte offset of the `arena_object` table (`meta.arenas`). */
+  declare readonly arenasBase: number;
+  /** POLICY_CODES[policy], a small integer for the slow paths' tests. */
+  declare readonly policyCode: number;
+  declare readonly poolSize: number;
   declare readonly debug: boolean;
 
   constructor(
@@ -129,6 +141,9 @@ export class HeapCore implements LayoutViews {
     this.cacheIdx = (this.meta.state + OFFSETOF_HEAP_STATE_SPAN_CACHE) >>> 2;
     this.dataStartPage = this.meta.dataStart >>> geometry.pageBits;
     this.pages = geometry.pages;
+    this.arenasBase = this.meta.arenas;
+    this.policyCode = POLICY_CODES[policy];
+    this.poolSize = geometry.poolSize;
     // With 16-byte blocks or larger the mark has a word of its own after the 8-byte link; with 8-byte blocks the
     // link's high word (always baseHi or 0 in a free block) serves as the mark.
     this.markOffset = geometry.alignment >= 16 ? 8 : 4;

@@ -15,21 +15,32 @@
 import { poolBecameFree, takeFreePool } from './arena';
 import type { HeapCore } from './core';
 import {
-  pool_header_get_arenaindex,
+  OFFSETOF_POOL_HEADER_ARENAINDEX,
+  OFFSETOF_POOL_HEADER_FREEBLOCK,
+  OFFSETOF_POOL_HEADER_NEXTPOOL,
+  OFFSETOF_POOL_HEADER_PREVPOOL,
+  OFFSETOF_POOL_HEADER_REF_COUNT,
+  OFFSETOF_POOL_HEADER_SZIDX,
   pool_header_get_freeblock,
   pool_header_get_maxnextoffset,
   pool_header_get_nextoffset,
   pool_header_get_nextpool,
   pool_header_get_prevpool,
-  pool_header_get_szidx,
   pool_header_set_freeblock,
   pool_header_set_maxnextoffset,
   pool_header_set_nextoffset,
   pool_header_set_nextpool,
   pool_header_set_prevpool,
-  pool_header_set_ref_count,
   pool_header_set_szidx,
 } from './generated/layout';
+
+// Word (u32) indices of pool header fields, relative to the header's first word; a pointer's high word is at + 1.
+const PH_REF_COUNT = OFFSETOF_POOL_HEADER_REF_COUNT >>> 2;
+const PH_FREEBLOCK = OFFSETOF_POOL_HEADER_FREEBLOCK >>> 2;
+const PH_NEXTPOOL = OFFSETOF_POOL_HEADER_NEXTPOOL >>> 2;
+const PH_PREVPOOL = OFFSETOF_POOL_HEADER_PREVPOOL >>> 2;
+const PH_ARENAINDEX = OFFSETOF_POOL_HEADER_ARENAINDEX >>> 2;
+const PH_SZIDX = OFFSETOF_POOL_HEADER_SZIDX >>> 2;
 
 /** Debug heaps fill never-used blocks with DEADBYTE too, so that a block's fill on reuse is always checkable. */
 export const DEADBYTE = 0xdd;
@@ -87,53 +98,81 @@ export function poolExtend(h: HeapCore, pool: number, sz: number): void {
 /**
  * usedpools[sz] is empty: take a free pool from the arenas (CPython's allocate_from_new_pool), put it first on
  * usedpools[sz], and return its first free block. Throws ERR_PYMALLOC_NOMEM when no arena can be had.
+ * With poolEmptied, this runs once per malloc/free pair when a class's only pool keeps emptying: it indexes
+ * the views word by word, like the fast paths.
  */
 export function allocateFromNewPool(h: HeapCore, sz: number, request: number): number {
   const pool = takeFreePool(h, request);
-  const head = h.usedHeader(sz);
-  pool_header_set_nextpool(h, pool, head);
-  pool_header_set_prevpool(h, pool, head);
-  pool_header_set_nextpool(h, head, pool);
-  pool_header_set_prevpool(h, head, pool);
-  pool_header_set_ref_count(h, pool, 1);
+  const u32 = h.u32;
+  const hi = h.baseHi;
+  const head = h.usedBase + (sz << 4) - 16; // usedHeader(sz)
+  const pw = pool >>> 2;
+  const hw = head >>> 2;
+  u32[pw + PH_NEXTPOOL] = head;
+  u32[pw + PH_NEXTPOOL + 1] = hi;
+  u32[pw + PH_PREVPOOL] = head;
+  u32[pw + PH_PREVPOOL + 1] = hi;
+  u32[hw + PH_NEXTPOOL] = pool;
+  u32[hw + PH_NEXTPOOL + 1] = hi;
+  u32[hw + PH_PREVPOOL] = pool;
+  u32[hw + PH_PREVPOOL + 1] = hi;
+  u32[pw + PH_REF_COUNT] = 1;
   let bp: number;
-  if (pool_header_get_szidx(h, pool) === sz) {
+  if (u32[pw + PH_SZIDX] === sz) {
     // It last held this class: its header and free list are ready.
-    bp = pool_header_get_freeblock(h, pool);
-    pool_header_set_freeblock(h, pool, h.u32[bp >>> 2]);
+    bp = u32[pw + PH_FREEBLOCK];
+    const next = u32[bp >>> 2];
+    u32[pw + PH_FREEBLOCK] = next;
+    u32[pw + PH_FREEBLOCK + 1] = next === 0 ? 0 : hi;
   } else {
-    const size = (sz + 1) << h.alignShift;
-    pool_header_set_szidx(h, pool, sz);
-    bp = pool + h.poolOverhead;
-    const second = bp + size;
-    pool_header_set_nextoffset(h, pool, h.poolOverhead + 2 * size);
-    pool_header_set_maxnextoffset(h, pool, h.geometry.poolSize - size);
-    pool_header_set_freeblock(h, pool, second);
-    carve(h, second, size);
-    if (h.debug) fillDead(h, bp, size);
+    bp = initPool(h, pool, sz);
   }
-  h.u32[(bp + h.markOffset) >>> 2] = 0;
+  u32[(bp + h.markOffset) >>> 2] = 0;
+  return bp;
+}
+
+/** Sets up a fresh pool (or one that held another class) for class sz; returns its first block. */
+function initPool(h: HeapCore, pool: number, sz: number): number {
+  const size = (sz + 1) << h.alignShift;
+  pool_header_set_szidx(h, pool, sz);
+  const bp = pool + h.poolOverhead;
+  const second = bp + size;
+  pool_header_set_nextoffset(h, pool, h.poolOverhead + 2 * size);
+  pool_header_set_maxnextoffset(h, pool, h.poolSize - size);
+  pool_header_set_freeblock(h, pool, second);
+  carve(h, second, size);
+  if (h.debug) fillDead(h, bp, size);
   return bp;
 }
 
 /** A full pool got a block back: it rejoins the front of usedpools[szidx] (CPython's insert_to_usedpool). */
 export function insertToUsedpool(h: HeapCore, pool: number): void {
-  const head = h.usedHeader(pool_header_get_szidx(h, pool));
-  const next = pool_header_get_nextpool(h, head);
-  const prev = pool_header_get_prevpool(h, next);
-  pool_header_set_nextpool(h, pool, next);
-  pool_header_set_prevpool(h, pool, prev);
-  pool_header_set_prevpool(h, next, pool);
-  pool_header_set_nextpool(h, prev, pool);
+  const u32 = h.u32;
+  const hi = h.baseHi;
+  const pw = pool >>> 2;
+  const head = h.usedBase + (u32[pw + PH_SZIDX] << 4) - 16; // usedHeader(szidx)
+  const next = u32[(head >>> 2) + PH_NEXTPOOL];
+  const prev = u32[(next >>> 2) + PH_PREVPOOL];
+  u32[pw + PH_NEXTPOOL] = next;
+  u32[pw + PH_NEXTPOOL + 1] = hi;
+  u32[pw + PH_PREVPOOL] = prev;
+  u32[pw + PH_PREVPOOL + 1] = hi;
+  u32[(next >>> 2) + PH_PREVPOOL] = pool;
+  u32[(next >>> 2) + PH_PREVPOOL + 1] = hi;
+  u32[(prev >>> 2) + PH_NEXTPOOL] = pool;
+  u32[(prev >>> 2) + PH_NEXTPOOL + 1] = hi;
 }
 
 /** The last block of a used pool came back: it leaves usedpools and goes to its arena (insert_to_freepool). */
 export function poolEmptied(h: HeapCore, pool: number): void {
-  const next = pool_header_get_nextpool(h, pool);
-  const prev = pool_header_get_prevpool(h, pool);
-  pool_header_set_prevpool(h, next, prev);
-  pool_header_set_nextpool(h, prev, next);
-  poolBecameFree(h, pool, pool_header_get_arenaindex(h, pool));
+  const u32 = h.u32;
+  const pw = pool >>> 2;
+  const next = u32[pw + PH_NEXTPOOL];
+  const prev = u32[pw + PH_PREVPOOL];
+  // Both are pools or fake headers (never NULL): their high words are already right.
+  u32[(next >>> 2) + PH_PREVPOOL] = prev;
+  u32[(prev >>> 2) + PH_NEXTPOOL] = next;
+  poolBecameFree(h, pool, u32[pw + PH_ARENAINDEX]);
 }
 
 /** True when block `p` is on the free list of `pool` (O(free blocks): for the slow paths only). */
