@@ -22,6 +22,7 @@ import type { ReturnPolicy } from '../core';
 import { resolveGeometry } from '../geometry';
 import { Heap, type HeapStats } from '../heap';
 import { pageSize, rssBytes } from '../os';
+import { collectGarbage } from '../report/gc';
 import { MEAN_SIZE, objectSizes, SIZE_MIX, type SizeBand, totalBytes } from './mix';
 import type { SimulatorMessage, SimulatorResult } from './simulator';
 
@@ -181,6 +182,9 @@ class PolicyRunner {
    * every carved pool, and reading a purged pool maps the kernel's zero page there, which mincore counts.
    */
   record(phase: PhaseId): PhaseRecord {
+    // At the two ends of a run, collect JavaScript garbage first, so that what the run left in V8's heap does not
+    // read as memory the allocator kept.
+    if (phase === 'baseline' || phase === 'destroyed') collectGarbage();
     const rss = rssBytes();
     const destroyed = phase === 'destroyed';
     const resident = destroyed ? null : this.heap.residentBytes();
