@@ -19,6 +19,16 @@ export function rng(seed: number): () => number {
   };
 }
 
+/** Fisher–Yates, in place, with `r`. */
+export function shuffle<T>(items: T[], r: () => number): void {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    const t = items[i];
+    items[i] = items[j];
+    items[j] = t;
+  }
+}
+
 class TraceBuilder {
   private ops: number[] = [];
   private ids: number[] = [];
@@ -106,12 +116,7 @@ export function buildFreeTrace(objects = 600_000, seed = 2): Trace {
   for (const count of [objects, objects >> 1]) {
     const ids: number[] = [];
     for (let i = 0; i < count; i++) ids.push(b.malloc(pythonSize(r)));
-    for (let i = ids.length - 1; i > 0; i--) {
-      const j = Math.floor(r() * (i + 1));
-      const t = ids[i];
-      ids[i] = ids[j];
-      ids[j] = t;
-    }
+    shuffle(ids, r);
     for (const id of ids) b.free(id);
   }
   return b.build();
@@ -157,12 +162,7 @@ export function orderTrace(order: 'lifo' | 'fifo' | 'random', count = 50_000, ro
     for (let i = 0; i < count; i++) ids.push(b.malloc(16 + Math.floor(r() * 241)));
     if (order === 'lifo') ids.reverse();
     else if (order === 'random') {
-      for (let i = ids.length - 1; i > 0; i--) {
-        const j = Math.floor(r() * (i + 1));
-        const t = ids[i];
-        ids[i] = ids[j];
-        ids[j] = t;
-      }
+      shuffle(ids, r);
     }
     for (const id of ids) b.free(id);
   }

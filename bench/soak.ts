@@ -16,6 +16,7 @@
 import { parseArgs } from 'node:util';
 import { Heap, type ReturnPolicy, rssBytes } from '../lib';
 import { startProgress } from '../lib/cli/progress';
+import { rng } from './generate';
 
 const MiB = 1024 * 1024;
 /** Growth allowed over the warm-up maximum. */
@@ -75,18 +76,6 @@ function parseOptions(argv: string[]): Options {
     policy,
     json: values['json'] === true,
     leak: int('leak', 0),
-  };
-}
-
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 

@@ -5,19 +5,11 @@
  * Every live block holds `pattern(id)`: the bytes of a fixed random table starting at an offset derived from the
  * block's ID, so that writing or checking a block (all of it, even a 4 MiB one) is one native copy or compare.
  */
+import { rng } from '../../bench/generate';
 import type { Heap } from '../../lib';
 
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32): the benchmark's own. */
+export { rng };
 
 /** The largest block the fuzzer asks for. */
 export const MAX_FUZZ_SIZE = 4 * 1024 * 1024;
