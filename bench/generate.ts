@@ -5,19 +5,11 @@
  * that run in other processes.
  */
 import { writeFileSync } from 'node:fs';
+import { random } from '../lib/demo/mix';
 import { OP_FREE, OP_MALLOC, OP_REALLOC, type Trace } from '../lib/trace';
 
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32): the demo's own generator. */
+export const rng: (seed: number) => () => number = random;
 
 /** Fisher–Yates, in place, with `r`. */
 export function shuffle<T>(items: T[], r: () => number): void {

@@ -107,14 +107,7 @@ function withTraceFile<T>(trace: Trace, fn: (file: string) => Promise<T>): Promi
   return fn(file).finally(() => rmSync(dir, { recursive: true, force: true }));
 }
 
-interface TimeResult {
-  ops: number;
-  nsPerOp: number;
-  rssBaseline: number;
-  rssPeak: number;
-  rssEnd: number;
-  rssAfterFree: number;
-}
+type TimeResult = Pick<PeerRun, 'ops' | 'nsPerOp' | 'rssBaseline' | 'rssPeak' | 'rssEnd' | 'rssAfterFree'>;
 
 interface TimelineResult {
   timeline: Array<[number, number]>;

@@ -24,8 +24,8 @@ import {
   typedef,
   union,
 } from '../../codegen';
-import { main } from '../../lib/cli/main';
 import { arena_object, pool_header } from '../../lib/layouts';
+import { runCli } from '../cli/run-cli';
 
 const x64 = getTarget('x86_64-linux-gnu');
 
@@ -212,27 +212,7 @@ describe('JSON descriptions', () => {
 
 describe('CLI errors: one line, non-zero exit', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pymalloc-layout-cli-'));
-  async function run(...args: string[]): Promise<{ code: number; stderr: string; stdout: string }> {
-    let stderr = '';
-    let stdout = '';
-    const e = jest.spyOn(process.stderr, 'write').mockImplementation((s) => {
-      stderr += String(s);
-      return true;
-    });
-    const o = jest.spyOn(process.stdout, 'write').mockImplementation((s) => {
-      stdout += String(s);
-      return true;
-    });
-    const saved = process.exitCode;
-    try {
-      const code = await main(['node', 'pymalloc', 'layout', ...args]);
-      return { code, stderr, stdout };
-    } finally {
-      process.exitCode = saved;
-      e.mockRestore();
-      o.mockRestore();
-    }
-  }
+  const run = (...args: string[]) => runCli(['layout', ...args]);
 
   it('a bad description: one line naming the path, exit 2', async () => {
     const file = join(dir, 'bad.json');
