@@ -58,9 +58,9 @@ export class Allocator extends HeapCore {
         if (next === 0) poolExtend(this, pool, sz);
         return bp;
       }
-      return allocateFromNewPool(this, sz, n);
+      return allocateFromNewPool(this, sz, n) >>> 0;
     }
-    return this.mallocSlow(n);
+    return this.mallocSlow(n) >>> 0;
   }
 
   /**
@@ -73,23 +73,25 @@ export class Allocator extends HeapCore {
       return;
     }
     const u32 = this.u32;
-    const ai = u32[this.arenamapIdx + (p >>> this.arenaBits)];
     // Nothing of the pool may be read before the arena is known to be live: its pages may be unmapped.
-    if (ai === 0 || ai === undefined || p >>> 0 !== p) {
+    // Every p >>> arenaBits indexes the arena map, but a destroyed heap's views are empty (`| 0` maps their
+    // undefined to 0 too); p >>> 0 !== p for a negative, fractional or huge number.
+    if ((u32[this.arenamapIdx + (p >>> this.arenaBits)] | 0) === 0 || p >>> 0 !== p) {
       this.freeSlow(p);
       return;
     }
     const pool = (p & this.poolMask) >>> 0;
+    const off = p & this.poolOffsetMask; // p's offset in its pool
+    const blk = off - this.poolOverhead; // negative inside the pool header
     const count = u32[(pool + REF_COUNT) >>> 2];
-    // off >>> 0 wraps a pointer into the pool header to a huge offset, beyond the carved blocks.
-    const off = (p - pool - this.poolOverhead) >>> 0;
     // Short-circuit order matters: a pool's szidx and nextoffset mean something only while count != 0.
-    if (
-      count === 0 ||
-      off >= u32[(pool + NEXTOFFSET) >>> 2] - this.poolOverhead ||
-      off % ((u32[(pool + SZIDX) >>> 2] + 1) << this.alignShift) !== 0 ||
-      (u32[(p + this.markOffset) >>> 2] | 0) === this.markValue
-    ) {
+    if (count === 0 || blk < 0 || off >= u32[(pool + NEXTOFFSET) >>> 2]) {
+      this.freeSlow(p);
+      return;
+    }
+    // blk is a multiple of the block size iff imul(blk, magic) < magic (see divisibilityMagic).
+    const magic = this.divMagic[u32[(pool + SZIDX) >>> 2]];
+    if (Math.imul(blk, magic) >>> 0 >= magic || (u32[(p + this.markOffset) >>> 2] | 0) === this.markValue) {
       this.freeSlow(p);
       return;
     }

@@ -47,6 +47,17 @@ export const FREED_MARK = 0xdbfdfdfb;
 /** Pool header `szidx` of a pool that holds no size class yet (CPython's DUMMY_SIZE_IDX). */
 export const DUMMY_SIZE_IDX = 0xffff;
 
+/**
+ * The multiplier that tests divisibility by d without dividing: for 0 <= n < 2^16 and 1 < d <= 1024,
+ * d divides n iff (n * c mod 2^32) < c, where c = ceil(2^32 / d). Write c * d = 2^32 + e (0 <= e < d) and
+ * n = q * d + r: then n * c mod 2^32 = q * e + r * c, which stays below 2^32 in these ranges. It is q * e < n < c
+ * when r = 0, and at least c when r > 0. (A modulo by a variable costs a division and, in V8's lowering, a branch
+ * on whether d is a power of two, which a mix of size classes mispredicts.)
+ */
+export function divisibilityMagic(d: number): number {
+  return Math.ceil(2 ** 32 / d) >>> 0;
+}
+
 export class HeapCore implements LayoutViews {
   declare u8: Uint8Array;
   declare i8: Int8Array;
@@ -73,6 +84,10 @@ export class HeapCore implements LayoutViews {
   declare threshold: number;
   declare readonly alignShift: number;
   declare readonly poolMask: number;
+  /** poolSize - 1: p & poolOffsetMask is p's offset in its pool. */
+  declare readonly poolOffsetMask: number;
+  /** Per size class, divisibilityMagic(block size): free's O(1) block-boundary test. */
+  declare readonly divMagic: Uint32Array;
   declare readonly poolOverhead: number;
   declare readonly arenaBits: number;
   declare readonly pageBits: number;
@@ -130,6 +145,11 @@ export class HeapCore implements LayoutViews {
     this.threshold = geometry.threshold;
     this.alignShift = geometry.alignmentShift;
     this.poolMask = ~(geometry.poolSize - 1);
+    this.poolOffsetMask = geometry.poolSize - 1;
+    this.divMagic = new Uint32Array(geometry.nbClasses);
+    for (let i = 0; i < geometry.nbClasses; i++) {
+      this.divMagic[i] = divisibilityMagic((i + 1) << geometry.alignmentShift);
+    }
     this.poolOverhead = geometry.poolOverhead;
     this.arenaBits = geometry.arenaBits;
     this.pageBits = geometry.pageBits;

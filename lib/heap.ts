@@ -64,7 +64,10 @@ export interface HeapOptions extends GeometryOptions {
   decommit?: DecommitMode;
   /** Bytes of empty pools in live arenas that trigger a purge under the 'purge' policy. @defaultValue 4 MiB */
   purgeThreshold?: number;
-  /** Bytes of freed large blocks (of up to 16 pages each) kept committed for reuse. @defaultValue 1 MiB */
+  /**
+   * Bytes of freed large blocks (of up to 16 pages each) kept committed for reuse, at least: the cache may also
+   * hold up to twice the pages of the live large blocks. @defaultValue 1 MiB
+   */
   spanCache?: number;
   /** CPython's debug hooks: guard bytes, fills, and checks on every call. @defaultValue process.env.PYMALLOC === 'debug' */
   debug?: boolean;

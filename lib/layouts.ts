@@ -88,8 +88,13 @@ export const heap_state = struct('heap_state', {
   /** First page of the data region; pages below committed_top_page are committed ('dontneed' mode). */
   data_start_page: t.uint32,
   committed_top_page: t.uint32,
-  /** Live large blocks; pages held by the dirty-span cache, and its limit. */
+  /** Live large blocks and the pages they hold. */
   nlarge: t.uint32,
+  large_pages: t.uint32,
+  /**
+   * Pages held by the dirty-span cache, and the floor of its budget: it may hold
+   * max(span_cache_limit_pages, 2 * large_pages) pages.
+   */
   span_cache_pages: t.uint32,
   span_cache_limit_pages: t.uint32,
   /** Heads of the free-span lists: bin b holds spans of 2^b to 2^(b+1) - 1 pages. */

@@ -8,7 +8,8 @@
  * and every page strictly inside a span has tag 0. Invariants (checked by `checkSpans`):
  *     the spans tile the data region exactly;  no two FREE spans are adjacent (freeing coalesces);
  *     every FREE span is on the bin list floor(log2(npages)) once, every CACHED span on cache list npages - 1 once;
- *     sum of CACHED pages == span_cache_pages <= span_cache_limit_pages.
+ *     sum of CACHED pages == span_cache_pages <= max(span_cache_limit_pages, 2 * large_pages);
+ *     sum of LARGE pages == large_pages.
  * Free spans are linked through `span_links[2 * page]` (next, prev: page numbers, 0 = none; page 0 is metadata).
  * For a LARGE span, `span_links[2 * page]` holds the bytes requested and `span_links[2 * page + 1]` the page
  * itself: the head mark that tells its first page (a block's start) from its last (which has the same tag).
@@ -23,6 +24,7 @@ import {
   LENGTHOF_HEAP_STATE_SPAN_BINS,
   LENGTHOF_HEAP_STATE_SPAN_CACHE,
   OFFSETOF_HEAP_STATE_COMMITTED_TOP_PAGE,
+  OFFSETOF_HEAP_STATE_LARGE_PAGES,
   OFFSETOF_HEAP_STATE_NLARGE,
   OFFSETOF_HEAP_STATE_SPAN_CACHE_LIMIT_PAGES,
   OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES,
@@ -183,6 +185,7 @@ export function allocSpan(h: HeapCore, n: number, align: number, kind: number, b
       listRemove(h, head, pg);
       u32[stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES)] -= n;
       u32[stateWord(h, OFFSETOF_HEAP_STATE_NLARGE)] += 1;
+      u32[stateWord(h, OFFSETOF_HEAP_STATE_LARGE_PAGES)] += n;
       setTags(h, pg, n, kind);
       u32[h.linksIdx + 2 * pg + 1] = pg;
       return pg;
@@ -201,6 +204,7 @@ export function allocSpan(h: HeapCore, n: number, align: number, kind: number, b
   setTags(h, start, n, kind);
   if (kind === SPAN_LARGE) {
     u32[stateWord(h, OFFSETOF_HEAP_STATE_NLARGE)] += 1;
+    u32[stateWord(h, OFFSETOF_HEAP_STATE_LARGE_PAGES)] += n;
     u32[h.linksIdx + 2 * start + 1] = start;
   }
   return start;
@@ -239,27 +243,46 @@ function releaseSpan(h: HeapCore, pg: number, n: number): void {
 }
 
 /**
- * Frees a large block's span: into the dirty cache when it fits the cache's budget, else to the OS. A span
- * that does not fit first evicts cached spans, the highest addresses first, down to half the budget: evicted
- * spans go back in one batch (one madvise per contiguous run, see evictSpanCache), so a workload whose large
- * blocks come and go in waves wider than the cache does not pay a system call for every block freed.
+ * Pages the dirty-span cache may hold: the `spanCache` floor, or twice the pages of the live large blocks when
+ * that is more. A workload whose large blocks come and go reuses their committed pages instead of paying a
+ * madvise and then a page fault per page, and the cache never holds more than twice what is in use beyond the
+ * floor: as the large blocks are freed, the budget shrinks with them and the cache goes back to the OS.
  */
+function cacheBudget(h: HeapCore): number {
+  const u32 = h.u32;
+  const floor = u32[stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_LIMIT_PAGES)];
+  return Math.max(floor, 2 * u32[stateWord(h, OFFSETOF_HEAP_STATE_LARGE_PAGES)]);
+}
+
+/** Frees a large block's span: into the dirty cache when it fits the cache's budget, else to the OS. */
 export function freeLargeSpan(h: HeapCore, pg: number, n: number): void {
   const u32 = h.u32;
   u32[h.linksIdx + 2 * pg + 1] = 0;
   u32[stateWord(h, OFFSETOF_HEAP_STATE_NLARGE)] -= 1;
-  if (n <= SPAN_CACHE_MAX_PAGES) {
-    const usedIdx = stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES);
-    const limit = u32[stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_LIMIT_PAGES)];
-    if (u32[usedIdx] + n > limit && n <= limit) evictSpanCache(h, Math.min(limit >>> 1, limit - n));
-    if (u32[usedIdx] + n <= limit) {
-      u32[usedIdx] += n;
-      setTags(h, pg, n, SPAN_CACHED);
-      listPush(h, h.cacheIdx + n - 1, pg);
-      return;
-    }
+  u32[stateWord(h, OFFSETOF_HEAP_STATE_LARGE_PAGES)] -= n;
+  releaseDirtySpan(h, pg, n);
+}
+
+/**
+ * Pages [pg, pg + n), still committed, are no longer in use: keeps them in the dirty cache when they fit its
+ * budget (see cacheBudget), else gives them back to the OS. When the cache is over budget it first evicts
+ * spans, the highest addresses first, down to half the budget: evicted spans go back in one batch (one
+ * madvise per contiguous run, see evictSpanCache), so a workload whose large blocks come and go in waves
+ * wider than the cache does not pay a system call for every block freed.
+ */
+function releaseDirtySpan(h: HeapCore, pg: number, n: number): void {
+  const u32 = h.u32;
+  const usedIdx = stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES);
+  const budget = cacheBudget(h);
+  if (n <= SPAN_CACHE_MAX_PAGES && n <= budget) {
+    if (u32[usedIdx] + n > budget) evictSpanCache(h, Math.min(budget >>> 1, budget - n));
+    u32[usedIdx] += n;
+    setTags(h, pg, n, SPAN_CACHED);
+    listPush(h, h.cacheIdx + n - 1, pg);
+    return;
   }
   freeSpan(h, pg, n);
+  if (u32[usedIdx] > budget) evictSpanCache(h, budget >>> 1);
 }
 
 /** Cached spans, as page * 32 + pages (so that sorting them sorts by page); reused between evictions. */
@@ -316,12 +339,12 @@ export function resizeLargeSpan(h: HeapCore, pg: number, oldN: number, n: number
   if (n === oldN) return true;
   const u32 = h.u32;
   const pm = h.pagemapIdx;
+  const largeIdx = stateWord(h, OFFSETOF_HEAP_STATE_LARGE_PAGES);
   if (n < oldN) {
     clearTags(h, pg, oldN);
     setTags(h, pg, n, SPAN_LARGE);
-    const tail = pg + n;
-    setTags(h, tail, oldN - n, SPAN_ARENA); // a placeholder kind, replaced by freeSpan
-    freeSpan(h, tail, oldN - n);
+    u32[largeIdx] -= oldN - n;
+    releaseDirtySpan(h, pg + n, oldN - n);
     return true;
   }
   const next = pg + oldN;
@@ -337,6 +360,7 @@ export function resizeLargeSpan(h: HeapCore, pg: number, oldN: number, n: number
   if (avail > extra) insertFree(h, next + extra, avail - extra);
   clearTags(h, pg, oldN);
   setTags(h, pg, n, SPAN_LARGE);
+  u32[largeIdx] += extra;
   return true;
 }
 
@@ -367,6 +391,7 @@ export function checkSpans(h: HeapCore): void {
   let prevKind = 0;
   let cachedPages = 0;
   let large = 0;
+  let largePages = 0;
   const end = h.geometry.pages;
   let pg = h.dataStartPage;
   while (pg < end) {
@@ -389,6 +414,7 @@ export function checkSpans(h: HeapCore): void {
     }
     if (kind === SPAN_LARGE) {
       large++;
+      largePages += n;
       if (u32[links + 2 * pg + 1] !== pg) fail(`large span at page ${pg} lacks its head mark`);
     }
     prevKind = kind;
@@ -421,4 +447,9 @@ export function checkSpans(h: HeapCore): void {
     fail(`span_cache_pages is ${cacheCount} but ${cachedPages} pages are cached`);
   const nlarge = u32[stateWord(h, OFFSETOF_HEAP_STATE_NLARGE)];
   if (nlarge !== large) fail(`nlarge is ${nlarge} but ${large} large spans exist`);
+  const largeCount = u32[stateWord(h, OFFSETOF_HEAP_STATE_LARGE_PAGES)];
+  if (largeCount !== largePages)
+    fail(`large_pages is ${largeCount} but large spans hold ${largePages} pages`);
+  if (cacheCount > cacheBudget(h))
+    fail(`the span cache holds ${cacheCount} pages, over its budget of ${cacheBudget(h)}`);
 }

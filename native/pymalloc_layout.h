@@ -96,13 +96,14 @@ struct heap_state {
   uint32_t data_start_page;                     /*   172     4 */
   uint32_t committed_top_page;                  /*   176     4 */
   uint32_t nlarge;                              /*   180     4 */
-  uint32_t span_cache_pages;                    /*   184     4 */
-  uint32_t span_cache_limit_pages;              /*   188     4 */
-  uint32_t span_bins[32];                       /*   192   128 */
-  uint32_t span_cache[16];                      /*   320    64 */
-  struct pool_header *usedpools[128];           /*   384  1024 */
-  struct arena_object *nfp2lasta[1025];         /*  1408  8200 */
-}; /*     0  9608 align 8 */
+  uint32_t large_pages;                         /*   184     4 */
+  uint32_t span_cache_pages;                    /*   188     4 */
+  uint32_t span_cache_limit_pages;              /*   192     4 */
+  uint32_t span_bins[32];                       /*   196   128 */
+  uint32_t span_cache[16];                      /*   324    64 */
+  struct pool_header *usedpools[128];           /*   392  1024 */
+  struct arena_object *nfp2lasta[1025];         /*  1416  8200 */
+}; /*     0  9616 align 8 */
 
 #if defined(__x86_64__) && defined(__linux__)
 PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_header) == 48, "sizeof(pool_header) on x86_64-linux-gnu");
@@ -143,7 +144,7 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, nextarena) == 32, "offset
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->nextarena) == 8, "sizeof(arena_object.nextarena) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, prevarena) == 40, "offsetof(arena_object.prevarena) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->prevarena) == 8, "sizeof(arena_object.prevarena) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9608, "sizeof(heap_state) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9616, "sizeof(heap_state) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct heap_state) == 8, "alignof(heap_state) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, magic) == 0, "offsetof(heap_state.magic) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->magic) == 4, "sizeof(heap_state.magic) on x86_64-linux-gnu");
@@ -219,17 +220,19 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, committed_top_page) == 176,
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->committed_top_page) == 4, "sizeof(heap_state.committed_top_page) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nlarge) == 180, "offsetof(heap_state.nlarge) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nlarge) == 4, "sizeof(heap_state.nlarge) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_pages) == 184, "offsetof(heap_state.span_cache_pages) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, large_pages) == 184, "offsetof(heap_state.large_pages) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->large_pages) == 4, "sizeof(heap_state.large_pages) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_pages) == 188, "offsetof(heap_state.span_cache_pages) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_pages) == 4, "sizeof(heap_state.span_cache_pages) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_limit_pages) == 188, "offsetof(heap_state.span_cache_limit_pages) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_limit_pages) == 192, "offsetof(heap_state.span_cache_limit_pages) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_limit_pages) == 4, "sizeof(heap_state.span_cache_limit_pages) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 192, "offsetof(heap_state.span_bins) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 196, "offsetof(heap_state.span_bins) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_bins) == 128, "sizeof(heap_state.span_bins) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 320, "offsetof(heap_state.span_cache) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 324, "offsetof(heap_state.span_cache) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache) == 64, "sizeof(heap_state.span_cache) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 384, "offsetof(heap_state.usedpools) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 392, "offsetof(heap_state.usedpools) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1408, "offsetof(heap_state.nfp2lasta) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1416, "offsetof(heap_state.nfp2lasta) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on x86_64-linux-gnu");
 #endif
 
@@ -272,7 +275,7 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, nextarena) == 32, "offset
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->nextarena) == 8, "sizeof(arena_object.nextarena) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, prevarena) == 40, "offsetof(arena_object.prevarena) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->prevarena) == 8, "sizeof(arena_object.prevarena) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9608, "sizeof(heap_state) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9616, "sizeof(heap_state) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct heap_state) == 8, "alignof(heap_state) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, magic) == 0, "offsetof(heap_state.magic) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->magic) == 4, "sizeof(heap_state.magic) on aarch64-linux-gnu");
@@ -348,17 +351,19 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, committed_top_page) == 176,
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->committed_top_page) == 4, "sizeof(heap_state.committed_top_page) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nlarge) == 180, "offsetof(heap_state.nlarge) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nlarge) == 4, "sizeof(heap_state.nlarge) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_pages) == 184, "offsetof(heap_state.span_cache_pages) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, large_pages) == 184, "offsetof(heap_state.large_pages) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->large_pages) == 4, "sizeof(heap_state.large_pages) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_pages) == 188, "offsetof(heap_state.span_cache_pages) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_pages) == 4, "sizeof(heap_state.span_cache_pages) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_limit_pages) == 188, "offsetof(heap_state.span_cache_limit_pages) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_limit_pages) == 192, "offsetof(heap_state.span_cache_limit_pages) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_limit_pages) == 4, "sizeof(heap_state.span_cache_limit_pages) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 192, "offsetof(heap_state.span_bins) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 196, "offsetof(heap_state.span_bins) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_bins) == 128, "sizeof(heap_state.span_bins) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 320, "offsetof(heap_state.span_cache) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 324, "offsetof(heap_state.span_cache) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache) == 64, "sizeof(heap_state.span_cache) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 384, "offsetof(heap_state.usedpools) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 392, "offsetof(heap_state.usedpools) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1408, "offsetof(heap_state.nfp2lasta) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1416, "offsetof(heap_state.nfp2lasta) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on aarch64-linux-gnu");
 #endif
 
@@ -401,7 +406,7 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, nextarena) == 20, "offset
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->nextarena) == 4, "sizeof(arena_object.nextarena) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, prevarena) == 24, "offsetof(arena_object.prevarena) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->prevarena) == 4, "sizeof(arena_object.prevarena) on i386-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 4964, "sizeof(heap_state) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 4968, "sizeof(heap_state) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct heap_state) == 4, "alignof(heap_state) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, magic) == 0, "offsetof(heap_state.magic) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->magic) == 4, "sizeof(heap_state.magic) on i386-linux-gnu");
@@ -477,17 +482,19 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, committed_top_page) == 144,
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->committed_top_page) == 4, "sizeof(heap_state.committed_top_page) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nlarge) == 148, "offsetof(heap_state.nlarge) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nlarge) == 4, "sizeof(heap_state.nlarge) on i386-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_pages) == 152, "offsetof(heap_state.span_cache_pages) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, large_pages) == 152, "offsetof(heap_state.large_pages) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->large_pages) == 4, "sizeof(heap_state.large_pages) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_pages) == 156, "offsetof(heap_state.span_cache_pages) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_pages) == 4, "sizeof(heap_state.span_cache_pages) on i386-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_limit_pages) == 156, "offsetof(heap_state.span_cache_limit_pages) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_limit_pages) == 160, "offsetof(heap_state.span_cache_limit_pages) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_limit_pages) == 4, "sizeof(heap_state.span_cache_limit_pages) on i386-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 160, "offsetof(heap_state.span_bins) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 164, "offsetof(heap_state.span_bins) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_bins) == 128, "sizeof(heap_state.span_bins) on i386-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 288, "offsetof(heap_state.span_cache) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 292, "offsetof(heap_state.span_cache) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache) == 64, "sizeof(heap_state.span_cache) on i386-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 352, "offsetof(heap_state.usedpools) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 356, "offsetof(heap_state.usedpools) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 512, "sizeof(heap_state.usedpools) on i386-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 864, "offsetof(heap_state.nfp2lasta) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 868, "offsetof(heap_state.nfp2lasta) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 4100, "sizeof(heap_state.nfp2lasta) on i386-linux-gnu");
 #endif
 
@@ -530,7 +537,7 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, nextarena) == 32, "offset
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->nextarena) == 8, "sizeof(arena_object.nextarena) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, prevarena) == 40, "offsetof(arena_object.prevarena) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->prevarena) == 8, "sizeof(arena_object.prevarena) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9608, "sizeof(heap_state) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9616, "sizeof(heap_state) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct heap_state) == 8, "alignof(heap_state) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, magic) == 0, "offsetof(heap_state.magic) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->magic) == 4, "sizeof(heap_state.magic) on x86_64-windows-msvc");
@@ -606,17 +613,19 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, committed_top_page) == 176,
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->committed_top_page) == 4, "sizeof(heap_state.committed_top_page) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nlarge) == 180, "offsetof(heap_state.nlarge) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nlarge) == 4, "sizeof(heap_state.nlarge) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_pages) == 184, "offsetof(heap_state.span_cache_pages) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, large_pages) == 184, "offsetof(heap_state.large_pages) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->large_pages) == 4, "sizeof(heap_state.large_pages) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_pages) == 188, "offsetof(heap_state.span_cache_pages) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_pages) == 4, "sizeof(heap_state.span_cache_pages) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_limit_pages) == 188, "offsetof(heap_state.span_cache_limit_pages) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_limit_pages) == 192, "offsetof(heap_state.span_cache_limit_pages) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_limit_pages) == 4, "sizeof(heap_state.span_cache_limit_pages) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 192, "offsetof(heap_state.span_bins) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 196, "offsetof(heap_state.span_bins) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_bins) == 128, "sizeof(heap_state.span_bins) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 320, "offsetof(heap_state.span_cache) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 324, "offsetof(heap_state.span_cache) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache) == 64, "sizeof(heap_state.span_cache) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 384, "offsetof(heap_state.usedpools) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 392, "offsetof(heap_state.usedpools) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1408, "offsetof(heap_state.nfp2lasta) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1416, "offsetof(heap_state.nfp2lasta) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on x86_64-windows-msvc");
 #endif
 
@@ -659,7 +668,7 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, nextarena) == 20, "offset
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->nextarena) == 4, "sizeof(arena_object.nextarena) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, prevarena) == 24, "offsetof(arena_object.prevarena) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->prevarena) == 4, "sizeof(arena_object.prevarena) on arm-linux-gnueabihf");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 4968, "sizeof(heap_state) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 4976, "sizeof(heap_state) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct heap_state) == 8, "alignof(heap_state) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, magic) == 0, "offsetof(heap_state.magic) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->magic) == 4, "sizeof(heap_state.magic) on arm-linux-gnueabihf");
@@ -735,17 +744,19 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, committed_top_page) == 148,
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->committed_top_page) == 4, "sizeof(heap_state.committed_top_page) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nlarge) == 152, "offsetof(heap_state.nlarge) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nlarge) == 4, "sizeof(heap_state.nlarge) on arm-linux-gnueabihf");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_pages) == 156, "offsetof(heap_state.span_cache_pages) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, large_pages) == 156, "offsetof(heap_state.large_pages) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->large_pages) == 4, "sizeof(heap_state.large_pages) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_pages) == 160, "offsetof(heap_state.span_cache_pages) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_pages) == 4, "sizeof(heap_state.span_cache_pages) on arm-linux-gnueabihf");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_limit_pages) == 160, "offsetof(heap_state.span_cache_limit_pages) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_limit_pages) == 164, "offsetof(heap_state.span_cache_limit_pages) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_limit_pages) == 4, "sizeof(heap_state.span_cache_limit_pages) on arm-linux-gnueabihf");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 164, "offsetof(heap_state.span_bins) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 168, "offsetof(heap_state.span_bins) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_bins) == 128, "sizeof(heap_state.span_bins) on arm-linux-gnueabihf");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 292, "offsetof(heap_state.span_cache) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 296, "offsetof(heap_state.span_cache) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache) == 64, "sizeof(heap_state.span_cache) on arm-linux-gnueabihf");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 356, "offsetof(heap_state.usedpools) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 360, "offsetof(heap_state.usedpools) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 512, "sizeof(heap_state.usedpools) on arm-linux-gnueabihf");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 868, "offsetof(heap_state.nfp2lasta) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 872, "offsetof(heap_state.nfp2lasta) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 4100, "sizeof(heap_state.nfp2lasta) on arm-linux-gnueabihf");
 #endif
 
@@ -788,7 +799,7 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, nextarena) == 20, "offset
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->nextarena) == 4, "sizeof(arena_object.nextarena) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, prevarena) == 24, "offsetof(arena_object.prevarena) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->prevarena) == 4, "sizeof(arena_object.prevarena) on wasm32");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 4968, "sizeof(heap_state) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 4976, "sizeof(heap_state) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct heap_state) == 8, "alignof(heap_state) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, magic) == 0, "offsetof(heap_state.magic) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->magic) == 4, "sizeof(heap_state.magic) on wasm32");
@@ -864,17 +875,19 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, committed_top_page) == 148,
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->committed_top_page) == 4, "sizeof(heap_state.committed_top_page) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nlarge) == 152, "offsetof(heap_state.nlarge) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nlarge) == 4, "sizeof(heap_state.nlarge) on wasm32");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_pages) == 156, "offsetof(heap_state.span_cache_pages) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, large_pages) == 156, "offsetof(heap_state.large_pages) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->large_pages) == 4, "sizeof(heap_state.large_pages) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_pages) == 160, "offsetof(heap_state.span_cache_pages) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_pages) == 4, "sizeof(heap_state.span_cache_pages) on wasm32");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_limit_pages) == 160, "offsetof(heap_state.span_cache_limit_pages) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_limit_pages) == 164, "offsetof(heap_state.span_cache_limit_pages) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_limit_pages) == 4, "sizeof(heap_state.span_cache_limit_pages) on wasm32");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 164, "offsetof(heap_state.span_bins) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 168, "offsetof(heap_state.span_bins) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_bins) == 128, "sizeof(heap_state.span_bins) on wasm32");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 292, "offsetof(heap_state.span_cache) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 296, "offsetof(heap_state.span_cache) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache) == 64, "sizeof(heap_state.span_cache) on wasm32");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 356, "offsetof(heap_state.usedpools) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 360, "offsetof(heap_state.usedpools) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 512, "sizeof(heap_state.usedpools) on wasm32");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 868, "offsetof(heap_state.nfp2lasta) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 872, "offsetof(heap_state.nfp2lasta) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 4100, "sizeof(heap_state.nfp2lasta) on wasm32");
 #endif
 

@@ -155,7 +155,7 @@ export function arena_object_set_prevarena(m: LayoutViews, p: number, v: number)
 }
 
 // struct heap_state
-export const SIZEOF_HEAP_STATE = 9608;
+export const SIZEOF_HEAP_STATE = 9616;
 export const ALIGNOF_HEAP_STATE = 8;
 export const OFFSETOF_HEAP_STATE_MAGIC = 0;
 export function heap_state_get_magic(m: LayoutViews, p: number): number {
@@ -430,57 +430,64 @@ export function heap_state_get_nlarge(m: LayoutViews, p: number): number {
 export function heap_state_set_nlarge(m: LayoutViews, p: number, v: number): void {
   m.u32[(p + 180) >>> 2] = v;
 }
-export const OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES = 184;
-export function heap_state_get_span_cache_pages(m: LayoutViews, p: number): number {
+export const OFFSETOF_HEAP_STATE_LARGE_PAGES = 184;
+export function heap_state_get_large_pages(m: LayoutViews, p: number): number {
   return m.u32[(p + 184) >>> 2];
 }
-export function heap_state_set_span_cache_pages(m: LayoutViews, p: number, v: number): void {
+export function heap_state_set_large_pages(m: LayoutViews, p: number, v: number): void {
   m.u32[(p + 184) >>> 2] = v;
 }
-export const OFFSETOF_HEAP_STATE_SPAN_CACHE_LIMIT_PAGES = 188;
-export function heap_state_get_span_cache_limit_pages(m: LayoutViews, p: number): number {
+export const OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES = 188;
+export function heap_state_get_span_cache_pages(m: LayoutViews, p: number): number {
   return m.u32[(p + 188) >>> 2];
 }
-export function heap_state_set_span_cache_limit_pages(m: LayoutViews, p: number, v: number): void {
+export function heap_state_set_span_cache_pages(m: LayoutViews, p: number, v: number): void {
   m.u32[(p + 188) >>> 2] = v;
 }
-export const OFFSETOF_HEAP_STATE_SPAN_BINS = 192;
+export const OFFSETOF_HEAP_STATE_SPAN_CACHE_LIMIT_PAGES = 192;
+export function heap_state_get_span_cache_limit_pages(m: LayoutViews, p: number): number {
+  return m.u32[(p + 192) >>> 2];
+}
+export function heap_state_set_span_cache_limit_pages(m: LayoutViews, p: number, v: number): void {
+  m.u32[(p + 192) >>> 2] = v;
+}
+export const OFFSETOF_HEAP_STATE_SPAN_BINS = 196;
 export const LENGTHOF_HEAP_STATE_SPAN_BINS = 32;
 export const STRIDEOF_HEAP_STATE_SPAN_BINS = 4;
 export function heap_state_get_span_bins(m: LayoutViews, p: number, i: number): number {
-  return m.u32[(p + 192 + i * 4) >>> 2];
+  return m.u32[(p + 196 + i * 4) >>> 2];
 }
 export function heap_state_set_span_bins(m: LayoutViews, p: number, i: number, v: number): void {
-  m.u32[(p + 192 + i * 4) >>> 2] = v;
+  m.u32[(p + 196 + i * 4) >>> 2] = v;
 }
-export const OFFSETOF_HEAP_STATE_SPAN_CACHE = 320;
+export const OFFSETOF_HEAP_STATE_SPAN_CACHE = 324;
 export const LENGTHOF_HEAP_STATE_SPAN_CACHE = 16;
 export const STRIDEOF_HEAP_STATE_SPAN_CACHE = 4;
 export function heap_state_get_span_cache(m: LayoutViews, p: number, i: number): number {
-  return m.u32[(p + 320 + i * 4) >>> 2];
+  return m.u32[(p + 324 + i * 4) >>> 2];
 }
 export function heap_state_set_span_cache(m: LayoutViews, p: number, i: number, v: number): void {
-  m.u32[(p + 320 + i * 4) >>> 2] = v;
+  m.u32[(p + 324 + i * 4) >>> 2] = v;
 }
-export const OFFSETOF_HEAP_STATE_USEDPOOLS = 384;
+export const OFFSETOF_HEAP_STATE_USEDPOOLS = 392;
 export const LENGTHOF_HEAP_STATE_USEDPOOLS = 128;
 export const STRIDEOF_HEAP_STATE_USEDPOOLS = 8;
 export function heap_state_get_usedpools(m: LayoutViews, p: number, i: number): number {
-  return m.u32[(p + 384 + i * 8) >>> 2];
+  return m.u32[(p + 392 + i * 8) >>> 2];
 }
 export function heap_state_set_usedpools(m: LayoutViews, p: number, i: number, v: number): void {
-  const w = (p + 384 + i * 8) >>> 2;
+  const w = (p + 392 + i * 8) >>> 2;
   m.u32[w] = v;
   m.u32[w + 1] = v ? m.baseHi : 0;
 }
-export const OFFSETOF_HEAP_STATE_NFP2LASTA = 1408;
+export const OFFSETOF_HEAP_STATE_NFP2LASTA = 1416;
 export const LENGTHOF_HEAP_STATE_NFP2LASTA = 1025;
 export const STRIDEOF_HEAP_STATE_NFP2LASTA = 8;
 export function heap_state_get_nfp2lasta(m: LayoutViews, p: number, i: number): number {
-  return m.u32[(p + 1408 + i * 8) >>> 2];
+  return m.u32[(p + 1416 + i * 8) >>> 2];
 }
 export function heap_state_set_nfp2lasta(m: LayoutViews, p: number, i: number, v: number): void {
-  const w = (p + 1408 + i * 8) >>> 2;
+  const w = (p + 1416 + i * 8) >>> 2;
   m.u32[w] = v;
   m.u32[w + 1] = v ? m.baseHi : 0;
 }

@@ -1,4 +1,5 @@
 import { Heap } from '../../lib';
+import { divisibilityMagic } from '../../lib/core';
 import { destroyAll, expectCode, makeHeap } from './helpers';
 
 afterEach(destroyAll);
@@ -272,6 +273,31 @@ describe('bad input never corrupts the heap', () => {
     const a = h.malloc(64); // the pool's second block is carved onto the free list
     expectCode(h, () => h.free(a + 64), 'ERR_PYMALLOC_DOUBLE_FREE');
     expectCode(h, () => h.free(a + 128), 'ERR_PYMALLOC_INVALID_POINTER', /beyond the blocks handed out/);
+  });
+
+  test('divisibilityMagic(d) tells the multiples of d below 2^16 exactly, for every block size up to 1024', () => {
+    for (let d = 8; d <= 1024; d += 8) {
+      const c = divisibilityMagic(d);
+      let wrong = 0;
+      for (let n = 0; n < 65536; n++) if (Math.imul(n, c) >>> 0 < c !== (n % d === 0)) wrong++;
+      expect({ d, wrong }).toEqual({ d, wrong: 0 });
+    }
+  });
+
+  test('free finds every interior pointer of blocks whose size is not a power of two', () => {
+    for (const alignment of [8, 16] as const) {
+      const h = makeHeap({ alignment });
+      for (const size of [24, 48, 80, 112, 336, 496]) {
+        const p = h.malloc(size);
+        const q = h.malloc(size); // p is now neither the last carved block nor free
+        for (let k = alignment; k < size; k += alignment) {
+          expectCode(h, () => h.free(p + k), 'ERR_PYMALLOC_INVALID_POINTER', /not at the start of a block/);
+        }
+        h.free(q);
+        h.free(p);
+      }
+      h.check();
+    }
   });
 
   test('interior, header, foreign and out-of-range pointers throw ERR_PYMALLOC_INVALID_POINTER', () => {

@@ -56,6 +56,42 @@ describe('large blocks', () => {
     h.check();
   });
 
+  test('the span cache may hold twice the pages of the live large blocks, and shrinks as they go', () => {
+    const page = 4096;
+    const h = makeHeap({ spanCache: 0 });
+    const ps = Array.from({ length: 20 }, () => h.malloc(page));
+    for (const p of ps) h.u8[p] = 1;
+    expect(dataResident(h)).toBe(20 * page);
+    const freed = ps.splice(0, 10);
+    for (const p of freed) h.free(p);
+    // 10 pages live: the budget is 20 pages, so all 10 freed spans stay committed, and a new block reuses one.
+    expect(h.stats().large.cachedBytes).toBe(10 * page);
+    expect(dataResident(h)).toBe(20 * page);
+    h.check();
+    const again = Array.from({ length: 10 }, () => h.malloc(page));
+    for (const p of again) expect(freed).toContain(p);
+    expect(h.stats().large.cachedBytes).toBe(0);
+    h.check();
+    // Freeing everything takes the budget to the floor (0 here): nothing stays committed.
+    for (const p of [...ps, ...again]) h.free(p);
+    expect(h.stats().large.cachedBytes).toBe(0);
+    expect(dataResident(h)).toBe(0);
+    h.check();
+  });
+
+  test('a shrunk large block keeps its tail committed for reuse when the cache has room', () => {
+    const page = 4096;
+    const h = makeHeap();
+    const p = h.malloc(16 * page);
+    h.u8.fill(1, p, p + 16 * page);
+    expect(h.realloc(p, page)).toBe(p);
+    expect(h.stats().large).toMatchObject({ blocks: 1, bytesCommitted: page, cachedBytes: 15 * page });
+    expect(dataResident(h)).toBe(16 * page);
+    h.check();
+    expect(h.malloc(15 * page)).toBe(p + page);
+    h.check();
+  });
+
   test('shrinking a large block gives its tail pages back', () => {
     const h = makeHeap({ spanCache: 0 });
     const p = h.malloc(1024 * 1024);
