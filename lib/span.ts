@@ -285,7 +285,10 @@ function releaseDirtySpan(h: HeapCore, pg: number, n: number): void {
   if (u32[usedIdx] > budget) evictSpanCache(h, budget >>> 1);
 }
 
-/** Cached spans, as page * 32 + pages (so that sorting them sorts by page); reused between evictions. */
+/** Above any cached span's page count: a cached span is recorded as page * EVICT_SCALE + pages. */
+const EVICT_SCALE = 2 ** (32 - Math.clz32(SPAN_CACHE_MAX_PAGES));
+
+/** Cached spans, as page * EVICT_SCALE + pages (so that sorting them sorts by page); reused between evictions. */
 let evictBuf = new Float64Array(256);
 
 /**
@@ -303,24 +306,25 @@ function evictSpanCache(h: HeapCore, keep: number): number {
         grown.set(evictBuf);
         evictBuf = grown;
       }
-      evictBuf[count++] = pg * 32 + n;
+      evictBuf[count++] = pg * EVICT_SCALE + n;
     }
   }
   const spans = evictBuf.subarray(0, count).sort();
   let used = u32[usedIdx];
   let first = count;
-  while (first > 0 && used > keep) used -= spans[--first] % 32;
+  while (first > 0 && used > keep) used -= spans[--first] % EVICT_SCALE;
   for (let i = first; i < count; ) {
-    const start = Math.floor(spans[i] / 32);
+    const start = Math.floor(spans[i] / EVICT_SCALE);
     let end = start;
-    while (i < count && Math.floor(spans[i] / 32) === end) {
-      const n = spans[i++] % 32;
+    while (i < count && Math.floor(spans[i] / EVICT_SCALE) === end) {
+      const n = spans[i++] % EVICT_SCALE;
       listRemove(h, h.cacheIdx + n - 1, end);
       end += n;
     }
     decommitRange(h, start, end - start);
   }
-  for (let i = first; i < count; i++) releaseSpan(h, Math.floor(spans[i] / 32), spans[i] % 32);
+  for (let i = first; i < count; i++)
+    releaseSpan(h, Math.floor(spans[i] / EVICT_SCALE), spans[i] % EVICT_SCALE);
   const evicted = u32[usedIdx] - used;
   u32[usedIdx] = used;
   return evicted;
