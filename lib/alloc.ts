@@ -225,17 +225,19 @@ export class Allocator extends HeapCore {
     if (typeof p !== 'number' || typeof n !== 'number') return this.reallocSlow(p, n);
     // Fast path: p is a live small block (the same checks as free's fast path) and n a valid size.
     const u32 = this.u32;
-    const ai = u32[this.arenamapIdx + (p >>> this.arenaBits)];
-    if (ai !== 0 && ai !== undefined && p >>> 0 === p && n >>> 0 === n) {
+    if ((u32[this.arenamapIdx + (p >>> this.arenaBits)] | 0) !== 0 && p >>> 0 === p && n >>> 0 === n) {
       const pool = (p & this.poolMask) >>> 0;
-      const off = (p - pool - this.poolOverhead) >>> 0;
-      if (
-        u32[(pool + REF_COUNT) >>> 2] !== 0 &&
-        off < u32[(pool + NEXTOFFSET) >>> 2] - this.poolOverhead &&
-        (u32[(p + this.markOffset) >>> 2] | 0) !== this.markValue
-      ) {
-        const size = (u32[(pool + SZIDX) >>> 2] + 1) << this.alignShift;
-        if (off % size === 0) {
+      const off = p & this.poolOffsetMask;
+      const blk = off - this.poolOverhead;
+      // In free's order: szidx means something only once count != 0 and p is past the header.
+      if (u32[(pool + REF_COUNT) >>> 2] !== 0 && blk >= 0 && off < u32[(pool + NEXTOFFSET) >>> 2]) {
+        const sz = u32[(pool + SZIDX) >>> 2];
+        const magic = this.divMagic[sz];
+        if (
+          Math.imul(blk, magic) >>> 0 < magic &&
+          (u32[(p + this.markOffset) >>> 2] | 0) !== this.markValue
+        ) {
+          const size = (sz + 1) << this.alignShift;
           // CPython's rule: shrink in place unless that would waste more than a quarter of the block.
           if (n <= size && 4 * n > 3 * size) return p;
           const q = this.malloc(n);

@@ -284,7 +284,7 @@ describe('bad input never corrupts the heap', () => {
     }
   });
 
-  test('free finds every interior pointer of blocks whose size is not a power of two', () => {
+  test('free and realloc find every interior pointer of blocks whose size is not a power of two', () => {
     for (const alignment of [8, 16] as const) {
       const h = makeHeap({ alignment });
       for (const size of [24, 48, 80, 112, 336, 496]) {
@@ -292,6 +292,12 @@ describe('bad input never corrupts the heap', () => {
         const q = h.malloc(size); // p is now neither the last carved block nor free
         for (let k = alignment; k < size; k += alignment) {
           expectCode(h, () => h.free(p + k), 'ERR_PYMALLOC_INVALID_POINTER', /not at the start of a block/);
+          expectCode(
+            h,
+            () => h.realloc(p + k, 8),
+            'ERR_PYMALLOC_INVALID_POINTER',
+            /not at the start of a block/,
+          );
         }
         h.free(q);
         h.free(p);
