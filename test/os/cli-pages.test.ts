@@ -13,9 +13,17 @@ beforeAll(async () => {
 });
 
 test('pages --json --size 64MiB returns at least 98% of the committed memory', async () => {
-  const { code, stdout, stderr } = await run(['pages', '--json', '--size', '64MiB']);
-  expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
-  const report = JSON.parse(stdout) as PagesReport;
+  // returnedPercent is measured on the process's RSS, which other activity moves too (V8's background work,
+  // and under ASan its allocator's quarantine: one CI run saw 96.9%). Up to three runs: each must exit cleanly
+  // with exactly 64 MiB resident and then none (mincore, not RSS), and the last must reach 98%.
+  let report: PagesReport | undefined;
+  for (let attempt = 0; attempt < 3 && !(report && report.returnedPercent >= 98); attempt++) {
+    const { code, stdout, stderr } = await run(['pages', '--json', '--size', '64MiB']);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    report = JSON.parse(stdout) as PagesReport;
+    expect(report.phases.map((p) => p.residentBytes)).toEqual([null, 0, 64 * MiB, 0]);
+  }
+  if (report === undefined) throw new Error('unreachable: the loop runs at least once');
   expect(report.size).toBe(64 * MiB);
   expect(report.reservationSize).toBe(1024 * MiB);
   expect(report.mode).toBe('unmap');
