@@ -47,7 +47,7 @@ export function checkHeap(h: HeapCore): void {
 
   // usedpools: every listed pool is used, of its list's class, and listed once.
   const listed = new Set<number>();
-  for (let sz = 0; sz < g.nbClasses; sz++) {
+  for (let sz = 0; sz < g.poolClasses; sz++) {
     const head = h.usedHeader(sz);
     let prev = head;
     let steps = 0;
@@ -186,7 +186,7 @@ export function checkHeap(h: HeapCore): void {
 function checkPool(h: HeapCore, pool: number, listed: Set<number>, fail: (m: string) => never): void {
   const g = h.geometry;
   const sz = pool_header_get_szidx(h, pool);
-  if (sz >= g.nbClasses) fail(`pool ${pool}: szidx ${sz} is not a size class`);
+  if (sz >= g.poolClasses) fail(`pool ${pool}: szidx ${sz} is not a size class`);
   const size = classSize(g, sz);
   const count = pool_header_get_ref_count(h, pool);
   const next = pool_header_get_nextoffset(h, pool);

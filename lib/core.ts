@@ -80,13 +80,13 @@ export class HeapCore implements LayoutViews {
   declare readonly decommitMode: DecommitMode;
 
   // Constants of the hot paths, copied out of the geometry so that each is one field load.
-  /** Requests of 1..threshold bytes are small. */
+  /** Requests of 1..threshold bytes come from pools: the geometry's mediumThreshold (small and medium classes). */
   declare threshold: number;
   declare readonly alignShift: number;
   declare readonly poolMask: number;
   /** poolSize - 1: p & poolOffsetMask is p's offset in its pool. */
   declare readonly poolOffsetMask: number;
-  /** Per size class, divisibilityMagic(block size): free's O(1) block-boundary test. */
+  /** Per pool size class (small and medium), divisibilityMagic(block size): free's O(1) block-boundary test. */
   declare readonly divMagic: Uint32Array;
   declare readonly poolOverhead: number;
   declare readonly arenaBits: number;
@@ -142,12 +142,12 @@ export class HeapCore implements LayoutViews {
       throw new Error('pymalloc: a heap reservation must be aligned to 4 GiB');
     }
 
-    this.threshold = geometry.threshold;
+    this.threshold = geometry.mediumThreshold;
     this.alignShift = geometry.alignmentShift;
     this.poolMask = ~(geometry.poolSize - 1);
     this.poolOffsetMask = geometry.poolSize - 1;
-    this.divMagic = new Uint32Array(geometry.nbClasses);
-    for (let i = 0; i < geometry.nbClasses; i++) {
+    this.divMagic = new Uint32Array(geometry.poolClasses);
+    for (let i = 0; i < geometry.poolClasses; i++) {
       this.divMagic[i] = divisibilityMagic((i + 1) << geometry.alignmentShift);
     }
     this.poolOverhead = geometry.poolOverhead;

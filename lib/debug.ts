@@ -100,7 +100,7 @@ export function installDebugHooks(heap: Allocator): void {
     const total = n + 3 * S;
     const b = rawMalloc.call(h, total);
     const u8 = h.u8;
-    if (total <= h.geometry.threshold) {
+    if (total <= h.geometry.mediumThreshold) {
       const end = b + usable(b);
       for (let i = b + 2 * S; i < end; i++) {
         if (u8[i] !== DEADBYTE) {

@@ -5,7 +5,8 @@
  * chooses its own, so that `pymalloc tune` can compare them on the same trace. Invariants checked here:
  *   alignment, pool size, arena size and the reservation are powers of two;
  *   page size <= pool size <= arena size <= reservation;   arena size % pool size == 0;
- *   threshold % alignment == 0 and 0 < threshold <= 512;   at least two blocks of the largest class fit a pool;
+ *   threshold % alignment == 0 and 0 < threshold <= 512;   mediumThreshold % alignment == 0 and
+ *   threshold <= mediumThreshold <= 1024;   at most 64 pool classes;   at least two blocks of the largest fit a pool;
  *   pools per arena <= MAX_POOLS_PER_ARENA (the size of `nfp2lasta`).
  */
 import {
@@ -25,8 +26,19 @@ export interface GeometryOptions {
   preset?: GeometryPreset;
   /** Block alignment and size-class spacing, a power of two (8 or 16 in CPython). @defaultValue 16 */
   alignment?: number;
-  /** Largest request served from pools; larger ones take page spans. A multiple of `alignment`, at most 512. @defaultValue 512 */
+  /**
+   * CPython's small-request threshold: requests of 1..threshold bytes take CPython's size classes, the ones its
+   * statistics table shows. A multiple of `alignment`, at most 512. @defaultValue 512
+   */
   threshold?: number;
+  /**
+   * Largest request served from pools. Requests of threshold+1..mediumThreshold bytes take medium classes,
+   * pymalloc's own: pools like the small ones, with the same spacing, where CPython would call the system malloc.
+   * Larger requests take page spans. A multiple of `alignment`, from `threshold` (no medium classes, as in
+   * CPython) to 1024, with at most 64 pool classes in all.
+   * @defaultValue 1024, or 64 * alignment when that is less (512, no medium classes, with alignment 8)
+   */
+  mediumThreshold?: number;
   /** Pool size, a power of two at least the OS page size. @defaultValue 16384 */
   poolSize?: number;
   /** Arena size, a power of two and a multiple of the pool size. @defaultValue 1048576 */
@@ -35,8 +47,13 @@ export interface GeometryOptions {
   reserve?: number;
 }
 
-/** The largest request the pools may serve (CPython's hard limit). */
+/** The largest small request (CPython's hard limit). */
 export const MAX_THRESHOLD = 512;
+/**
+ * The largest request the pools may serve: free's block-boundary test by multiplication is exact for block sizes
+ * up to 1024 (see divisibilityMagic).
+ */
+export const MAX_MEDIUM_THRESHOLD = 1024;
 /** Largest number of pools in one arena: `nfp2lasta` has one slot per possible count of free pools. */
 export const MAX_POOLS_PER_ARENA = LENGTHOF_HEAP_STATE_NFP2LASTA - 1;
 /** Largest number of size classes: `usedpools` holds two pointers per class. */
@@ -44,7 +61,10 @@ export const MAX_CLASSES = LENGTHOF_HEAP_STATE_USEDPOOLS / 2;
 /** 4 GiB: pointers are 32-bit offsets. */
 export const MAX_RESERVE = 2 ** 32;
 
-const PRESETS: Record<GeometryPreset, (pageSize: number) => Required<Omit<GeometryOptions, 'preset'>>> = {
+const PRESETS: Record<
+  GeometryPreset,
+  (pageSize: number) => Required<Omit<GeometryOptions, 'preset' | 'mediumThreshold'>>
+> = {
   'cpython-3.11': () => ({
     alignment: 16,
     threshold: 512,
@@ -73,8 +93,12 @@ export interface Geometry {
   readonly preset: GeometryPreset | 'custom';
   readonly alignment: number;
   readonly alignmentShift: number;
+  /** CPython's small-request threshold: classes 0..nbClasses-1 are CPython's. */
   readonly threshold: number;
   readonly nbClasses: number;
+  /** Largest request served from pools; classes nbClasses..poolClasses-1 are the medium ones (none if equal). */
+  readonly mediumThreshold: number;
+  readonly poolClasses: number;
   readonly poolSize: number;
   readonly poolBits: number;
   readonly arenaSize: number;
@@ -122,9 +146,9 @@ export function resolveGeometry(options: GeometryOptions, pageSize: number): Geo
   const make = PRESETS[preset];
   if (!make) fail(`unknown preset '${String(preset)}' (expected one of ${Object.keys(PRESETS).join(', ')})`);
   const base = make(pageSize);
-  const custom = (['alignment', 'threshold', 'poolSize', 'arenaSize', 'reserve'] as const).some(
-    (k) => options[k] !== undefined,
-  );
+  const custom = (
+    ['alignment', 'threshold', 'poolSize', 'arenaSize', 'reserve', 'mediumThreshold'] as const
+  ).some((k) => options[k] !== undefined);
   const alignment = checkField('alignment', options.alignment ?? base.alignment);
   const threshold = checkField('threshold', options.threshold ?? base.threshold);
   const poolSize = checkField('poolSize', options.poolSize ?? base.poolSize);
@@ -161,12 +185,34 @@ export function resolveGeometry(options: GeometryOptions, pageSize: number): Geo
   if (poolSize - poolOverhead < 2 * threshold) {
     fail(`poolSize (${poolSize}) must hold at least two blocks of ${threshold} bytes after its header`);
   }
+  // A pool always holds two blocks of 1024 bytes: it is at least a 4 KiB page, its header at most an alignment
+  // (which is at most 512 here, since threshold is).
+  let mediumThreshold: number;
+  if (options.mediumThreshold === undefined) {
+    mediumThreshold = Math.max(threshold, Math.min(MAX_MEDIUM_THRESHOLD, MAX_CLASSES * alignment));
+  } else {
+    mediumThreshold = checkField('mediumThreshold', options.mediumThreshold);
+    if (mediumThreshold < threshold || mediumThreshold > MAX_MEDIUM_THRESHOLD) {
+      fail(
+        `mediumThreshold must be from threshold (${threshold}) to ${MAX_MEDIUM_THRESHOLD}, got ${mediumThreshold}`,
+      );
+    }
+    if (mediumThreshold % alignment !== 0)
+      fail(`mediumThreshold (${mediumThreshold}) must be a multiple of alignment (${alignment})`);
+    if (mediumThreshold / alignment > MAX_CLASSES) {
+      fail(
+        `mediumThreshold / alignment gives ${mediumThreshold / alignment} pool size classes; at most ${MAX_CLASSES}`,
+      );
+    }
+  }
   const geometry: Geometry = {
     preset: custom ? 'custom' : preset,
     alignment,
     alignmentShift: log2(alignment),
     threshold,
     nbClasses,
+    mediumThreshold,
+    poolClasses: mediumThreshold / alignment,
     poolSize,
     poolBits: log2(poolSize),
     arenaSize,

@@ -136,7 +136,8 @@ export class Heap extends Allocator {
     heap_state_set_alignment(this, S, g.alignment);
     heap_state_set_alignment_shift(this, S, g.alignmentShift);
     heap_state_set_small_threshold(this, S, g.threshold);
-    heap_state_set_nb_classes(this, S, g.nbClasses);
+    // Every pool class, small and medium: C walks usedpools and checks szidx with it.
+    heap_state_set_nb_classes(this, S, g.poolClasses);
     heap_state_set_pool_size(this, S, g.poolSize);
     heap_state_set_pool_bits(this, S, g.poolBits);
     heap_state_set_arena_size(this, S, g.arenaSize);
@@ -156,7 +157,7 @@ export class Heap extends Allocator {
     heap_state_set_data_start_page(this, S, this.dataStartPage);
     const purgeBytes = o.purgeThreshold ?? 4 * 1024 * 1024;
     heap_state_set_purge_threshold_pools(this, S, Math.max(1, Math.ceil(purgeBytes / g.poolSize)));
-    for (let sz = 0; sz < g.nbClasses; sz++) {
+    for (let sz = 0; sz < g.poolClasses; sz++) {
       // An empty list: the fake header's nextpool and prevpool point at the fake header itself.
       const head = this.usedHeader(sz);
       this.storePtr(this.usedBase + sz * 16, head);

@@ -55,7 +55,9 @@ export const heap_state = struct('heap_state', {
   reservation_size: t.uint64,
   alignment: t.uint32,
   alignment_shift: t.uint32,
+  /** CPython's small-request threshold: the size classes up to it are CPython's, those above are medium. */
   small_threshold: t.uint32,
+  /** Pool size classes in all, small and medium: the usedpools entries in use. */
   nb_classes: t.uint32,
   pool_size: t.uint32,
   pool_bits: t.uint32,

@@ -35,6 +35,10 @@ export interface ClassStats {
 }
 
 export interface HeapStats {
+  /**
+   * Every pool size class: CPython's small classes (sizes up to the geometry's `threshold`), then the medium
+   * ones (up to `mediumThreshold`), which CPython does not have.
+   */
   readonly classes: ClassStats[];
   readonly arenas: {
     /** Arenas ever allocated ("# arenas allocated total"). */
@@ -80,7 +84,7 @@ const S = 0;
 
 export function computeStats(h: HeapCore): HeapStats {
   const g = h.geometry;
-  const n = g.nbClasses;
+  const n = g.poolClasses;
   const pools = new Array<number>(n).fill(0);
   const blocks = new Array<number>(n).fill(0);
   const avail = new Array<number>(n).fill(0);
@@ -175,18 +179,32 @@ function printone(label: string, value: number): string {
   return `${label.padEnd(35)}=${grouped.padStart(21)}\n`;
 }
 
-/** The text of CPython 3.11's sys._debugmallocstats() for this heap's small-object allocator. */
-export function formatDebugStats(h: HeapCore, s: HeapStats): string {
-  const g = h.geometry;
-  let out = `Small block threshold = ${g.threshold}, in ${g.nbClasses} size classes.\n\n`;
-  out += 'class   size   num pools   blocks in use  avail blocks\n';
+/** The rows of a class table for classes [from, to) that hold pools, with CPython's header and columns. */
+function classTable(s: HeapStats, from: number, to: number): string {
+  let out = 'class   size   num pools   blocks in use  avail blocks\n';
   out += '-----   ----   ---------   -------------  ------------\n';
-  for (const c of s.classes) {
+  for (const c of s.classes.slice(from, to)) {
     if (c.pools === 0) continue;
     out += `${String(c.index).padStart(5)} ${String(c.size).padStart(6)} ${String(c.pools).padStart(11)} `;
     out += `${String(c.blocksInUse).padStart(15)} ${String(c.availBlocks).padStart(13)}\n`;
   }
-  out += '\n';
+  return `${out}\n`;
+}
+
+/**
+ * The text of CPython 3.11's sys._debugmallocstats() for this heap's small-object allocator. The medium classes,
+ * which CPython does not have, follow in a table of their own (when any holds a pool), so that the first table
+ * reads as CPython's; the byte accounting below counts every pool class.
+ */
+export function formatDebugStats(h: HeapCore, s: HeapStats): string {
+  const g = h.geometry;
+  let out = `Small block threshold = ${g.threshold}, in ${g.nbClasses} size classes.\n\n`;
+  out += classTable(s, 0, g.nbClasses);
+  if (s.classes.slice(g.nbClasses).some((c) => c.pools > 0)) {
+    out += `Medium block threshold = ${g.mediumThreshold}, in ${g.poolClasses - g.nbClasses} size classes `;
+    out += '(pymalloc only: CPython hands these sizes to the system malloc).\n\n';
+    out += classTable(s, g.nbClasses, g.poolClasses);
+  }
   out += printone('# arenas allocated total', s.arenas.allocatedTotal);
   out += printone('# arenas reclaimed', s.arenas.reclaimed);
   out += printone('# arenas highwater mark', s.arenas.highwater);

@@ -15,6 +15,7 @@ export interface HeapFlags {
   preset?: string;
   alignment?: string;
   threshold?: string;
+  mediumThreshold?: string;
   poolSize?: string;
   arenaSize?: string;
   policy?: string;
@@ -27,7 +28,11 @@ export function addHeapFlags(cmd: Command, geometryOnly = false): Command {
   cmd
     .option('--preset <name>', `geometry preset: ${PRESETS.join(', ')} (default cpython-3.11)`)
     .option('--alignment <bytes>', 'block alignment and size-class spacing: 8 or 16, …')
-    .option('--threshold <bytes>', 'largest request served from pools (at most 512)')
+    .option('--threshold <bytes>', "CPython's small-request threshold: its size classes (at most 512)")
+    .option(
+      '--medium-threshold <bytes>',
+      'largest request served from pools, with medium classes above --threshold (at most 1024; equal to --threshold for none)',
+    )
     .option('--pool-size <bytes>', 'pool size, e.g. 4k or 16k')
     .option('--arena-size <bytes>', 'arena size, e.g. 256k or 1m');
   if (!geometryOnly) {
@@ -52,6 +57,8 @@ export function heapOptionsFrom(flags: HeapFlags): HeapOptions {
   if (flags.preset !== undefined) o.preset = oneOf(flags.preset, PRESETS, '--preset');
   if (flags.alignment !== undefined) o.alignment = parseCount(flags.alignment, '--alignment');
   if (flags.threshold !== undefined) o.threshold = parseCount(flags.threshold, '--threshold');
+  if (flags.mediumThreshold !== undefined)
+    o.mediumThreshold = parseCount(flags.mediumThreshold, '--medium-threshold');
   if (flags.poolSize !== undefined) o.poolSize = parseBytes(flags.poolSize, '--pool-size');
   if (flags.arenaSize !== undefined) o.arenaSize = parseBytes(flags.arenaSize, '--arena-size');
   if (flags.policy !== undefined) o.policy = oneOf(flags.policy, POLICIES, '--policy');

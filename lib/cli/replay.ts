@@ -46,7 +46,14 @@ export function checkHeapOptions(options: HeapOptions): void {
 
 /** What `--json` prints. */
 export interface ReplayReport extends Omit<ReplayMeasurement, 'statsAtPeak' | 'statsAtEnd' | 'debugStats'> {
-  geometry: { preset: string; alignment: number; threshold: number; poolSize: number; arenaSize: number };
+  geometry: {
+    preset: string;
+    alignment: number;
+    threshold: number;
+    mediumThreshold: number;
+    poolSize: number;
+    arenaSize: number;
+  };
   policy: string;
   decommit: string;
   debug: boolean;
@@ -65,6 +72,7 @@ export function replayReport(m: ReplayMeasurement, options: HeapOptions): Replay
       preset: g.preset,
       alignment: g.alignment,
       threshold: g.threshold,
+      mediumThreshold: g.mediumThreshold,
       poolSize: g.poolSize,
       arenaSize: g.arenaSize,
     },
@@ -80,7 +88,7 @@ export function formatReplayReport(r: ReplayReport): string {
   const g = r.geometry;
   const lines = [
     `trace      ${r.trace}: ${r.ops.toLocaleString('en-US')} operations, ${r.objects.toLocaleString('en-US')} objects`,
-    `geometry   ${g.preset}: alignment ${g.alignment}, threshold ${g.threshold}, pools ${human(g.poolSize)}, arenas ${human(g.arenaSize)}`,
+    `geometry   ${g.preset}: alignment ${g.alignment}, threshold ${g.threshold} (medium ${g.mediumThreshold}), pools ${human(g.poolSize)}, arenas ${human(g.arenaSize)}`,
     `policy     ${r.policy} (decommit ${r.decommit})${r.debug ? ', debug hooks on' : ''}`,
     `time       ${r.nsPerOp.toFixed(1)} ns/op, best of ${r.reps} (${((r.nsPerOp * r.ops) / 1e6).toFixed(1)} ms per replay)`,
     '',

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ReplayReport } from '../../lib/cli/replay';
 import { recommend, TUNE_GRID, type TuneReport, type TuneRow } from '../../lib/cli/tune';
+import { classRows } from '../stats-table';
 import { runCli } from './run-cli';
 
 const fixtures = join(__dirname, '..', 'fixtures', 'traces');
@@ -15,10 +16,6 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const run = runCli;
-
-function classRows(text: string): string[] {
-  return text.split('\n').filter((l) => /^\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+$/.test(l));
-}
 
 /** A small trace: 3000 objects of mixed sizes, two thirds freed, some reallocated, one large. */
 function smallTrace(): string {
@@ -78,6 +75,7 @@ describe('pymalloc replay', () => {
       preset: 'cpython-3.6',
       alignment: 8,
       threshold: 512,
+      mediumThreshold: 512,
       poolSize: 4096,
       arenaSize: 262144,
     });

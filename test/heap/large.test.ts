@@ -6,7 +6,8 @@ describe('large blocks', () => {
   test('take page-granular spans of the same reservation', () => {
     const h = makeHeap();
     const page = h.geometry.pageSize;
-    const a = h.malloc(513);
+    const first = h.geometry.mediumThreshold + 1; // the smallest large request
+    const a = h.malloc(first);
     const b = h.malloc(3 * page + 1);
     expect(a % page).toBe(0);
     expect(b % page).toBe(0);
@@ -15,7 +16,7 @@ describe('large blocks', () => {
     h.u8.fill(1, b, b + 3 * page + 1);
     expect(h.stats().large).toMatchObject({
       blocks: 2,
-      bytesRequested: 513 + 3 * page + 1,
+      bytesRequested: first + 3 * page + 1,
       bytesCommitted: 5 * page,
     });
     h.check();

@@ -1,18 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freeAll, loadTrace, parseTrace, replay } from '../../lib/trace';
+import { classRows, mediumRows } from '../stats-table';
 import { destroyAll, makeHeap } from './helpers';
 
 afterEach(destroyAll);
 
 const fixtures = join(__dirname, '..', 'fixtures', 'traces');
 
-/** The rows of a _debugmallocstats class table. */
-function classRows(text: string): string[] {
-  return text.split('\n').filter((l) => /^\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+$/.test(l));
-}
+const counters = (t: string) =>
+  t.split('\n').filter((l) => l.startsWith('# arenas') || l.startsWith('# bytes in'));
 
 describe.each(['regex', 'compileall'])('the %s trace (recorded from CPython 3.11)', (name) => {
+  const cpython = () => readFileSync(join(fixtures, `${name}.cpython-3.11.stats.txt`), 'utf8');
+
   test("replays with heap.check() passing and prints CPython's own class table", () => {
     const trace = loadTrace(join(fixtures, `${name}.trace.gz`));
     const h = makeHeap({ reserve: 2 ** 32 });
@@ -20,17 +21,38 @@ describe.each(['regex', 'compileall'])('the %s trace (recorded from CPython 3.11
     replay(h, trace, ptrs);
     h.check();
     const ours = h.debugStats();
-    const cpython = readFileSync(join(fixtures, `${name}.cpython-3.11.stats.txt`), 'utf8');
     expect(classRows(ours).length).toBeGreaterThan(20);
-    expect(classRows(ours)).toEqual(classRows(cpython));
-    // The first line and the arena counters read the same way too.
-    expect(ours.split('\n')[0]).toBe(cpython.split('\n')[0]);
-    const counters = (t: string) =>
-      t.split('\n').filter((l) => l.startsWith('# arenas') || l.startsWith('# bytes in'));
-    expect(counters(ours).slice(0, 2)).toEqual(counters(cpython).slice(0, 2));
+    expect(classRows(ours)).toEqual(classRows(cpython()));
+    expect(ours.split('\n')[0]).toBe(cpython().split('\n')[0]);
+    // The requests of 513..1024 bytes that CPython sent to the system malloc are in medium pools here.
+    const medium = mediumRows(ours);
+    expect(medium.length).toBeGreaterThan(0);
+    for (const row of medium) {
+      const [cls, size] = row.trim().split(/\s+/).map(Number);
+      expect(size).toBe((cls + 1) * 16);
+      expect(size).toBeGreaterThan(512);
+      expect(size).toBeLessThanOrEqual(1024);
+    }
     freeAll(h, ptrs);
     h.check();
     expect(h.stats().blocksInUse).toBe(0);
+  });
+
+  test("without medium classes, CPython's table and its arena counters, and no medium table", () => {
+    const trace = loadTrace(join(fixtures, `${name}.trace.gz`));
+    const h = makeHeap({ reserve: 2 ** 32, mediumThreshold: 512 });
+    const ptrs = new Uint32Array(trace.objects);
+    replay(h, trace, ptrs);
+    h.check();
+    const ours = h.debugStats();
+    expect(classRows(ours)).toEqual(classRows(cpython()));
+    expect(mediumRows(ours)).toEqual([]);
+    expect(ours).not.toContain('Medium block threshold');
+    // The arena counters and the bytes in blocks read the same way too: no medium pool takes arena space.
+    expect(counters(cpython())).toHaveLength(6);
+    expect(counters(ours).filter((l) => !l.includes('arena map'))).toEqual(counters(cpython()));
+    freeAll(h, ptrs);
+    h.check();
   });
 });
 

@@ -44,6 +44,12 @@ const CONFIGS: FuzzConfig[] = [
   { name: 'cpython-3.11, purge', options: { preset: 'cpython-3.11' }, weight: 2 },
   { name: 'cpython-3.6 (alignment 8, 4 KiB pools)', options: { preset: 'cpython-3.6' }, weight: 1.5 },
   { name: 'os-page', options: { preset: 'os-page' }, weight: 1 },
+  { name: 'no medium classes (as CPython)', options: { mediumThreshold: 512 }, weight: 0.5 },
+  {
+    name: 'medium classes to 768, 32-byte spacing',
+    options: { alignment: 32, mediumThreshold: 768 },
+    weight: 0.5,
+  },
   { name: 'policy cpython', options: { policy: 'cpython' }, weight: 1 },
   { name: 'policy never', options: { policy: 'never' }, weight: 1 },
   {
@@ -60,17 +66,22 @@ const WEIGHTS = CONFIGS.reduce((sum, c) => sum + c.weight, 0);
 
 afterEach(() => __testing.setFault('commit', 0));
 
-/** Sizes: every class (and its edges), then large ones of a few pages, tens of pages, and up to 4 MiB. */
+/**
+ * Sizes: every small and medium class (and the edges of each range), then large ones of a few pages, tens of
+ * pages, and up to 4 MiB.
+ */
 function pickSize(r: () => number, h: Heap): number {
   const g = h.geometry;
   const x = r();
   if (x < 0.03) {
     const edges = [0, 1, g.alignment - 1, g.alignment, g.alignment + 1, g.threshold - 1, g.threshold];
-    edges.push(g.threshold + 1, g.pageSize - 1, g.pageSize, g.pageSize + 1, 16 * g.pageSize);
+    edges.push(g.threshold + 1, g.mediumThreshold - 1, g.mediumThreshold, g.mediumThreshold + 1);
+    edges.push(g.pageSize - 1, g.pageSize, g.pageSize + 1, 16 * g.pageSize);
     return edges[Math.floor(r() * edges.length)];
   }
-  if (x < 0.82) return Math.floor(r() * (g.threshold + 1));
-  if (x < 0.97) return g.threshold + 1 + Math.floor(r() * 16 * g.pageSize);
+  if (x < 0.76) return Math.floor(r() * (g.threshold + 1));
+  if (x < 0.85) return g.threshold + 1 + Math.floor(r() * (g.mediumThreshold - g.threshold));
+  if (x < 0.97) return g.mediumThreshold + 1 + Math.floor(r() * 16 * g.pageSize);
   if (x < 0.999) return 64 * 1024 + Math.floor(r() * 448 * 1024);
   return 512 * 1024 + Math.floor(r() * (MAX_FUZZ_SIZE - 512 * 1024));
 }
@@ -79,6 +90,7 @@ class Fuzzer {
   readonly m = new Model();
   readonly r: () => number;
   readonly debug: boolean;
+  /** Largest request served from pools (small and medium classes). */
   readonly threshold: number;
   readonly shift: number;
   /** Target size of the live set for the current batch: it rises and falls so that arenas empty and refill. */
@@ -94,7 +106,7 @@ class Fuzzer {
   ) {
     this.r = rng(seed);
     this.debug = h.debug;
-    this.threshold = h.geometry.threshold;
+    this.threshold = h.geometry.mediumThreshold;
     this.shift = h.geometry.alignmentShift;
   }
 

@@ -190,7 +190,7 @@ describe('the inspector never trusts the heap it walks', () => {
       for (let i = 0; i < live.length; i++) if (i % 3 !== 0) h.free(live[i]);
       h.trim();
       // Pools of the small blocks still live (a large block's pages are no pool: the page below may be unmapped).
-      const small = live.filter((p, i) => i % 3 === 0 && h.usableSize(p) <= h.geometry.threshold);
+      const small = live.filter((p, i) => i % 3 === 0 && h.usableSize(p) <= h.geometry.mediumThreshold);
       const pools = [...new Set(small.map((p) => (p & ~(h.geometry.poolSize - 1)) >>> 0))];
       const stateWords = Math.ceil(9608 / 4);
       const metaWords = h.meta.metaBytes / 4;
@@ -232,9 +232,9 @@ describe('the inspector never trusts the heap it walks', () => {
 
 describe('calloc returns zeroed memory, whatever was there before', () => {
   for (const debug of [false, true]) {
-    test(`reused small blocks of every class (${debug ? 'debug' : 'release'})`, () => {
+    test(`reused small and medium blocks of every class (${debug ? 'debug' : 'release'})`, () => {
       const h = makeHeap({ debug });
-      for (let n = 1; n <= h.geometry.threshold; n += n < 64 ? 1 : 7) {
+      for (let n = 1; n <= h.geometry.mediumThreshold; n += n < 64 ? 1 : 7) {
         const dirty: number[] = [];
         for (let i = 0; i < 8; i++) {
           const p = h.malloc(n);

@@ -9,6 +9,7 @@ import { cpythonStats, runNativePeer } from '../../bench/peers/native';
 import { isSkipped, type PeerOutcome, type PeerRun } from '../../bench/peers/types';
 import { CBuildError, findCompiler, libpython } from '../../lib/tools/cbuild';
 import { loadTrace, parseTrace, type Trace } from '../../lib/trace';
+import { classRows } from '../stats-table';
 
 const fixtures = join(__dirname, '..', 'fixtures', 'traces');
 
@@ -34,11 +35,6 @@ if (noCompiler) console.warn(`native peer tests skipped: ${noCompiler}`);
 else if (noPython) console.warn(`CPython peer tests skipped: ${noPython}`);
 const withCompiler = noCompiler ? test.skip : test;
 const withPython = noPython ? test.skip : test;
-
-/** The rows of a _debugmallocstats class table: class, size, num pools, blocks in use, avail blocks. */
-function classRows(text: string): string[] {
-  return text.split('\n').filter((l) => /^\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+$/.test(l));
-}
 
 /** A small deterministic trace: objects of all sizes, frees and reallocs, and some left live at the end. */
 function smallTrace(): Trace {
