@@ -116,7 +116,7 @@ export function computeStats(h: HeapCore): HeapStats {
   let poolHeaders = 0;
   let quantization = 0;
   let usedPools = 0;
-  let smallBlocks = 0;
+  let poolBlocks = 0;
   for (let i = 0; i < n; i++) {
     const size = classSize(g, i);
     classes.push({ index: i, size, pools: pools[i], blocksInUse: blocks[i], availBlocks: avail[i] });
@@ -125,7 +125,7 @@ export function computeStats(h: HeapCore): HeapStats {
     poolHeaders += pools[i] * g.poolOverhead;
     quantization += pools[i] * ((g.poolSize - g.poolOverhead) % size);
     usedPools += pools[i];
-    smallBlocks += blocks[i];
+    poolBlocks += blocks[i];
   }
   let largeBlocks = 0;
   let largeRequested = 0;
@@ -163,7 +163,7 @@ export function computeStats(h: HeapCore): HeapStats {
       bytesCommitted: largePages * g.pageSize,
       cachedBytes: heap_state_get_span_cache_pages(h, S) * g.pageSize,
     },
-    blocksInUse: smallBlocks + largeBlocks,
+    blocksInUse: poolBlocks + largeBlocks,
     bytesInUse: allocatedBlocks + largeRequested,
   };
 }

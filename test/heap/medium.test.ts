@@ -8,6 +8,7 @@ import { destroyAll, expectCode, makeHeap } from './helpers';
 
 afterEach(destroyAll);
 
+/** The page size resolveGeometry is given below; heaps use the OS's own (h.geometry.pageSize). */
 const PAGE = 4096;
 
 describe('medium classes', () => {
@@ -94,8 +95,8 @@ describe('medium classes', () => {
     const h = makeHeap({ mediumThreshold: 512 });
     expect(h.geometry.poolClasses).toBe(32);
     const p = h.malloc(513);
-    expect(p % PAGE).toBe(0);
-    expect(h.usableSize(p)).toBe(PAGE);
+    expect(p % h.geometry.pageSize).toBe(0);
+    expect(h.usableSize(p)).toBe(h.geometry.pageSize);
     expect(h.stats().large.blocks).toBe(1);
     expect(h.stats().classes).toHaveLength(32);
     expect(h.debugStats()).not.toContain('Medium');
@@ -105,7 +106,7 @@ describe('medium classes', () => {
   test('a smaller mediumThreshold ends the pools there', () => {
     const h = makeHeap({ mediumThreshold: 768 });
     expect(h.usableSize(h.malloc(768))).toBe(768);
-    expect(h.usableSize(h.malloc(769))).toBe(PAGE);
+    expect(h.usableSize(h.malloc(769))).toBe(h.geometry.pageSize);
     h.check();
   });
 
