@@ -21,8 +21,9 @@
  *              u32[N]   ids
  *              u32[N]   sizes
  *
- * The replay loop mirrors the JavaScript one (lib/trace.ts `replay`): a table of pointers indexed by object
- * number; malloc stores, free frees and clears, realloc replaces. Memory is not touched, as in JavaScript.
+ * The replay loop mirrors the JavaScript one (lib/trace.ts `replay`): it reads the operations packed two words
+ * each, (id << 2) | op and the size, from one array, and keeps a table of pointers indexed by object number;
+ * malloc stores, free frees and clears, realloc replaces. Memory is not touched, as in JavaScript.
  * Output is one JSON object on stdout (the stats mode prints CPython's own text instead).
  */
 #define _GNU_SOURCE 1
@@ -61,9 +62,8 @@ enum { OP_MALLOC = 0, OP_FREE = 1, OP_REALLOC = 2 };
 struct trace {
   size_t length;
   uint32_t objects;
-  uint8_t *ops;
-  uint32_t *ids;
-  uint32_t *sizes;
+  /* Two words per operation, as lib/trace.ts packs them: (id << 2) | op, then the size. */
+  uint32_t *packed;
 };
 
 static void die(const char *what) {
@@ -91,20 +91,27 @@ static void load_trace(const char *path, struct trace *t) {
   if (memcmp(h, TRACE_MAGIC, 8) != 0) die("not a pymalloc binary trace (bad magic)");
   if (version != TRACE_VERSION || header != TRACE_HEADER) die("unsupported binary trace version");
   t->length = (size_t)length;
+  if (t->objects > (1u << 30)) die("too many objects in the trace (at most 2^30)");
   size_t padded = (t->length + 3u) & ~(size_t)3u;
-  t->ops = malloc(padded ? padded : 1);
-  t->ids = malloc(t->length * 4u + 4u);
-  t->sizes = malloc(t->length * 4u + 4u);
-  if (!t->ops || !t->ids || !t->sizes) die("out of memory loading the trace");
-  read_exact(f, t->ops, padded, "truncated trace (ops)");
-  read_exact(f, t->ids, t->length * 4u, "truncated trace (ids)");
-  read_exact(f, t->sizes, t->length * 4u, "truncated trace (sizes)");
+  uint8_t *ops = malloc(padded ? padded : 1);
+  uint32_t *ids = malloc(t->length * 4u + 4u);
+  uint32_t *sizes = malloc(t->length * 4u + 4u);
+  t->packed = malloc(t->length * 8u + 8u);
+  if (!ops || !ids || !sizes || !t->packed) die("out of memory loading the trace");
+  read_exact(f, ops, padded, "truncated trace (ops)");
+  read_exact(f, ids, t->length * 4u, "truncated trace (ids)");
+  read_exact(f, sizes, t->length * 4u, "truncated trace (sizes)");
   fclose(f);
   for (size_t i = 0; i < t->length; i++) {
     errno = 0;
-    if (t->ops[i] > OP_REALLOC) die("bad operation in the trace");
-    if (t->ids[i] >= t->objects) die("object number out of range in the trace");
+    if (ops[i] > OP_REALLOC) die("bad operation in the trace");
+    if (ids[i] >= t->objects) die("object number out of range in the trace");
+    t->packed[2 * i] = (ids[i] << 2) | ops[i];
+    t->packed[2 * i + 1] = sizes[i];
   }
+  free(ops);
+  free(ids);
+  free(sizes);
 }
 
 static long page_size;
@@ -157,22 +164,21 @@ static void fail_alloc(size_t i, uint32_t size) {
 
 /* Operations [from, to) of the trace: the same loop as lib/trace.ts replay(). */
 static void replay(const struct trace *t, void **ptrs, size_t from, size_t to) {
-  const uint8_t *ops = t->ops;
-  const uint32_t *ids = t->ids;
-  const uint32_t *sizes = t->sizes;
-  for (size_t i = from; i < to; i++) {
-    uint32_t id = ids[i];
-    uint8_t op = ops[i];
+  const uint32_t *packed = t->packed;
+  for (size_t i = 2 * from, end = 2 * to; i < end; i += 2) {
+    uint32_t word = packed[i];
+    uint32_t id = word >> 2;
+    uint32_t op = word & 3u;
     if (op == OP_MALLOC) {
-      void *p = PEER_MALLOC(sizes[i]);
-      if (__builtin_expect(p == NULL && sizes[i] != 0, 0)) fail_alloc(i, sizes[i]);
+      void *p = PEER_MALLOC(packed[i + 1]);
+      if (__builtin_expect(p == NULL && packed[i + 1] != 0, 0)) fail_alloc(i / 2, packed[i + 1]);
       ptrs[id] = p;
     } else if (op == OP_FREE) {
       PEER_FREE(ptrs[id]);
       ptrs[id] = NULL;
     } else {
-      void *p = PEER_REALLOC(ptrs[id], sizes[i]);
-      if (__builtin_expect(p == NULL && sizes[i] != 0, 0)) fail_alloc(i, sizes[i]);
+      void *p = PEER_REALLOC(ptrs[id], packed[i + 1]);
+      if (__builtin_expect(p == NULL && packed[i + 1] != 0, 0)) fail_alloc(i / 2, packed[i + 1]);
       ptrs[id] = p;
     }
   }
