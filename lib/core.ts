@@ -58,6 +58,42 @@ export function divisibilityMagic(d: number): number {
   return Math.ceil(2 ** 32 / d) >>> 0;
 }
 
+/**
+ * The hot paths' constants that follow from the geometry alone (not from the reservation's address): what the
+ * specialised fast paths of lib/generated/fastpaths.ts have folded in as literals, and what a heap must equal
+ * for one of them to be used. `markValue` is left out where it is the address's high word (alignment 8).
+ */
+export interface FoldedConstants {
+  alignShift: number;
+  poolMask: number;
+  poolOffsetMask: number;
+  poolOverhead: number;
+  arenaBits: number;
+  usedBase: number;
+  arenamapIdx: number;
+  markOffset: number;
+  markValue?: number;
+}
+
+export function foldedConstants(geometry: Geometry, meta: MetadataLayout): FoldedConstants {
+  const wide = geometry.alignment >= 16;
+  const k: FoldedConstants = {
+    alignShift: geometry.alignmentShift,
+    poolMask: ~(geometry.poolSize - 1),
+    poolOffsetMask: geometry.poolSize - 1,
+    poolOverhead: geometry.poolOverhead,
+    arenaBits: geometry.arenaBits,
+    usedBase: meta.state + OFFSETOF_HEAP_STATE_USEDPOOLS,
+    arenamapIdx: meta.arenamap >>> 2,
+    // With 16-byte blocks or larger the mark has a word of its own after the 8-byte link; with 8-byte blocks the
+    // link's high word (always baseHi or 0 in a free block) serves as the mark.
+    markOffset: wide ? 8 : 4,
+  };
+  // As a signed 32-bit value (a small integer to V8): compared with `u32[i] | 0`, stored as is.
+  if (wide) k.markValue = FREED_MARK | 0;
+  return k;
+}
+
 export class HeapCore implements LayoutViews {
   declare u8: Uint8Array;
   declare i8: Int8Array;
@@ -143,18 +179,19 @@ export class HeapCore implements LayoutViews {
     }
 
     this.threshold = geometry.mediumThreshold;
-    this.alignShift = geometry.alignmentShift;
-    this.poolMask = ~(geometry.poolSize - 1);
-    this.poolOffsetMask = geometry.poolSize - 1;
+    const k = foldedConstants(geometry, this.meta);
+    this.alignShift = k.alignShift;
+    this.poolMask = k.poolMask;
+    this.poolOffsetMask = k.poolOffsetMask;
     this.divMagic = new Uint32Array(geometry.poolClasses);
     for (let i = 0; i < geometry.poolClasses; i++) {
       this.divMagic[i] = divisibilityMagic((i + 1) << geometry.alignmentShift);
     }
-    this.poolOverhead = geometry.poolOverhead;
-    this.arenaBits = geometry.arenaBits;
+    this.poolOverhead = k.poolOverhead;
+    this.arenaBits = k.arenaBits;
     this.pageBits = geometry.pageBits;
-    this.usedBase = this.meta.state + OFFSETOF_HEAP_STATE_USEDPOOLS;
-    this.arenamapIdx = this.meta.arenamap >>> 2;
+    this.usedBase = k.usedBase;
+    this.arenamapIdx = k.arenamapIdx;
     this.pagemapIdx = this.meta.pagemap >>> 2;
     this.linksIdx = this.meta.spanLinks >>> 2;
     this.binsIdx = (this.meta.state + OFFSETOF_HEAP_STATE_SPAN_BINS) >>> 2;
@@ -164,11 +201,8 @@ export class HeapCore implements LayoutViews {
     this.arenasBase = this.meta.arenas;
     this.policyCode = POLICY_CODES[policy];
     this.poolSize = geometry.poolSize;
-    // With 16-byte blocks or larger the mark has a word of its own after the 8-byte link; with 8-byte blocks the
-    // link's high word (always baseHi or 0 in a free block) serves as the mark.
-    this.markOffset = geometry.alignment >= 16 ? 8 : 4;
-    // As a signed 32-bit value (a small integer to V8): compared with `u32[i] | 0`, stored as is.
-    this.markValue = (geometry.alignment >= 16 ? FREED_MARK : this.baseHi) | 0;
+    this.markOffset = k.markOffset;
+    this.markValue = k.markValue ?? this.baseHi | 0;
   }
 
   /** Fake pool header of class `sz` in `usedpools`: its nextpool/prevpool are usedpools[2sz], usedpools[2sz+1]. */

@@ -259,12 +259,13 @@ function roundUp(n: number, to: number): number {
 
 export function metadataLayout(g: Geometry): MetadataLayout {
   const state = 0;
-  const arenas = roundUp(SIZEOF_HEAP_STATE, 64);
-  const arenamap = roundUp(arenas + g.arenaSlots * SIZEOF_ARENA_OBJECT, 64);
-  const purgeWords = Math.ceil(g.poolsPerArena / 32);
   // arenamap covers all 4 GiB that a pointer can name, so that any pointer indexes it: slots past the
-  // reservation stay 0 (no arena).
-  const purgemap = roundUp(arenamap + (MAX_RESERVE / g.arenaSize) * 4, 64);
+  // reservation stay 0 (no arena). It comes first, at the same offset whatever the reservation, so that free's
+  // fast path can have its place folded in (lib/generated/fastpaths.ts).
+  const arenamap = roundUp(SIZEOF_HEAP_STATE, 64);
+  const arenas = roundUp(arenamap + (MAX_RESERVE / g.arenaSize) * 4, 64);
+  const purgeWords = Math.ceil(g.poolsPerArena / 32);
+  const purgemap = roundUp(arenas + g.arenaSlots * SIZEOF_ARENA_OBJECT, 64);
   const pagemap = roundUp(purgemap + g.arenaSlots * purgeWords * 4, g.pageSize);
   const spanLinks = roundUp(pagemap + g.pages * 4, g.pageSize);
   const end = spanLinks + g.pages * 8;

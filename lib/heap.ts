@@ -7,8 +7,9 @@
 import { Allocator, checkPointer } from './alloc';
 import { initArenas, purgeFreePools, releaseFreeArenas } from './arena';
 import { checkHeap, HEAP_MAGIC } from './check';
-import { codedError, POLICY_CODES, type ReturnPolicy } from './core';
+import { codedError, foldedConstants, POLICY_CODES, type ReturnPolicy } from './core';
 import { installDebugHooks } from './debug';
+import { fastPathClasses } from './generated/fastpaths';
 import {
   heap_state_set_alignment,
   heap_state_set_alignment_shift,
@@ -37,7 +38,13 @@ import {
   OFFSETOF_HEAP_STATE_BASE,
   OFFSETOF_HEAP_STATE_RESERVATION_SIZE,
 } from './generated/layout';
-import { type Geometry, type GeometryOptions, MAX_RESERVE, resolveGeometry } from './geometry';
+import {
+  type Geometry,
+  type GeometryOptions,
+  MAX_RESERVE,
+  metadataLayout,
+  resolveGeometry,
+} from './geometry';
 import { type DecommitMode, type HeapInspection, pageSize, Reservation } from './os';
 import { flushSpanCache, initSpans, setSpanCacheLimit } from './span';
 import { computeStats, formatDebugStats, type HeapStats } from './stats';
@@ -109,9 +116,17 @@ export class Heap extends Allocator {
    * Reserves the heap's memory and sets up its state. Throws TypeError/RangeError for bad options and the
    * OS's error (code ENOMEM, …) when the reservation cannot be made.
    */
+  // biome-ignore lint/correctness/noUnreachableSuper: the path that returns a heap of a subclass needs no super()
   constructor(options?: HeapOptions) {
     const o = checkOptions(options);
     const geometry = resolveGeometry(o, pageSize());
+    // `new Heap()` for a geometry that has specialised fast paths makes a heap of that subclass instead (a
+    // subclass of Heap's own keeps the generic paths: its prototype is its own).
+    if (new.target === Heap) {
+      const Fast = fastPathClass(geometry);
+      // biome-ignore lint/correctness/noConstructorReturn: the heap is a Heap, of a subclass with the same API
+      if (Fast !== null) return new Fast(options);
+    }
     const debug = o.debug ?? process.env['PYMALLOC'] === 'debug';
     const reservation = Reservation.create(geometry.reserve, MAX_RESERVE);
     super(reservation, geometry, o.policy ?? 'purge', o.decommit ?? 'dontneed', debug);
@@ -123,6 +138,11 @@ export class Heap extends Allocator {
       throw err;
     }
     if (debug) installDebugHooks(this);
+  }
+
+  /** True when this heap runs fast paths specialised for its geometry (lib/generated/fastpaths.ts). */
+  get specialised(): boolean {
+    return FAST_PATH_CLASSES.some((c) => this instanceof c.fast);
   }
 
   private initState(g: Geometry, o: HeapOptions): void {
@@ -238,4 +258,21 @@ export class Heap extends Allocator {
     this.threshold = 0;
     this.reservation.release();
   }
+}
+
+/**
+ * Heap's subclasses with fast paths specialised for the default geometries of the presets: the same code with the
+ * constants folded in. `new Heap(options)` makes a heap of one of them when the geometry's constants equal its
+ * (so the two are the same code); the heap is still `instanceof Heap`, with Heap's fields and other methods.
+ */
+const FAST_PATH_CLASSES = fastPathClasses(Heap);
+
+function fastPathClass(geometry: Geometry): typeof Heap | null {
+  const k = foldedConstants(geometry, metadataLayout(geometry)) as unknown as Record<string, unknown>;
+  for (const { constants, fast } of FAST_PATH_CLASSES) {
+    const want = constants as unknown as Record<string, unknown>;
+    const keys = Object.keys(k);
+    if (keys.length === Object.keys(want).length && keys.every((key) => k[key] === want[key])) return fast;
+  }
+  return null;
 }

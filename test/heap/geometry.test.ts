@@ -1,4 +1,5 @@
 import { pageSize, resolveGeometry } from '../../lib';
+import { SIZEOF_ARENA_OBJECT } from '../../lib/generated/layout';
 import { blocksPerPool, metadataLayout } from '../../lib/geometry';
 
 const page = pageSize();
@@ -74,9 +75,23 @@ describe('geometry', () => {
     const g = resolveGeometry({}, page);
     const m = metadataLayout(g);
     expect(m.state).toBe(0);
-    expect(m.arenas).toBeGreaterThan(0);
-    expect(m.arenamap).toBeGreaterThan(m.arenas);
+    expect(m.arenamap).toBeGreaterThan(0);
+    // The arena map (a slot per arena of the 4 GiB a pointer can name) comes before the arena table.
+    expect(m.arenas).toBeGreaterThanOrEqual(m.arenamap + (2 ** 32 / g.arenaSize) * 4);
+    expect(m.purgemap).toBeGreaterThanOrEqual(m.arenas + g.arenaSlots * SIZEOF_ARENA_OBJECT);
     expect(m.dataStart % g.arenaSize).toBe(0);
     expect(m.dataStart).toBeGreaterThanOrEqual(m.metaBytes);
+  });
+
+  test("the arena map's place depends on nothing the geometry sets: free's fast path folds it in", () => {
+    const places = new Set<number>();
+    for (const preset of ['cpython-3.11', 'cpython-3.6', 'os-page'] as const) {
+      for (const reserve of [16 * 1024 * 1024, 256 * 1024 * 1024, 2 ** 32]) {
+        for (const alignment of [8, 16, 32]) {
+          places.add(metadataLayout(resolveGeometry({ preset, reserve, alignment }, page)).arenamap);
+        }
+      }
+    }
+    expect([...places]).toEqual([metadataLayout(resolveGeometry({}, page)).arenamap]);
   });
 });
