@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freeAll, loadTrace, parseTrace, replay } from '../../lib/trace';
+import { freeAll, loadTrace, packedTrace, parseTrace, replay } from '../../lib/trace';
 import { classRows, mediumRows } from '../stats-table';
 import { destroyAll, makeHeap } from './helpers';
 
@@ -64,6 +64,38 @@ describe('trace parsing', () => {
     expect([...t.ids]).toEqual([0, 1, 0, 1, 0]);
     expect([...t.sizes]).toEqual([10, 600, 20, 0, 0]);
     expect(t.objects).toBe(2);
+  });
+
+  test('replays any range of operations, packed once per trace', () => {
+    const t = parseTrace('m 1 10\nm 2 600\nr 1 3000\nf 2\nm 3 0\nf 1\n', 'ranges');
+    const h = makeHeap();
+    const ptrs = new Uint32Array(t.objects);
+    replay(h, t, ptrs, 0, 2);
+    expect(h.usableSize(ptrs[0]!)).toBe(16);
+    expect(h.usableSize(ptrs[1]!)).toBe(608);
+    replay(h, t, ptrs, 2, 4);
+    expect(ptrs[1]).toBe(0);
+    expect(h.usableSize(ptrs[0]!)).toBe(h.geometry.pageSize);
+    replay(h, t, ptrs, 4);
+    expect(ptrs[0]).toBe(0);
+    expect(ptrs[2]).not.toBe(0);
+    h.check();
+    expect(packedTrace(t)).toBe(packedTrace(t));
+    expect(Array.from(packedTrace(t).subarray(0, 6))).toEqual([0, 10, (1 << 2) | 0, 600, 2, 3000]);
+  });
+
+  test('refuses to replay a trace with more objects than an operation word can number', () => {
+    const huge = {
+      name: 'huge',
+      length: 0,
+      ops: new Uint8Array(0),
+      ids: new Uint32Array(0),
+      sizes: new Uint32Array(0),
+      objects: 2 ** 30 + 1,
+    };
+    expect(() => replay(makeHeap(), huge, new Uint32Array(1))).toThrow(
+      /huge: 1073741825 objects is more than a replay can number/,
+    );
   });
 
   test('accepts comments, blank lines, CRLF, tabs, bytes and IDs beyond 2^53', () => {
