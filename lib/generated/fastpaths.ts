@@ -6,10 +6,7 @@ import { allocateFromNewPool, insertToUsedpool, poolEmptied, poolExtend } from '
 import type { Allocator } from '../alloc';
 import type { FoldedConstants } from '../core';
 
-/** The methods each specialisation overrides. */
-export const FAST_PATH_METHODS = ['malloc', 'free', 'releaseSmall', 'realloc'] as const;
-
-// biome-ignore lint/suspicious/noExplicitAny: a mixin's base class must take any arguments
+// A mixin's base class must take any arguments (lib/generated is not linted).
 type AllocatorClass = new (...args: any[]) => Allocator;
 
 /**

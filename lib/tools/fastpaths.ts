@@ -170,12 +170,7 @@ export function generateFastPaths(
   }
   out.push("import type { Allocator } from '../alloc';");
   out.push("import type { FoldedConstants } from '../core';", '');
-  out.push('/** The methods each specialisation overrides. */');
-  out.push(
-    `export const FAST_PATH_METHODS = [${SPECIALISED_METHODS.map((m) => `'${m}'`).join(', ')}] as const;`,
-    '',
-  );
-  out.push("// biome-ignore lint/suspicious/noExplicitAny: a mixin's base class must take any arguments");
+  out.push("// A mixin's base class must take any arguments (lib/generated is not linted).");
   out.push('type AllocatorClass = new (...args: any[]) => Allocator;', '');
   out.push('/**');
   out.push(
