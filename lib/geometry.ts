@@ -240,6 +240,8 @@ export interface MetadataLayout {
   readonly arenas: number;
   /** `arenamap[slot]`: arena index + 1 of the small-object arena in that slot, 0 if none. */
   readonly arenamap: number;
+  /** Slots of `arenamap` (u32 each): one per arena of the 4 GiB a pointer can name. */
+  readonly arenamapSlots: number;
   /** `purgemap`: per arena slot, a bitmap of its purged pools. */
   readonly purgemap: number;
   readonly purgeWords: number;
@@ -263,7 +265,8 @@ export function metadataLayout(g: Geometry): MetadataLayout {
   // reservation stay 0 (no arena). It comes first, at the same offset whatever the reservation, so that free's
   // fast path can have its place folded in (lib/generated/fastpaths.ts).
   const arenamap = roundUp(SIZEOF_HEAP_STATE, 64);
-  const arenas = roundUp(arenamap + (MAX_RESERVE / g.arenaSize) * 4, 64);
+  const arenamapSlots = MAX_RESERVE / g.arenaSize;
+  const arenas = roundUp(arenamap + arenamapSlots * 4, 64);
   const purgeWords = Math.ceil(g.poolsPerArena / 32);
   const purgemap = roundUp(arenas + g.arenaSlots * SIZEOF_ARENA_OBJECT, 64);
   const pagemap = roundUp(purgemap + g.arenaSlots * purgeWords * 4, g.pageSize);
@@ -274,6 +277,7 @@ export function metadataLayout(g: Geometry): MetadataLayout {
     state,
     arenas,
     arenamap,
+    arenamapSlots,
     purgemap,
     purgeWords,
     pagemap,

@@ -18,7 +18,7 @@ import {
   pool_header_get_ref_count,
   pool_header_get_szidx,
 } from './generated/layout';
-import { blocksPerPool, classSize, MAX_RESERVE } from './geometry';
+import { blocksPerPool, classSize } from './geometry';
 import { forEachSpan, SPAN_LARGE } from './span';
 
 /** One size class. */
@@ -224,9 +224,9 @@ export function formatDebugStats(h: HeapCore, s: HeapStats): string {
   out += '\n';
   // CPython 3.11 follows with its radix tree's node counts; this heap's arena map is one flat array instead.
   out += 'arena map counts\n';
-  const slots = (MAX_RESERVE / g.arenaSize) * 4; // bytes: a slot per arena of the 4 GiB a pointer can name
-  out += printone('# arena map slots', slots / 4);
-  out += printone('# bytes in arena map', slots);
+  const slots = h.meta.arenamapSlots;
+  out += printone('# arena map slots', slots);
+  out += printone('# bytes in arena map', slots * 4);
   out += printone('# arena map slots in use', s.arenas.current);
   return out;
 }
