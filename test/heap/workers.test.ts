@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { Heap } from '../../lib';
+import { runWorker } from '../run-worker';
 
 const lib = join(__dirname, '..', '..', 'dist', 'lib', 'index.js');
 
@@ -9,12 +9,17 @@ describe('heaps and threads', () => {
   test('each worker thread makes its own heaps', async () => {
     // The worker runs the compiled library (npm install builds dist/); say so plainly if it is missing.
     expect(existsSync(lib) ? 'built' : `missing ${lib}: run npm run build:ts`).toBe('built');
-    const run = () =>
-      new Promise<{ ok: boolean; blocks: number; bAfter: number; aViews: number }>((resolve, reject) => {
-        const w = new Worker(join(__dirname, 'fixtures', 'worker-heap.js'), { workerData: { lib } });
-        w.once('message', resolve);
-        w.once('error', reject);
-      });
+    const run = async () => {
+      const { messages, exitCode } = await runWorker<{
+        ok: boolean;
+        blocks: number;
+        bAfter: number;
+        aViews: number;
+      }>(join(__dirname, 'fixtures', 'worker-heap.js'), { workerData: { lib } });
+      expect(exitCode).toBe(0);
+      expect(messages).toHaveLength(1);
+      return messages[0];
+    };
     const results = await Promise.all([run(), run()]);
     for (const r of results) expect(r).toEqual({ ok: true, blocks: 10000, bAfter: 10000, aViews: 0 });
   });

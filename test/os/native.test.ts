@@ -6,7 +6,6 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import {
   type NativeHandle,
   nativeBinding,
@@ -14,6 +13,7 @@ import {
   packageRoot,
   resolveNativeBuild,
 } from '../../lib/os/native';
+import { runWorker } from '../run-worker';
 import { expectError } from './expect-error';
 
 const binding = nativeBinding();
@@ -225,13 +225,12 @@ test('a reservation collected after its release does not unmap a newer one', () 
 
 test('the addon works in a worker thread, and the worker exit unmaps what it left', async () => {
   const before = binding._liveReservations();
-  const worker = new Worker(path.join(fixtures, 'worker.js'), { workerData: { path: nativeBuild().path } });
-  const message = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    worker.once('message', resolve);
-    worker.once('error', reject);
+  const { messages, exitCode } = await runWorker<Record<string, unknown>>(path.join(fixtures, 'worker.js'), {
+    workerData: { path: nativeBuild().path },
   });
-  const exitCode = await new Promise<number>((resolve) => worker.once('exit', resolve));
   expect(exitCode).toBe(0);
+  expect(messages).toHaveLength(1);
+  const [message] = messages;
   expect(message).toEqual({
     size: 256 * page,
     touched: 256,
