@@ -12,18 +12,27 @@ beforeAll(async () => {
   expect((await run(['pages', '--json', '--size', '4MiB'])).code).toBe(0);
 });
 
-test('pages --json --size 64MiB returns at least 98% of the committed memory', async () => {
-  // returnedPercent is measured on the process's RSS, which other activity moves too (V8's background work,
-  // and under ASan its allocator's quarantine: one CI run saw 96.9%). Up to three runs: each must exit cleanly
-  // with exactly 64 MiB resident and then none (mincore, not RSS), and the last must reach 98%.
-  let report: PagesReport | undefined;
-  for (let attempt = 0; attempt < 3 && !(report && report.returnedPercent >= 98); attempt++) {
-    const { code, stdout, stderr } = await run(['pages', '--json', '--size', '64MiB']);
-    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
-    report = JSON.parse(stdout) as PagesReport;
+/**
+ * returnedPercent is measured on the process's RSS, which other activity moves too (V8's background work, and
+ * under ASan its allocator's quarantine: CI runs saw 96.9% and 97.9%). Up to three measurements: each must show
+ * exactly 64 MiB resident and then none (mincore, not RSS), and the last must reach 98%.
+ */
+async function measureUntilReturned(measure: () => Promise<PagesReport> | PagesReport): Promise<PagesReport> {
+  let report = await measure();
+  expect(report.phases.map((p) => p.residentBytes)).toEqual([null, 0, 64 * MiB, 0]);
+  for (let attempt = 1; attempt < 3 && report.returnedPercent < 98; attempt++) {
+    report = await measure();
     expect(report.phases.map((p) => p.residentBytes)).toEqual([null, 0, 64 * MiB, 0]);
   }
-  if (report === undefined) throw new Error('unreachable: the loop runs at least once');
+  return report;
+}
+
+test('pages --json --size 64MiB returns at least 98% of the committed memory', async () => {
+  const report = await measureUntilReturned(async () => {
+    const { code, stdout, stderr } = await run(['pages', '--json', '--size', '64MiB']);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    return JSON.parse(stdout) as PagesReport;
+  });
   expect(report.size).toBe(64 * MiB);
   expect(report.reservationSize).toBe(1024 * MiB);
   expect(report.mode).toBe('unmap');
@@ -33,14 +42,13 @@ test('pages --json --size 64MiB returns at least 98% of the committed memory', a
     'committed+touched',
     'decommitted',
   ]);
-  expect(report.phases.map((p) => p.residentBytes)).toEqual([null, 0, 64 * MiB, 0]);
   expect(typeof report.returnedPercent).toBe('number');
   expect(report.returnedPercent).toBeGreaterThanOrEqual(98);
 });
 
-test('pages --mode dontneed also returns the memory', () => {
-  const report = measurePages({ size: 64 * MiB, mode: 'dontneed' });
-  expect(report.phases[3]!.residentBytes).toBe(0);
+test('pages --mode dontneed also returns the memory', async () => {
+  const report = await measureUntilReturned(() => measurePages({ size: 64 * MiB, mode: 'dontneed' }));
+  expect(report.mode).toBe('dontneed');
   expect(report.returnedPercent).toBeGreaterThanOrEqual(98);
 });
 
