@@ -1,5 +1,6 @@
 /**
- * `npm run bench`: the same traces, in one run, through this allocator and its peers — CPython's real pymalloc
+ * `npm run bench`: the same traces, in one run, through this allocator (default, and with 2 MiB arenas on transparent
+ * huge pages where the kernel has them) and its peers — CPython's real pymalloc
  * and glibc malloc (C harnesses), Buffer.allocUnsafe and new Uint8Array (what a Node user would otherwise do),
  * and @thi.ng/malloc (capped: its free is O(live blocks)) — plus micro-benchmarks. Every allocator runs each
  * trace in a process of its own.
@@ -28,6 +29,7 @@ import { JS_PEERS, type JsPeer } from './run-peer';
 const MiB = 2 ** 20;
 const PEERS: Array<{ kind: 'js'; id: JsPeer } | { kind: 'native'; id: NativePeer }> = [
   { kind: 'js', id: 'pymalloc' },
+  { kind: 'js', id: 'pymalloc-huge' },
   { kind: 'native', id: 'cpython' },
   { kind: 'native', id: 'glibc' },
   { kind: 'js', id: 'buffer' },
@@ -226,13 +228,17 @@ async function main(): Promise<void> {
       bar.stop();
     }
 
-    const ratios = traceResults
-      .map((outs) => {
-        const ours = outs.find((x) => x.peer === OURS);
-        const cp = outs.find((x) => x.peer === CPYTHON);
-        return ours && cp && !isSkipped(ours) && !isSkipped(cp) ? ours.nsPerOp / cp.nsPerOp : undefined;
-      })
-      .filter((x): x is number => x !== undefined);
+    // This allocator's time over CPython's, per trace where both ran.
+    const ratiosOf = (peer: string) =>
+      traceResults
+        .map((outs) => {
+          const ours = outs.find((x) => x.peer === peer);
+          const cp = outs.find((x) => x.peer === CPYTHON);
+          return ours && cp && !isSkipped(ours) && !isSkipped(cp) ? ours.nsPerOp / cp.nsPerOp : undefined;
+        })
+        .filter((x): x is number => x !== undefined);
+    const ratios = ratiosOf(OURS);
+    const hugeRatios = ratiosOf(JS_PEERS['pymalloc-huge']);
     const lines = [
       `Measured on ${machine}; best of ${o.reps} replays per allocator and trace, each allocator in a process of its own.`,
       'RSS columns are growth above the process baseline; "returned" is the share of that peak gone after freeing every block.',
@@ -243,6 +249,12 @@ async function main(): Promise<void> {
       lines.push(
         '',
         `pymalloc (this) ÷ CPython pymalloc, geometric mean over the traces: ${geomean(ratios).toFixed(2)}`,
+      );
+    }
+    if (hugeRatios.length > 0) {
+      lines.push(
+        '',
+        `pymalloc (this, huge pages) ÷ CPython pymalloc, geometric mean over the traces: ${geomean(hugeRatios).toFixed(2)}`,
       );
     }
     if (microResults.length > 0) lines.push('', microTable(microResults));
@@ -264,6 +276,7 @@ async function main(): Promise<void> {
           traces: traceResults,
           micro: microResults,
           ratioToCpython: ratios.length > 0 ? geomean(ratios) : null,
+          hugePagesRatioToCpython: hugeRatios.length > 0 ? geomean(hugeRatios) : null,
         },
         null,
         1,

@@ -4,18 +4,20 @@
  *
  *   node --expose-gc dist/bench/run-peer.js PEER TRACE REPS SAMPLES [CAP]
  *
- * PEER is 'pymalloc', 'buffer' (Buffer.allocUnsafe), 'uint8array' (new Uint8Array) or 'thing'
+ * PEER is 'pymalloc', 'pymalloc-huge' (2 MiB arenas on transparent huge pages), 'buffer' (Buffer.allocUnsafe), 'uint8array' (new Uint8Array) or 'thing'
  * (@thi.ng/malloc's MemPool). JavaScript peers "free" by dropping the reference; a full GC runs before each
  * RSS reading taken at a phase boundary, not inside the timed replays.
  */
+import type { HeapOptions } from '../lib';
 import { measureReplay } from '../lib/measure';
-import { rssBytes } from '../lib/os';
+import { rssBytes, transparentHugePages } from '../lib/os';
 import { collectGarbage } from '../lib/report/gc';
 import { loadTrace, OP_FREE, OP_MALLOC, replay, type Trace, type TraceTarget } from '../lib/trace';
-import type { PeerRun } from './peers/types';
+import type { PeerOutcome, PeerRun } from './peers/types';
 
 export const JS_PEERS = {
   pymalloc: 'pymalloc (this)',
+  'pymalloc-huge': 'pymalloc (this, huge pages)',
   buffer: 'Buffer.allocUnsafe',
   uint8array: 'new Uint8Array',
   thing: '@thi.ng/malloc',
@@ -131,15 +133,29 @@ export async function runPeer(
   reps: number,
   samples: number,
   cap?: number,
-): Promise<PeerRun> {
+): Promise<PeerOutcome> {
   const name = trace.name.replace(/^.*[\\/]/, '');
   const capped = cap !== undefined && cap < trace.length ? cap : undefined;
   const t = capped === undefined ? trace : prefix(trace, capped);
   let result: Omit<PeerRun, 'trace'>;
-  if (peer === 'pymalloc') {
-    const m = measureReplay(t, { reps, samples });
+  if (peer === 'pymalloc' || peer === 'pymalloc-huge') {
+    let heap: HeapOptions | undefined;
+    if (peer === 'pymalloc-huge') {
+      const thp = transparentHugePages();
+      const why =
+        thp === null
+          ? 'this kernel has no transparent huge pages'
+          : thp.mode === 'never'
+            ? 'transparent huge pages are set to never'
+            : (2 * 2 ** 20) % thp.size !== 0
+              ? `huge pages of ${thp.size} bytes do not fit 2 MiB arenas`
+              : undefined;
+      if (why !== undefined) return { peer: JS_PEERS[peer], trace: name, skipped: why };
+      heap = { preset: 'cpython-hugepages', hugePages: true };
+    }
+    const m = measureReplay(t, { reps, samples, heap });
     result = {
-      peer: JS_PEERS.pymalloc,
+      peer: JS_PEERS[peer],
       ops: m.ops,
       nsPerOp: m.nsPerOp,
       rssBaseline: m.baseline.rss,

@@ -135,6 +135,9 @@ export function newArena(h: HeapCore, request: number): number {
   const arenaPages = g.arenaSize >>> g.pageBits;
   const pg = allocSpan(h, arenaPages, arenaPages, SPAN_ARENA, request);
   const address = pg * g.pageSize;
+  // Before the first touch, so that it faults in a huge page. Best effort, as in CPython: an arena the kernel
+  // gives normal pages works the same.
+  if (h.hugePages) h.reservation.adviseHugePages(address, g.arenaSize, true);
   const ao = unused;
   heap_state_set_unused_arena_objects(h, S, arena_object_get_nextarena(h, ao));
   setArenaAddress(h, ao, address);
@@ -346,6 +349,8 @@ function discardArena(h: HeapCore, ao: number): void {
   heap_state_set_npurged_pools(h, S, heap_state_get_npurged_pools(h, S) - purged);
   h.u32[h.arenamapIdx + slot] = 0;
   freeSpan(h, address >>> g.pageBits, g.arenaSize >>> g.pageBits);
+  // The range may next hold large blocks, which must not fault in huge pages.
+  if (h.hugePages) h.reservation.adviseHugePages(address, g.arenaSize, false);
   setArenaAddress(h, ao, 0);
   arena_object_set_nextarena(h, ao, heap_state_get_unused_arena_objects(h, S));
   heap_state_set_unused_arena_objects(h, S, ao);
@@ -387,11 +392,14 @@ let purgeScratch = new Uint32Array(0);
 
 /**
  * Gives back the pages of every empty pool of every usable arena (their contents become zeros; they stay free
- * pools of their arena). Pages are dropped with MADV_DONTNEED whatever the heap's decommit mode, so a stale
+ * pools of their arena); nothing in a heap whose arenas are huge pages. Pages are dropped with MADV_DONTNEED whatever the heap's decommit mode, so a stale
  * pointer into one still reads (zeros) rather than faulting. Adjacent pools go back together, one system call
  * per contiguous run (a purge after a mass free is mostly runs). Returns the bytes given back.
  */
 export function purgeFreePools(h: HeapCore): number {
+  // A huge-page arena goes back whole or not at all: dropping some of its pools would split the huge page, and
+  // the kernel keeps the rest of it (and, until memory runs short, the dropped part too).
+  if (h.hugePages) return 0;
   const g = h.geometry;
   const u32 = h.u32;
   const words = h.meta.purgeWords;

@@ -114,6 +114,8 @@ export class HeapCore implements LayoutViews {
   declare readonly reservation: Reservation;
   declare readonly policy: ReturnPolicy;
   declare readonly decommitMode: DecommitMode;
+  /** Arenas are advised MADV_HUGEPAGE (the hugePages option, where the kernel has transparent huge pages). */
+  declare readonly hugePages: boolean;
 
   // Constants of the hot paths, copied out of the geometry so that each is one field load.
   /** Requests of 1..threshold bytes come from pools: the geometry's mediumThreshold (small and medium classes). */
@@ -154,8 +156,10 @@ export class HeapCore implements LayoutViews {
     policy: ReturnPolicy,
     decommitMode: DecommitMode,
     debug: boolean,
+    hugePages = false,
   ) {
     this.reservation = reservation;
+    this.hugePages = hugePages;
     this.geometry = geometry;
     this.meta = metadataLayout(geometry);
     this.policy = policy;

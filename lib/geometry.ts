@@ -18,7 +18,7 @@ import {
 } from './generated/layout';
 
 /** A named geometry. */
-export type GeometryPreset = 'cpython-3.11' | 'cpython-3.6' | 'os-page';
+export type GeometryPreset = 'cpython-3.11' | 'cpython-3.6' | 'os-page' | 'cpython-hugepages';
 
 /** The tunables of a heap; every field has a default (CPython 3.11 on 64-bit). */
 export interface GeometryOptions {
@@ -79,6 +79,14 @@ const PRESETS: Record<
     arenaSize: 256 * 1024,
     reserve: MAX_RESERVE,
   }),
+  // CPython's opt-in huge-page build (--with-pymalloc-hugepages, gh-144319): arenas of one 2 MiB huge page.
+  'cpython-hugepages': () => ({
+    alignment: 16,
+    threshold: 512,
+    poolSize: 16 * 1024,
+    arenaSize: 2 * 1024 * 1024,
+    reserve: MAX_RESERVE,
+  }),
   'os-page': (pageSize) => ({
     alignment: 16,
     threshold: 512,
@@ -87,6 +95,9 @@ const PRESETS: Record<
     reserve: MAX_RESERVE,
   }),
 };
+
+/** The names of the presets, in the order the help texts list them. */
+export const GEOMETRY_PRESETS = Object.keys(PRESETS) as readonly GeometryPreset[];
 
 /** Every constant a heap needs, derived once from the options. */
 export interface Geometry {

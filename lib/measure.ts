@@ -50,6 +50,8 @@ export interface ReplayMeasurement {
   statsAtPeak: HeapStats;
   /** heap.debugStats() at the end of the trace, when asked for. */
   debugStats?: string;
+  /** The heap's arenas were transparent huge pages (heap.hugePages). */
+  hugePages: boolean;
 }
 
 export interface MeasureOptions {
@@ -175,6 +177,7 @@ export function sampleReplay(trace: Trace, runs: number[], options: MeasureOptio
       statsAtEnd,
       statsAtPeak,
       ...(debugStats === undefined ? {} : { debugStats }),
+      hugePages: heap.hugePages,
     };
   } finally {
     heap.destroy();

@@ -14,6 +14,8 @@
 //                          and reads as zeros; under strict overcommit it still counts as committed.
 //   - Every mapping we create gets MADV_NOHUGEPAGE, so transparent huge pages cannot keep a decommitted
 //     range resident (best effort: kernels without THP reject the advice, which is then moot).
+//     adviseHugePages(range, true) gives a range MADV_HUGEPAGE instead, and (range, false) takes it back;
+//     it returns false, changing nothing, where the kernel has no transparent huge pages (EINVAL).
 //   - Bad arguments throw TypeError / RangeError with a Node-style `code`; OS failures throw an Error with
 //     `code` (the errno name), `errno`, `syscall`; a released reservation throws code
 //     ERR_RESERVATION_RELEASED. Nothing here aborts the process.
@@ -378,6 +380,27 @@ Napi::Value Decommit(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// adviseHugePages(handle, offset, length, enable) -> whether the kernel took the advice: MADV_HUGEPAGE
+// (enable) or MADV_NOHUGEPAGE. false where it has no transparent huge pages (EINVAL), or no such advice.
+Napi::Value AdviseHugePages(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Reservation* r = ToReservation(info, 0);
+  const Range range = ToRange(info, 1, *r);
+  Napi::Value enable_value = info[3];
+  if (!enable_value.IsBoolean()) ThrowType(env, "enable must be a boolean, got " + TypeName(enable_value));
+  const bool enable = enable_value.As<Napi::Boolean>().Value();
+#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
+  if (madvise(r->base + range.offset, range.length, enable ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) != 0) {
+    if (errno == EINVAL) return Napi::Boolean::New(env, false);
+    ThrowSyscall(env, errno, "madvise", RangeText(range.offset, range.length, *r));
+  }
+  return Napi::Boolean::New(env, true);
+#else
+  (void)enable;
+  return Napi::Boolean::New(env, false);
+#endif
+}
+
 // residentPages(handle, offset, length) -> the number of pages of the range in RAM (mincore)
 Napi::Value ResidentPages(const Napi::CallbackInfo& info) {
   Reservation* r = ToReservation(info, 0);
@@ -474,6 +497,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("reserve", Napi::Function::New(env, Reserve, "reserve"));
   exports.Set("commit", Napi::Function::New(env, Commit, "commit"));
   exports.Set("decommit", Napi::Function::New(env, Decommit, "decommit"));
+  exports.Set("adviseHugePages", Napi::Function::New(env, AdviseHugePages, "adviseHugePages"));
   exports.Set("residentPages", Napi::Function::New(env, ResidentPages, "residentPages"));
   exports.Set("release", Napi::Function::New(env, Release, "release"));
   exports.Set("inspectHeap", Napi::Function::New(env, InspectHeapFn, "inspectHeap"));

@@ -1,13 +1,14 @@
 /**
  * The heap options shared by `pymalloc replay`, `pymalloc tune` and others: geometry, return policy, decommit
- * mode and debug hooks, as command-line flags. Values are checked here so that a mistake is one clear line.
+ * mode, huge pages and debug hooks, as command-line flags. Values are checked here so that a mistake is one clear line.
  */
 import type { Command } from 'commander';
 import type { GeometryPreset, HeapOptions, ReturnPolicy } from '..';
+import { GEOMETRY_PRESETS } from '../geometry';
 import type { DecommitMode } from '../os';
 import { parseBytes, parseCount, UsageError } from './usage';
 
-export const PRESETS: readonly GeometryPreset[] = ['cpython-3.11', 'cpython-3.6', 'os-page'];
+export const PRESETS: readonly GeometryPreset[] = GEOMETRY_PRESETS;
 export const POLICIES: readonly ReturnPolicy[] = ['purge', 'cpython', 'never'];
 const MODES: readonly DecommitMode[] = ['dontneed', 'unmap'];
 
@@ -20,6 +21,7 @@ export interface HeapFlags {
   arenaSize?: string;
   policy?: string;
   decommit?: string;
+  hugePages?: boolean;
   debug?: boolean;
 }
 
@@ -39,6 +41,10 @@ export function addHeapFlags(cmd: Command, geometryOnly = false): Command {
     cmd
       .option('--policy <policy>', `what freed memory does: ${POLICIES.join(', ')} (default purge)`)
       .option('--decommit <mode>', 'how pages go back: dontneed or unmap (default dontneed)')
+      .option(
+        '--huge-pages',
+        'back each arena with a transparent huge page (arenas of 2 MiB: with --preset cpython-hugepages)',
+      )
       .option('--debug', "CPython's debug hooks (guard bytes, fills, checks)");
   }
   return cmd;
@@ -63,6 +69,7 @@ export function heapOptionsFrom(flags: HeapFlags): HeapOptions {
   if (flags.arenaSize !== undefined) o.arenaSize = parseBytes(flags.arenaSize, '--arena-size');
   if (flags.policy !== undefined) o.policy = oneOf(flags.policy, POLICIES, '--policy');
   if (flags.decommit !== undefined) o.decommit = oneOf(flags.decommit, MODES, '--decommit');
+  if (flags.hugePages) o.hugePages = true;
   if (flags.debug) o.debug = true;
   return o;
 }

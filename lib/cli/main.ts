@@ -115,7 +115,9 @@ if (require.main === module) {
     },
     (err: unknown) => {
       const e = err as Error & { code?: string };
-      process.stderr.write(`pymalloc: ${e?.message ? e.message : String(err)}\n`);
+      // The library's own errors already start with 'pymalloc: '.
+      const message = e?.message ? e.message.replace(/^pymalloc: /, '') : String(err);
+      process.stderr.write(`pymalloc: ${message}\n`);
       if (process.env['PYMALLOC_TRACE']) process.stderr.write(`${e?.stack ?? ''}\n`);
       process.exitCode = 1;
     },

@@ -7,6 +7,7 @@
 import type { Command } from 'commander';
 import type { HeapOptions } from '..';
 import { resolveGeometry } from '../geometry';
+import { checkHeapOptions as checkOptions } from '../heap';
 import { measureReplay, type ReplayMeasurement } from '../measure';
 import { pageSize } from '../os';
 import { writeLineChart } from '../report/chart';
@@ -38,9 +39,9 @@ export function loadTraceForCli(file: string, progress = true): Trace {
 /** Checks heap options against this machine's page size, turning a bad geometry into one line. */
 export function checkHeapOptions(options: HeapOptions): void {
   try {
-    resolveGeometry(options, pageSize());
+    checkOptions(options);
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError((err as Error).message.replace(/^pymalloc: /, ''));
   }
 }
 
@@ -89,7 +90,7 @@ export function formatReplayReport(r: ReplayReport): string {
   const lines = [
     `trace      ${r.trace}: ${r.ops.toLocaleString('en-US')} operations, ${r.objects.toLocaleString('en-US')} objects`,
     `geometry   ${g.preset}: alignment ${g.alignment}, threshold ${g.threshold} (medium ${g.mediumThreshold}), pools ${human(g.poolSize)}, arenas ${human(g.arenaSize)}`,
-    `policy     ${r.policy} (decommit ${r.decommit})${r.debug ? ', debug hooks on' : ''}`,
+    `policy     ${r.policy} (decommit ${r.decommit})${r.hugePages ? ', arenas on huge pages' : ''}${r.debug ? ', debug hooks on' : ''}`,
     `time       ${r.nsPerOp.toFixed(1)} ns/op, best of ${r.reps} (${((r.nsPerOp * r.ops) / 1e6).toFixed(1)} ms per replay)`,
     '',
     textTable(

@@ -8,4 +8,11 @@ export {
   pageSize,
   Reservation,
 } from './pages';
-export { residentBytes, rssBytes, type SmapsRollup, smapsRollup } from './probes';
+export {
+  residentBytes,
+  rssBytes,
+  type SmapsRollup,
+  smapsRollup,
+  type TransparentHugePages,
+  transparentHugePages,
+} from './probes';

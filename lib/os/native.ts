@@ -37,6 +37,8 @@ export interface NativeBinding {
   reserve(size: number, alignment: number): NativeReservation;
   commit(handle: NativeHandle, offset: number, length: number): void;
   decommit(handle: NativeHandle, offset: number, length: number, mode: 'unmap' | 'dontneed'): void;
+  /** MADV_HUGEPAGE (enable) or MADV_NOHUGEPAGE over the range; false where the kernel has no THP. */
+  adviseHugePages(handle: NativeHandle, offset: number, length: number, enable: boolean): boolean;
   residentPages(handle: NativeHandle, offset: number, length: number): number;
   release(handle: NativeHandle): void;
   /** Walks the pymalloc heap in the reservation from C (native/inspector.cc). */

@@ -152,6 +152,17 @@ export class Reservation {
     nativeBinding().decommit(this.#handle, offset, length, mode);
   }
 
+  /**
+   * Advises the kernel to back [offset, offset + length) with transparent huge pages (`enable`), or not to
+   * (every reservation starts that way). Returns false, changing nothing, where the kernel has no transparent
+   * huge pages. A huge page is only used for a huge-page-aligned stretch of the range that is committed whole.
+   */
+  adviseHugePages(offset: number, length: number, enable: boolean): boolean {
+    this.#checkRange(offset, length);
+    if (typeof enable !== 'boolean') throw invalidType('enable', 'a boolean', enable);
+    return nativeBinding().adviseHugePages(this.#handle, offset, length, enable);
+  }
+
   /** How many pages of the range are in RAM now (mincore); the whole reservation by default. */
   residentPages(offset = 0, length: number = this.size - offset): number {
     this.#checkRange(offset, length);

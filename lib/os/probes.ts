@@ -72,3 +72,41 @@ export function residentBytes(
   }
   return reservation.residentBytes(offset, length);
 }
+
+/** What the kernel does with transparent huge pages, and their size. */
+export interface TransparentHugePages {
+  /**
+   * /sys/kernel/mm/transparent_hugepage/enabled: 'always', 'madvise' (only for ranges advised MADV_HUGEPAGE, as
+   * a heap with `hugePages` advises its arenas) or 'never'.
+   */
+  mode: 'always' | 'madvise' | 'never';
+  /** Bytes of one huge page (hpage_pmd_size): 2 MiB on x86-64. */
+  size: number;
+}
+
+const THP_DIR = '/sys/kernel/mm/transparent_hugepage';
+let thpCache: TransparentHugePages | null | undefined;
+
+/** Parses the kernel's THP settings; null for text that is not theirs. */
+export function parseTransparentHugePages(enabled: string, size: string): TransparentHugePages | null {
+  const mode = /\[(always|madvise|never)\]/.exec(enabled)?.[1] as TransparentHugePages['mode'] | undefined;
+  const bytes = Number(size.trim());
+  if (mode === undefined || !/^\d+$/.test(size.trim()) || bytes <= 0 || !Number.isSafeInteger(bytes))
+    return null;
+  return { mode, size: bytes };
+}
+
+/** The kernel's transparent huge pages (read once); null where there are none (not Linux, or a kernel without). */
+export function transparentHugePages(): TransparentHugePages | null {
+  if (thpCache === undefined) {
+    try {
+      thpCache = parseTransparentHugePages(
+        fs.readFileSync(`${THP_DIR}/enabled`, 'latin1'),
+        fs.readFileSync(`${THP_DIR}/hpage_pmd_size`, 'latin1'),
+      );
+    } catch {
+      thpCache = null;
+    }
+  }
+  return thpCache;
+}

@@ -18,14 +18,14 @@ import { join, relative } from 'node:path';
 import type * as TS from 'typescript';
 import { type FoldedConstants, foldedConstants } from '../core';
 import * as layout from '../generated/layout';
-import { type GeometryPreset, metadataLayout, resolveGeometry } from '../geometry';
+import { GEOMETRY_PRESETS, type GeometryPreset, metadataLayout, resolveGeometry } from '../geometry';
 import { packageRoot } from '../os/native';
 
 /** The methods of class Allocator that are specialised, in the order they are emitted. */
 export const SPECIALISED_METHODS = ['malloc', 'free', 'releaseSmall', 'realloc'] as const;
 
 /** Presets whose default geometry gets a specialisation, and the page size their constants are computed for. */
-export const SPECIALISED_PRESETS: readonly GeometryPreset[] = ['cpython-3.11', 'cpython-3.6', 'os-page'];
+export const SPECIALISED_PRESETS: readonly GeometryPreset[] = GEOMETRY_PRESETS;
 export const SPECIALISED_PAGE_SIZE = 4096;
 
 export const SOURCE = 'lib/alloc.ts';

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ReplayReport } from '../../lib/cli/replay';
 import { recommend, TUNE_GRID, type TuneReport, type TuneRow } from '../../lib/cli/tune';
+import { transparentHugePages } from '../../lib/os';
 import { classRows } from '../stats-table';
 import { runCli } from './run-cli';
 
@@ -112,6 +113,45 @@ describe('pymalloc replay', () => {
     expect(stdout).toBe('');
     expect(stderr).toMatch(message);
     expect(stderr.trimEnd().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('pymalloc replay --huge-pages', () => {
+  const thp = transparentHugePages();
+  const usable = thp !== null && thp.mode !== 'never' && thp.size === 2 ** 21;
+
+  test('with preset cpython-hugepages the arenas are huge pages where the kernel has them', async () => {
+    const file = join(dir, 'small.trace');
+    writeFileSync(file, smallTrace());
+    const args = ['replay', file, '--json', '--reps', '1', '--samples', '5', '--preset', 'cpython-hugepages'];
+    const { code, stdout } = await run([...args, '--huge-pages']);
+    expect(code).toBe(0);
+    const r = JSON.parse(stdout) as ReplayReport;
+    if (!usable) console.log(`transparent huge pages unusable here (${JSON.stringify(thp)}): normal pages`);
+    expect(r.hugePages).toBe(usable);
+    expect(r.geometry.arenaSize).toBe(2 ** 21);
+    // A huge page is resident whole: the peak is a multiple of 2 MiB of arenas (and some of large spans).
+    if (usable) expect(r.peak.heapResident).toBeGreaterThanOrEqual(2 ** 21);
+    const plain = JSON.parse((await run(args)).stdout) as ReplayReport;
+    expect(plain.hugePages).toBe(false);
+    expect(plain.stats).toEqual(r.stats);
+  });
+
+  test('arenas smaller than a huge page are one line and exit status 2', async () => {
+    const { code, stdout, stderr } = await run(['replay', 'no-such.trace', '--huge-pages']);
+    if (!usable) {
+      console.log(
+        'no usable transparent huge pages here: --huge-pages is a no-op, the missing trace is the error',
+      );
+      expect(stderr).toMatch(/cannot read trace/);
+      return;
+    }
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toBe(
+      'pymalloc: hugePages needs the arena size to be a multiple of the huge page size (2097152), got 1048576: ' +
+        "use preset 'cpython-hugepages' or arenaSize 2097152\n",
+    );
   });
 });
 

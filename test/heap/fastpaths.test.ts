@@ -134,6 +134,7 @@ describe('specialised and generic paths do the same', () => {
     ['cpython-3.11', {}],
     ['cpython-3.6', { preset: 'cpython-3.6' }],
     ['os-page', { preset: 'os-page' }],
+    ['cpython-hugepages', { preset: 'cpython-hugepages', hugePages: true }],
   ];
 
   test.each(configs)('%s: the same pointers, stats and check() over a real trace', (_name, options) => {

@@ -88,6 +88,10 @@ describe('raw binding argument checks', () => {
       (h, a, b) => binding.decommit(h as NativeHandle, a as number, b as number, 'dontneed'),
     ],
     ['residentPages', (h, a, b) => binding.residentPages(h as NativeHandle, a as number, b as number)],
+    [
+      'adviseHugePages',
+      (h, a, b) => binding.adviseHugePages(h as NativeHandle, a as number, b as number, true),
+    ],
   ];
 
   const badNumbers: [string, unknown, string, string][] = [
@@ -158,6 +162,21 @@ describe('raw binding argument checks', () => {
       TypeError,
       'ERR_INVALID_ARG_TYPE',
     );
+  });
+
+  test('adviseHugePages: enable must be a boolean; the advice comes and goes on a live range', () => {
+    const h = live.handle;
+    for (const bad of [1, 'yes', undefined, null, {}]) {
+      expectError(
+        () => binding.adviseHugePages(h, 0, page, bad as unknown as boolean),
+        TypeError,
+        'ERR_INVALID_ARG_TYPE',
+      );
+    }
+    // A kernel with transparent huge pages takes both advices; one without refuses both, the same way.
+    const hasThp = fs.existsSync('/sys/kernel/mm/transparent_hugepage/enabled');
+    expect(binding.adviseHugePages(h, 0, 16 * page, true)).toBe(hasThp);
+    expect(binding.adviseHugePages(h, 0, 16 * page, false)).toBe(hasThp);
   });
 
   test('release: twice, or with no argument', () => {

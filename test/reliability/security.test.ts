@@ -53,6 +53,7 @@ describe('the addon accepts only its own live handles and ranges inside them', (
       [
         '_liveReservations',
         '_setFault',
+        'adviseHugePages',
         'commit',
         'decommit',
         'inspectHeap',
@@ -69,6 +70,7 @@ describe('the addon accepts only its own live handles and ranges inside them', (
     ['decommit unmap', (h) => binding.decommit(h as NativeHandle, 0, page, 'unmap')],
     ['decommit dontneed', (h) => binding.decommit(h as NativeHandle, 0, page, 'dontneed')],
     ['residentPages', (h) => binding.residentPages(h as NativeHandle, 0, page)],
+    ['adviseHugePages', (h) => binding.adviseHugePages(h as NativeHandle, 0, page, true)],
     ['inspectHeap', (h) => binding.inspectHeap(h as NativeHandle)],
     ['release', (h) => binding.release(h as NativeHandle)],
   ];
@@ -110,6 +112,7 @@ describe('the addon accepts only its own live handles and ranges inside them', (
     ['decommit unmap', (o, l) => binding.decommit(live.handle, o as number, l as number, 'unmap')],
     ['decommit dontneed', (o, l) => binding.decommit(live.handle, o as number, l as number, 'dontneed')],
     ['residentPages', (o, l) => binding.residentPages(live.handle, o as number, l as number)],
+    ['adviseHugePages', (o, l) => binding.adviseHugePages(live.handle, o as number, l as number, true)],
   ];
   const size = 16 * page;
   const OUTSIDE: [string, () => unknown, unknown, string][] = [
