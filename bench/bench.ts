@@ -118,7 +118,9 @@ function fmtNs(ns: number): string {
 function growth(r: PeerRun): { peak: number; after: number; returned: number | undefined } {
   const peak = r.rssPeak - r.rssBaseline;
   const after = r.rssAfterFree - r.rssBaseline;
-  return { peak, after, returned: peak > MiB ? (100 * (r.rssPeak - r.rssAfterFree)) / peak : undefined };
+  // RSS can end a little above its peak (the collector's own pages): that returned nothing, not a negative share.
+  const returned = Math.max(0, (100 * (r.rssPeak - r.rssAfterFree)) / peak);
+  return { peak, after, returned: peak > MiB ? returned : undefined };
 }
 
 function mibCell(bytes: number): string {

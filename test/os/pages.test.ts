@@ -56,6 +56,17 @@ describe('argument checks', () => {
     expectError(() => Reservation.create(page, 2 ** 33), RangeError, 'ERR_OUT_OF_RANGE');
   });
 
+  test('adviseHugePages: the range is checked, and enable must be a boolean', () => {
+    const advise = (o: unknown, l: unknown, enable: unknown = true) =>
+      r.adviseHugePages(o as number, l as number, enable as boolean);
+    expectError(() => advise(100, page), RangeError, 'ERR_OUT_OF_RANGE');
+    expectError(() => advise(0, 17 * page), RangeError, 'ERR_OUT_OF_RANGE');
+    expectError(() => advise('0', page), TypeError, 'ERR_INVALID_ARG_TYPE');
+    expectError(() => advise(0, page, 'yes'), TypeError, 'ERR_INVALID_ARG_TYPE');
+    expect(() => advise(0, page, 1)).toThrow('enable must be a boolean, got 1');
+    expect(typeof r.adviseHugePages(0, 16 * page, false)).toBe('boolean');
+  });
+
   test('decommit modes', () => {
     expectError(() => r.decommit(0, page, 'free' as DecommitMode), TypeError, 'ERR_INVALID_ARG_VALUE');
     expectError(() => r.decommit(0, page, 1 as unknown as DecommitMode), TypeError, 'ERR_INVALID_ARG_TYPE');
@@ -81,6 +92,7 @@ describe('argument checks', () => {
       () => gone.decommit(0, page, 'dontneed'),
       () => gone.residentPages(),
       () => gone.residentBytes(0, page),
+      () => gone.adviseHugePages(0, page, true),
       () => gone.release(),
     ]) {
       expectError(call, Error, 'ERR_RESERVATION_RELEASED');

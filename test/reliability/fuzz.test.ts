@@ -44,6 +44,11 @@ const CONFIGS: FuzzConfig[] = [
   { name: 'cpython-3.11, purge', options: { preset: 'cpython-3.11' }, weight: 2 },
   { name: 'cpython-3.6 (alignment 8, 4 KiB pools)', options: { preset: 'cpython-3.6' }, weight: 1.5 },
   { name: 'os-page', options: { preset: 'os-page' }, weight: 1 },
+  {
+    name: 'cpython-hugepages, arenas on huge pages',
+    options: { preset: 'cpython-hugepages', hugePages: true, purgeThreshold: 64 * 1024 },
+    weight: 0.5,
+  },
   { name: 'no medium classes (as CPython)', options: { mediumThreshold: 512 }, weight: 0.5 },
   {
     name: 'medium classes to 768, 32-byte spacing',
