@@ -135,9 +135,8 @@ export function newArena(h: HeapCore, request: number): number {
   const arenaPages = g.arenaSize >>> g.pageBits;
   const pg = allocSpan(h, arenaPages, arenaPages, SPAN_ARENA, request);
   const address = pg * g.pageSize;
-  // Before the first touch, so that it faults in a huge page. Best effort, as in CPython: an arena the kernel
-  // gives normal pages works the same.
-  if (h.hugePages) h.reservation.adviseHugePages(address, g.arenaSize, true);
+  // Before the first touch, so that it faults in a huge page.
+  if (h.hugePages) adviseArena(h, address, true);
   const ao = unused;
   heap_state_set_unused_arena_objects(h, S, arena_object_get_nextarena(h, ao));
   setArenaAddress(h, ao, address);
@@ -151,6 +150,19 @@ export function newArena(h: HeapCore, request: number): number {
   arena_object_set_nfreepools(h, ao, g.poolsPerArena);
   arena_object_set_ntotalpools(h, ao, g.poolsPerArena);
   return ao;
+}
+
+/**
+ * Huge-page advice for the arena at `address`. Best effort, as in CPython: advice the kernel refuses (it may run
+ * out of memory to split the mapping) costs speed or memory, never correctness, so it never fails a malloc or
+ * leaves an arena half made.
+ */
+function adviseArena(h: HeapCore, address: number, enable: boolean): void {
+  try {
+    h.reservation.adviseHugePages(address, h.geometry.arenaSize, enable);
+  } catch {
+    // The arena works the same on normal pages.
+  }
 }
 
 /**
@@ -350,7 +362,7 @@ function discardArena(h: HeapCore, ao: number): void {
   h.u32[h.arenamapIdx + slot] = 0;
   freeSpan(h, address >>> g.pageBits, g.arenaSize >>> g.pageBits);
   // The range may next hold large blocks, which must not fault in huge pages.
-  if (h.hugePages) h.reservation.adviseHugePages(address, g.arenaSize, false);
+  if (h.hugePages) adviseArena(h, address, false);
   setArenaAddress(h, ao, 0);
   arena_object_set_nextarena(h, ao, heap_state_get_unused_arena_objects(h, S));
   heap_state_set_unused_arena_objects(h, S, ao);
@@ -392,8 +404,8 @@ let purgeScratch = new Uint32Array(0);
 
 /**
  * Gives back the pages of every empty pool of every usable arena (their contents become zeros; they stay free
- * pools of their arena); nothing in a heap whose arenas are huge pages. Pages are dropped with MADV_DONTNEED whatever the heap's decommit mode, so a stale
- * pointer into one still reads (zeros) rather than faulting. Adjacent pools go back together, one system call
+ * pools of their arena); nothing in a heap whose arenas are huge pages. Pages are dropped with MADV_DONTNEED
+ * whatever the heap's decommit mode, so a stale pointer into one still reads (zeros) rather than faulting. Adjacent pools go back together, one system call
  * per contiguous run (a purge after a mass free is mostly runs). Returns the bytes given back.
  */
 export function purgeFreePools(h: HeapCore): number {

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { Heap, type HeapOptions } from '../../lib';
 import { heapOptionsFrom } from '../../lib/cli/heap-options';
-import { transparentHugePages } from '../../lib/os';
+import { Reservation, transparentHugePages } from '../../lib/os';
 import { parseTransparentHugePages } from '../../lib/os/probes';
 import { freeAll, loadTrace, replay } from '../../lib/trace';
 import { dataResident, destroyAll, makeHeap } from './helpers';
@@ -145,6 +145,26 @@ describe('on this machine', () => {
     h.u8[big] = 1;
     expect(dataResident(h)).toBe(h.geometry.pageSize);
     h.free(big);
+  });
+
+  run('advice the kernel refuses fails nothing: the arena is made, used and returned on normal pages', () => {
+    const h = makeHeap(huge);
+    const refuse = jest.spyOn(Reservation.prototype, 'adviseHugePages').mockImplementation(() => {
+      throw Object.assign(new Error('madvise failed: ENOMEM'), { code: 'ENOMEM' });
+    });
+    try {
+      const p = h.malloc(32);
+      h.u8[p] = 1;
+      expect(refuse).toHaveBeenCalledTimes(1);
+      expect(dataResident(h)).toBe(h.geometry.pageSize);
+      h.check();
+      h.free(p);
+      expect(h.trim()).toBeGreaterThanOrEqual(2 * MiB);
+      expect(refuse).toHaveBeenCalledTimes(2);
+      h.check();
+    } finally {
+      refuse.mockRestore();
+    }
   });
 
   run('a real trace: the same pointers and statistics as a heap of normal pages', () => {
