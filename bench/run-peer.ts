@@ -4,13 +4,14 @@
  *
  *   node --expose-gc dist/bench/run-peer.js PEER TRACE REPS SAMPLES [CAP]
  *
- * PEER is 'pymalloc', 'pymalloc-huge' (2 MiB arenas on transparent huge pages), 'buffer' (Buffer.allocUnsafe), 'uint8array' (new Uint8Array) or 'thing'
- * (@thi.ng/malloc's MemPool). JavaScript peers "free" by dropping the reference; a full GC runs before each
+ * PEER is 'pymalloc', 'pymalloc-huge' (2 MiB arenas on transparent huge pages), 'buffer' (Buffer.allocUnsafe),
+ * 'uint8array' (new Uint8Array) or 'thing' (@thi.ng/malloc's MemPool). JavaScript peers "free" by dropping the reference; a full GC runs before each
  * RSS reading taken at a phase boundary, not inside the timed replays.
  */
 import type { HeapOptions } from '../lib';
+import { checkHeapOptions } from '../lib/heap';
 import { measureReplay } from '../lib/measure';
-import { rssBytes, transparentHugePages } from '../lib/os';
+import { rssBytes } from '../lib/os';
 import { collectGarbage } from '../lib/report/gc';
 import { loadTrace, OP_FREE, OP_MALLOC, replay, type Trace, type TraceTarget } from '../lib/trace';
 import type { PeerOutcome, PeerRun } from './peers/types';
@@ -141,17 +142,16 @@ export async function runPeer(
   if (peer === 'pymalloc' || peer === 'pymalloc-huge') {
     let heap: HeapOptions | undefined;
     if (peer === 'pymalloc-huge') {
-      const thp = transparentHugePages();
-      const why =
-        thp === null
-          ? 'this kernel has no transparent huge pages'
-          : thp.mode === 'never'
-            ? 'transparent huge pages are set to never'
-            : (2 * 2 ** 20) % thp.size !== 0
-              ? `huge pages of ${thp.size} bytes do not fit 2 MiB arenas`
-              : undefined;
-      if (why !== undefined) return { peer: JS_PEERS[peer], trace: name, skipped: why };
       heap = { preset: 'cpython-hugepages', hugePages: true };
+      // The heap's own check: it falls back to normal pages without THP, and refuses arenas it cannot fill.
+      let why: string | undefined;
+      try {
+        if (!checkHeapOptions(heap).hugePages)
+          why = 'no transparent huge pages here (or they are set to never)';
+      } catch (err) {
+        why = (err as Error).message;
+      }
+      if (why !== undefined) return { peer: JS_PEERS[peer], trace: name, skipped: why };
     }
     const m = measureReplay(t, { reps, samples, heap });
     result = {

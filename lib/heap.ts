@@ -144,9 +144,15 @@ function useHugePages(o: HeapOptions, geometry: Geometry): boolean {
  * throws exactly what `new Heap(options)` throws for bad options.
  */
 export function checkHeapOptions(options?: HeapOptions): { geometry: Geometry; hugePages: boolean } {
+  const { geometry, hugePages } = resolveOptions(options);
+  return { geometry, hugePages };
+}
+
+/** The checked options, their geometry, and whether the arenas will be huge pages. */
+function resolveOptions(options: unknown): { o: HeapOptions; geometry: Geometry; hugePages: boolean } {
   const o = checkOptions(options);
   const geometry = resolveGeometry(o, pageSize());
-  return { geometry, hugePages: useHugePages(o, geometry) };
+  return { o, geometry, hugePages: useHugePages(o, geometry) };
 }
 
 export class Heap extends Allocator {
@@ -156,8 +162,7 @@ export class Heap extends Allocator {
    */
   // biome-ignore lint/correctness/noUnreachableSuper: the path that returns a heap of a subclass needs no super()
   constructor(options?: HeapOptions) {
-    const o = checkOptions(options);
-    const { geometry, hugePages } = checkHeapOptions(o);
+    const { o, geometry, hugePages } = resolveOptions(options);
     // `new Heap()` for a geometry that has specialised fast paths makes a heap of that subclass instead (a
     // subclass of Heap's own keeps the generic paths: its prototype is its own).
     if (new.target === Heap) {

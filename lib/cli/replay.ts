@@ -36,7 +36,7 @@ export function loadTraceForCli(file: string, progress = true): Trace {
   }
 }
 
-/** Checks heap options against this machine's page size, turning a bad geometry into one line. */
+/** Checks heap options as `new Heap` would on this machine, turning a bad one into one line. */
 export function checkHeapOptions(options: HeapOptions): void {
   try {
     checkOptions(options);
