@@ -303,7 +303,9 @@ export class Allocator extends HeapCore {
       );
     }
     const p = this.malloc(total);
-    this.u8.fill(0, p, p + total);
+    // The whole block, not just the request: usableSize promises the rest too, and a reused span or block may
+    // hold an earlier block's bytes there.
+    this.u8.fill(0, p, p + this.usableSize(p));
     return p;
   }
 

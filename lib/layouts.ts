@@ -101,8 +101,11 @@ export const heap_state = struct('heap_state', {
   span_cache_limit_pages: t.uint32,
   /** Heads of the free-span lists: bin b holds spans of 2^b to 2^(b+1) - 1 pages. */
   span_bins: array(t.uint32, 32),
-  /** Heads of the dirty-span cache: list n - 1 holds freed large spans of n pages kept committed. */
-  span_cache: array(t.uint32, 16),
+  /**
+   * Heads of the dirty-span cache: bin b holds spans of 2^b to 2^(b+1) - 1 pages, freed by large blocks and
+   * kept committed for reuse.
+   */
+  span_cache: array(t.uint32, 32),
   /** Per size class, a pair of pointers acting as a fake pool_header's nextpool/prevpool (CPython's trick). */
   usedpools: array(ptr(pool_header), 128),
   /** nfp2lasta[n]: the last arena in usable_arenas with n free pools (CPython 3.8's O(1) sort). */

@@ -4,10 +4,11 @@
  *
  * Every span, free or used, carries a boundary tag in `pagemap` at its first and last page:
  *     tag = npages * 8 + kind        kind: FREE (decommitted), LARGE (a large block), ARENA, CACHED (free, still
- *                                    committed, kept for reuse by a large request of exactly its size)
+ *                                    committed, kept for reuse by large requests)
  * and every page strictly inside a span has tag 0. Invariants (checked by `checkSpans`):
- *     the spans tile the data region exactly;  no two FREE spans are adjacent (freeing coalesces);
- *     every FREE span is on the bin list floor(log2(npages)) once, every CACHED span on cache list npages - 1 once;
+ *     the spans tile the data region exactly;  no two FREE spans are adjacent, nor two CACHED ones (freeing
+ *     coalesces);  every FREE span is on the free bin list floor(log2(npages)) once, every CACHED span on the
+ *     cache bin list floor(log2(npages)) once;
  *     sum of CACHED pages == span_cache_pages <= max(span_cache_limit_pages, 2 * large_pages);
  *     sum of LARGE pages == large_pages.
  * Free spans are linked through `span_links[2 * page]` (next, prev: page numbers, 0 = none; page 0 is metadata).
@@ -22,7 +23,6 @@ import type { HeapCore } from './core';
 import { codedError } from './core';
 import {
   LENGTHOF_HEAP_STATE_SPAN_BINS,
-  LENGTHOF_HEAP_STATE_SPAN_CACHE,
   OFFSETOF_HEAP_STATE_COMMITTED_TOP_PAGE,
   OFFSETOF_HEAP_STATE_LARGE_PAGES,
   OFFSETOF_HEAP_STATE_NLARGE,
@@ -35,8 +35,8 @@ export const SPAN_LARGE = 2;
 export const SPAN_ARENA = 3;
 export const SPAN_CACHED = 4;
 
-/** Largest span (in pages) that the dirty-span cache keeps. */
-export const SPAN_CACHE_MAX_PAGES = LENGTHOF_HEAP_STATE_SPAN_CACHE;
+/** How many spans of a cache bin a large request looks at for the best fit before it takes the best so far. */
+const CACHE_FIT_SCAN = 16;
 
 /** Reservation chunk committed at once in 'dontneed' mode. */
 const COMMIT_CHUNK = 16 * 1024 * 1024;
@@ -86,6 +86,75 @@ function listRemove(h: HeapCore, headIdx: number, pg: number): void {
 function insertFree(h: HeapCore, pg: number, n: number): void {
   setTags(h, pg, n, SPAN_FREE);
   listPush(h, h.binsIdx + bin(n), pg);
+}
+
+/**
+ * Makes [pg, pg + n), committed and untagged, one CACHED span on its cache bin, merged with CACHED neighbours.
+ * The caller has counted its pages in span_cache_pages.
+ */
+function insertCached(h: HeapCore, pg: number, n: number): void {
+  const u32 = h.u32;
+  const pm = h.pagemapIdx;
+  const left = pg > h.dataStartPage ? u32[pm + pg - 1] : 0;
+  if ((left & 7) === SPAN_CACHED) {
+    const ln = left >>> 3;
+    pg -= ln;
+    n += ln;
+    listRemove(h, h.cacheIdx + bin(ln), pg);
+    clearTags(h, pg, ln);
+  }
+  const right = pg + n < h.geometry.pages ? u32[pm + pg + n] : 0;
+  if ((right & 7) === SPAN_CACHED) {
+    const rn = right >>> 3;
+    listRemove(h, h.cacheIdx + bin(rn), pg + n);
+    clearTags(h, pg + n, rn);
+    n += rn;
+  }
+  setTags(h, pg, n, SPAN_CACHED);
+  listPush(h, h.cacheIdx + bin(n), pg);
+}
+
+/**
+ * Finds a cached span of at least n pages for a large request: the smallest of the first few spans of the
+ * lowest cache bin that has one that fits (every span of a bin above floor(log2 n) does). Returns its first
+ * page, or 0.
+ */
+function findCached(h: HeapCore, n: number): number {
+  const u32 = h.u32;
+  const pm = h.pagemapIdx;
+  const links = h.linksIdx;
+  for (let b = bin(n); b < LENGTHOF_HEAP_STATE_SPAN_BINS; b++) {
+    let best = 0;
+    let bestLen = 0;
+    let scanned = 0;
+    for (let pg = u32[h.cacheIdx + b]; pg !== 0 && scanned < CACHE_FIT_SCAN; pg = u32[links + 2 * pg]) {
+      const len = u32[pm + pg] >>> 3;
+      if (len === n) return pg;
+      if (len > n && (best === 0 || len < bestLen)) {
+        best = pg;
+        bestLen = len;
+      }
+      scanned++;
+    }
+    if (best !== 0) return best;
+  }
+  return 0;
+}
+
+/**
+ * Takes pages [pg, pg + n) out of the cached span that starts at pg, leaving them untagged; the rest of the
+ * span stays cached.
+ */
+function takeCached(h: HeapCore, pg: number, n: number): void {
+  const u32 = h.u32;
+  const len = u32[h.pagemapIdx + pg] >>> 3;
+  listRemove(h, h.cacheIdx + bin(len), pg);
+  clearTags(h, pg, len);
+  if (len > n) {
+    setTags(h, pg + n, len - n, SPAN_CACHED);
+    listPush(h, h.cacheIdx + bin(len - n), pg + n);
+  }
+  u32[stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES)] -= n;
 }
 
 /** Sets up the span state of a new heap: one FREE span over the whole data region. */
@@ -178,12 +247,10 @@ function decommitRange(h: HeapCore, pg: number, n: number): void {
  */
 export function allocSpan(h: HeapCore, n: number, align: number, kind: number, bytes: number): number {
   const u32 = h.u32;
-  if (kind === SPAN_LARGE && n <= SPAN_CACHE_MAX_PAGES) {
-    const head = h.cacheIdx + n - 1;
-    const pg = u32[head];
+  if (kind === SPAN_LARGE && u32[stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES)] >= n) {
+    const pg = findCached(h, n);
     if (pg !== 0) {
-      listRemove(h, head, pg);
-      u32[stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES)] -= n;
+      takeCached(h, pg, n);
       u32[stateWord(h, OFFSETOF_HEAP_STATE_NLARGE)] += 1;
       u32[stateWord(h, OFFSETOF_HEAP_STATE_LARGE_PAGES)] += n;
       setTags(h, pg, n, kind);
@@ -265,69 +332,71 @@ export function freeLargeSpan(h: HeapCore, pg: number, n: number): void {
 
 /**
  * Pages [pg, pg + n), still committed, are no longer in use: keeps them in the dirty cache when they fit its
- * budget (see cacheBudget), else gives them back to the OS. When the cache is over budget it first evicts
- * spans, the highest addresses first, down to half the budget: evicted spans go back in one batch (one
- * madvise per contiguous run, see evictSpanCache), so a workload whose large blocks come and go in waves
- * wider than the cache does not pay a system call for every block freed.
+ * budget (see cacheBudget), merged with cached neighbours, else gives them back to the OS. A later large
+ * request takes the best fit among the cached spans and leaves the rest cached, so blocks of varying sizes
+ * reuse each other's pages. When the cache is over budget it first evicts pages, the highest addresses first,
+ * down to half the budget, so a workload whose large blocks come and go in waves wider than the cache does not
+ * pay a system call for every block freed.
  */
 function releaseDirtySpan(h: HeapCore, pg: number, n: number): void {
   const u32 = h.u32;
   const usedIdx = stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES);
   const budget = cacheBudget(h);
-  if (n <= SPAN_CACHE_MAX_PAGES && n <= budget) {
+  if (n <= budget) {
     if (u32[usedIdx] + n > budget) evictSpanCache(h, Math.min(budget >>> 1, budget - n));
     u32[usedIdx] += n;
-    setTags(h, pg, n, SPAN_CACHED);
-    listPush(h, h.cacheIdx + n - 1, pg);
+    clearTags(h, pg, n);
+    insertCached(h, pg, n);
     return;
   }
   freeSpan(h, pg, n);
   if (u32[usedIdx] > budget) evictSpanCache(h, budget >>> 1);
 }
 
-/** Above any cached span's page count: a cached span is recorded as page * EVICT_SCALE + pages. */
-const EVICT_SCALE = 2 ** (32 - Math.clz32(SPAN_CACHE_MAX_PAGES));
-
-/** Cached spans, as page * EVICT_SCALE + pages (so that sorting them sorts by page); reused between evictions. */
+/** Cached spans, as page * scale + pages (so that sorting them sorts by page); reused between evictions. */
 let evictBuf = new Float64Array(256);
 
 /**
- * Returns cached spans to the OS, the highest addresses first, until at most `keep` pages stay cached.
- * Adjacent evicted spans are decommitted together, one call per contiguous run. Returns the pages given back.
+ * Returns cached pages to the OS, the highest addresses first, until at most `keep` pages stay cached: whole
+ * spans, and the tail of the last one when only part of it must go. Cached spans are never adjacent, so each
+ * costs one madvise (or munmap). Returns the pages given back.
  */
 function evictSpanCache(h: HeapCore, keep: number): number {
   const u32 = h.u32;
+  const pm = h.pagemapIdx;
   const usedIdx = stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES);
+  // Above any span's page count (a span is at most the reservation's pages).
+  const scale = 2 ** (32 - Math.clz32(h.geometry.pages));
   let count = 0;
-  for (let n = 1; n <= SPAN_CACHE_MAX_PAGES; n++) {
-    for (let pg = u32[h.cacheIdx + n - 1]; pg !== 0; pg = u32[h.linksIdx + 2 * pg]) {
+  for (let b = 0; b < LENGTHOF_HEAP_STATE_SPAN_BINS; b++) {
+    for (let pg = u32[h.cacheIdx + b]; pg !== 0; pg = u32[h.linksIdx + 2 * pg]) {
       if (count === evictBuf.length) {
         const grown = new Float64Array(2 * count);
         grown.set(evictBuf);
         evictBuf = grown;
       }
-      evictBuf[count++] = pg * EVICT_SCALE + n;
+      evictBuf[count++] = pg * scale + (u32[pm + pg] >>> 3);
     }
   }
   const spans = evictBuf.subarray(0, count).sort();
-  let used = u32[usedIdx];
-  let first = count;
-  while (first > 0 && used > keep) used -= spans[--first] % EVICT_SCALE;
-  for (let i = first; i < count; ) {
-    const start = Math.floor(spans[i] / EVICT_SCALE);
-    let end = start;
-    while (i < count && Math.floor(spans[i] / EVICT_SCALE) === end) {
-      const n = spans[i++] % EVICT_SCALE;
-      listRemove(h, h.cacheIdx + n - 1, end);
-      end += n;
+  const before = u32[usedIdx];
+  let used = before;
+  for (let i = count - 1; i >= 0 && used > keep; i--) {
+    const pg = Math.floor(spans[i] / scale);
+    const n = spans[i] % scale;
+    const cut = Math.min(n, used - keep); // pages to give back, from the span's end
+    decommitRange(h, pg + n - cut, cut);
+    listRemove(h, h.cacheIdx + bin(n), pg);
+    clearTags(h, pg, n);
+    if (cut < n) {
+      setTags(h, pg, n - cut, SPAN_CACHED);
+      listPush(h, h.cacheIdx + bin(n - cut), pg);
     }
-    decommitRange(h, start, end - start);
+    releaseSpan(h, pg + n - cut, cut);
+    used -= cut;
+    u32[usedIdx] = used;
   }
-  for (let i = first; i < count; i++)
-    releaseSpan(h, Math.floor(spans[i] / EVICT_SCALE), spans[i] % EVICT_SCALE);
-  const evicted = u32[usedIdx] - used;
-  u32[usedIdx] = used;
-  return evicted;
+  return before - used;
 }
 
 /** Returns every cached span to the OS. Returns the bytes given back. */
@@ -354,14 +423,19 @@ export function resizeLargeSpan(h: HeapCore, pg: number, oldN: number, n: number
   const next = pg + oldN;
   if (next >= h.geometry.pages) return false;
   const tag = u32[pm + next];
-  if ((tag & 7) !== SPAN_FREE) return false;
+  const kind = tag & 7;
   const avail = tag >>> 3;
   const extra = n - oldN;
-  if (avail < extra) return false;
-  commitRange(h, next, extra, extra * h.geometry.pageSize);
-  listRemove(h, h.binsIdx + bin(avail), next);
-  clearTags(h, next, avail);
-  if (avail > extra) insertFree(h, next + extra, avail - extra);
+  if ((kind !== SPAN_FREE && kind !== SPAN_CACHED) || avail < extra) return false;
+  if (kind === SPAN_CACHED) {
+    // Committed pages already: no system call, no page faults.
+    takeCached(h, next, extra);
+  } else {
+    commitRange(h, next, extra, extra * h.geometry.pageSize);
+    listRemove(h, h.binsIdx + bin(avail), next);
+    clearTags(h, next, avail);
+    if (avail > extra) insertFree(h, next + extra, avail - extra);
+  }
   clearTags(h, pg, oldN);
   setTags(h, pg, n, SPAN_LARGE);
   u32[largeIdx] += extra;
@@ -411,6 +485,7 @@ export function checkSpans(h: HeapCore): void {
       if (u32[pm + i] !== 0) fail(`span at page ${pg}: interior page ${i} has tag ${u32[pm + i]}`);
     }
     if (kind === SPAN_FREE && prevKind === SPAN_FREE) fail(`free spans not coalesced at page ${pg}`);
+    if (kind === SPAN_CACHED && prevKind === SPAN_CACHED) fail(`cached spans not coalesced at page ${pg}`);
     if (kind === SPAN_FREE) free.set(pg, n);
     if (kind === SPAN_CACHED) {
       cached.set(pg, n);
@@ -441,8 +516,8 @@ export function checkSpans(h: HeapCore): void {
   for (let b = 0; b < LENGTHOF_HEAP_STATE_SPAN_BINS; b++) {
     walk(h.binsIdx + b, `free bin ${b}`, (n) => bin(n) === b, free);
   }
-  for (let n = 1; n <= SPAN_CACHE_MAX_PAGES; n++) {
-    walk(h.cacheIdx + n - 1, `span cache ${n}`, (m) => m === n, cached);
+  for (let b = 0; b < LENGTHOF_HEAP_STATE_SPAN_BINS; b++) {
+    walk(h.cacheIdx + b, `span cache bin ${b}`, (n) => bin(n) === b, cached);
   }
   if (free.size > 0) fail(`free span at page ${[...free.keys()][0]} is on no bin list`);
   if (cached.size > 0) fail(`cached span at page ${[...cached.keys()][0]} is on no cache list`);

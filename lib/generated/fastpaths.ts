@@ -28,7 +28,7 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
       if (typeof n === 'number' && (n & 2047) === n && (n - 1) >>> 0 < this.threshold) {
         const u32 = this.u32;
         const sz = (n - 1) >>> 4;
-        const slot = 392 + (sz << 4);
+        const slot = 456 + (sz << 4);
         const pool = u32[slot >>> 2];
         if (pool !== slot - 16) {
           const bp = u32[(pool + 8) >>> 2];
@@ -57,7 +57,7 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
       // Nothing of the pool may be read before the arena is known to be live: its pages may be unmapped.
       // Every p >>> arenaBits indexes the arena map, but a destroyed heap's views are empty (`| 0` maps their
       // undefined to 0 too); p >>> 0 !== p for a negative, fractional or huge number.
-      if ((u32[2416 + (p >>> 20)] | 0) === 0 || p >>> 0 !== p) {
+      if ((u32[2432 + (p >>> 20)] | 0) === 0 || p >>> 0 !== p) {
         this.freeSlow(p);
         return;
       }
@@ -108,7 +108,7 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
       if (typeof p !== 'number' || typeof n !== 'number') return this.reallocSlow(p, n);
       // Fast path: p is a live small block (the same checks as free's fast path) and n a valid size.
       const u32 = this.u32;
-      if ((u32[2416 + (p >>> 20)] | 0) !== 0 && p >>> 0 === p && n >>> 0 === n) {
+      if ((u32[2432 + (p >>> 20)] | 0) !== 0 && p >>> 0 === p && n >>> 0 === n) {
         const pool = (p & (-16384)) >>> 0;
         const off = p & 16383;
         const blk = off - 48;
@@ -154,7 +154,7 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
       if (typeof n === 'number' && (n & 2047) === n && (n - 1) >>> 0 < this.threshold) {
         const u32 = this.u32;
         const sz = (n - 1) >>> 3;
-        const slot = 392 + (sz << 4);
+        const slot = 456 + (sz << 4);
         const pool = u32[slot >>> 2];
         if (pool !== slot - 16) {
           const bp = u32[(pool + 8) >>> 2];
@@ -183,7 +183,7 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
       // Nothing of the pool may be read before the arena is known to be live: its pages may be unmapped.
       // Every p >>> arenaBits indexes the arena map, but a destroyed heap's views are empty (`| 0` maps their
       // undefined to 0 too); p >>> 0 !== p for a negative, fractional or huge number.
-      if ((u32[2416 + (p >>> 18)] | 0) === 0 || p >>> 0 !== p) {
+      if ((u32[2432 + (p >>> 18)] | 0) === 0 || p >>> 0 !== p) {
         this.freeSlow(p);
         return;
       }
@@ -234,7 +234,7 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
       if (typeof p !== 'number' || typeof n !== 'number') return this.reallocSlow(p, n);
       // Fast path: p is a live small block (the same checks as free's fast path) and n a valid size.
       const u32 = this.u32;
-      if ((u32[2416 + (p >>> 18)] | 0) !== 0 && p >>> 0 === p && n >>> 0 === n) {
+      if ((u32[2432 + (p >>> 18)] | 0) !== 0 && p >>> 0 === p && n >>> 0 === n) {
         const pool = (p & (-4096)) >>> 0;
         const off = p & 4095;
         const blk = off - 48;
@@ -280,7 +280,7 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
       if (typeof n === 'number' && (n & 2047) === n && (n - 1) >>> 0 < this.threshold) {
         const u32 = this.u32;
         const sz = (n - 1) >>> 4;
-        const slot = 392 + (sz << 4);
+        const slot = 456 + (sz << 4);
         const pool = u32[slot >>> 2];
         if (pool !== slot - 16) {
           const bp = u32[(pool + 8) >>> 2];
@@ -309,7 +309,7 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
       // Nothing of the pool may be read before the arena is known to be live: its pages may be unmapped.
       // Every p >>> arenaBits indexes the arena map, but a destroyed heap's views are empty (`| 0` maps their
       // undefined to 0 too); p >>> 0 !== p for a negative, fractional or huge number.
-      if ((u32[2416 + (p >>> 21)] | 0) === 0 || p >>> 0 !== p) {
+      if ((u32[2432 + (p >>> 21)] | 0) === 0 || p >>> 0 !== p) {
         this.freeSlow(p);
         return;
       }
@@ -360,7 +360,7 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
       if (typeof p !== 'number' || typeof n !== 'number') return this.reallocSlow(p, n);
       // Fast path: p is a live small block (the same checks as free's fast path) and n a valid size.
       const u32 = this.u32;
-      if ((u32[2416 + (p >>> 21)] | 0) !== 0 && p >>> 0 === p && n >>> 0 === n) {
+      if ((u32[2432 + (p >>> 21)] | 0) !== 0 && p >>> 0 === p && n >>> 0 === n) {
         const pool = (p & (-16384)) >>> 0;
         const off = p & 16383;
         const blk = off - 48;
@@ -406,7 +406,7 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
       if (typeof n === 'number' && (n & 2047) === n && (n - 1) >>> 0 < this.threshold) {
         const u32 = this.u32;
         const sz = (n - 1) >>> 4;
-        const slot = 392 + (sz << 4);
+        const slot = 456 + (sz << 4);
         const pool = u32[slot >>> 2];
         if (pool !== slot - 16) {
           const bp = u32[(pool + 8) >>> 2];
@@ -435,7 +435,7 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
       // Nothing of the pool may be read before the arena is known to be live: its pages may be unmapped.
       // Every p >>> arenaBits indexes the arena map, but a destroyed heap's views are empty (`| 0` maps their
       // undefined to 0 too); p >>> 0 !== p for a negative, fractional or huge number.
-      if ((u32[2416 + (p >>> 20)] | 0) === 0 || p >>> 0 !== p) {
+      if ((u32[2432 + (p >>> 20)] | 0) === 0 || p >>> 0 !== p) {
         this.freeSlow(p);
         return;
       }
@@ -486,7 +486,7 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
       if (typeof p !== 'number' || typeof n !== 'number') return this.reallocSlow(p, n);
       // Fast path: p is a live small block (the same checks as free's fast path) and n a valid size.
       const u32 = this.u32;
-      if ((u32[2416 + (p >>> 20)] | 0) !== 0 && p >>> 0 === p && n >>> 0 === n) {
+      if ((u32[2432 + (p >>> 20)] | 0) !== 0 && p >>> 0 === p && n >>> 0 === n) {
         const pool = (p & (-4096)) >>> 0;
         const off = p & 4095;
         const blk = off - 48;
@@ -520,19 +520,19 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
 
   const classes: Array<{ constants: FoldedConstants; fast: T }> = [
     {
-      constants: { alignShift: 4, poolMask: -16384, poolOffsetMask: 16383, poolOverhead: 48, arenaBits: 20, usedBase: 392, arenamapIdx: 2416, markOffset: 8, markValue: -604111365 },
+      constants: { alignShift: 4, poolMask: -16384, poolOffsetMask: 16383, poolOverhead: 48, arenaBits: 20, usedBase: 456, arenamapIdx: 2432, markOffset: 8, markValue: -604111365 },
       fast: Heap_cpython_3_11,
     },
     {
-      constants: { alignShift: 3, poolMask: -4096, poolOffsetMask: 4095, poolOverhead: 48, arenaBits: 18, usedBase: 392, arenamapIdx: 2416, markOffset: 4 },
+      constants: { alignShift: 3, poolMask: -4096, poolOffsetMask: 4095, poolOverhead: 48, arenaBits: 18, usedBase: 456, arenamapIdx: 2432, markOffset: 4 },
       fast: Heap_cpython_3_6,
     },
     {
-      constants: { alignShift: 4, poolMask: -16384, poolOffsetMask: 16383, poolOverhead: 48, arenaBits: 21, usedBase: 392, arenamapIdx: 2416, markOffset: 8, markValue: -604111365 },
+      constants: { alignShift: 4, poolMask: -16384, poolOffsetMask: 16383, poolOverhead: 48, arenaBits: 21, usedBase: 456, arenamapIdx: 2432, markOffset: 8, markValue: -604111365 },
       fast: Heap_cpython_hugepages,
     },
     {
-      constants: { alignShift: 4, poolMask: -4096, poolOffsetMask: 4095, poolOverhead: 48, arenaBits: 20, usedBase: 392, arenamapIdx: 2416, markOffset: 8, markValue: -604111365 },
+      constants: { alignShift: 4, poolMask: -4096, poolOffsetMask: 4095, poolOverhead: 48, arenaBits: 20, usedBase: 456, arenamapIdx: 2432, markOffset: 8, markValue: -604111365 },
       fast: Heap_os_page,
     },
   ];

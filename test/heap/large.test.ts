@@ -80,6 +80,101 @@ describe('large blocks', () => {
     h.check();
   });
 
+  test('cached spans serve requests of other sizes: the best fit, split, and the rest stays cached', () => {
+    const page = 4096;
+    const h = makeHeap();
+    const guard = h.malloc(page); // keeps the spans below from merging with anything but each other
+    const a = h.malloc(24 * page);
+    const g2 = h.malloc(page);
+    const b = h.malloc(40 * page);
+    const g3 = h.malloc(page);
+    h.u8.fill(1, a, a + 24 * page);
+    h.u8.fill(1, b, b + 40 * page);
+    h.free(a);
+    h.free(b);
+    expect(h.stats().large.cachedBytes).toBe(64 * page);
+    h.check();
+    // 20 pages: the 24-page span fits best; its first 20 pages serve, its last 4 stay cached.
+    const c = h.malloc(20 * page);
+    expect(c).toBe(a);
+    expect(h.stats().large.cachedBytes).toBe(44 * page);
+    // 30 pages: only the 40-page span fits.
+    expect(h.malloc(30 * page)).toBe(b);
+    // 4 pages: exactly the rest of the 24-page span.
+    expect(h.malloc(4 * page)).toBe(a + 20 * page);
+    expect(h.stats().large.cachedBytes).toBe(10 * page);
+    // None of it was given back and faulted in again (the guards were never touched).
+    expect(dataResident(h)).toBe(64 * page);
+    h.check();
+    for (const p of [guard, g2, g3]) h.free(p);
+    h.check();
+  });
+
+  test('neighbouring cached spans merge into one that a larger request can take', () => {
+    const page = 4096;
+    const h = makeHeap();
+    const ps = Array.from({ length: 5 }, () => h.malloc(20 * page));
+    for (const p of ps) h.u8.fill(2, p, p + 20 * page);
+    const guard = h.malloc(page);
+    for (const p of [ps[1], ps[3], ps[2]]) h.free(p); // the last one joins its two cached neighbours
+    h.check(); // would fail if two cached spans were adjacent
+    expect(h.stats().large.cachedBytes).toBe(60 * page);
+    const big = h.malloc(60 * page);
+    expect(big).toBe(ps[1]);
+    expect(h.stats().large.cachedBytes).toBe(0);
+    expect(dataResident(h)).toBe(100 * page);
+    h.check();
+    h.free(guard);
+  });
+
+  test('a large block grows in place into a cached span after it', () => {
+    const page = 4096;
+    const h = makeHeap();
+    const p = h.malloc(8 * page);
+    const q = h.malloc(30 * page);
+    const guard = h.malloc(page);
+    h.u8.fill(3, p, p + 8 * page);
+    h.u8.fill(4, q, q + 30 * page);
+    h.free(q);
+    expect(h.realloc(p, 20 * page)).toBe(p);
+    expect(h.usableSize(p)).toBe(20 * page);
+    expect(h.u8.subarray(p, p + 8 * page).every((b) => b === 3)).toBe(true);
+    // The rest of the cached span stays cached, and nothing was faulted in again.
+    expect(h.stats().large.cachedBytes).toBe(18 * page);
+    expect(dataResident(h)).toBe(38 * page);
+    h.check();
+    h.free(guard);
+  });
+
+  test('over its budget the cache gives back its highest pages: the tail of a span, keeping its first pages', () => {
+    const page = 4096;
+    // A floor of 64 pages: with no large block live, the cache keeps at most 64 pages.
+    const h = makeHeap({ spanCache: 64 * page });
+    const a = h.malloc(48 * page);
+    const guard = h.malloc(page);
+    h.u8.fill(5, a, a + 49 * page);
+    h.free(guard);
+    h.free(a); // merges with the guard's cached page
+    expect(h.stats().large.cachedBytes).toBe(49 * page);
+    expect(dataResident(h)).toBe(49 * page);
+    const b = h.malloc(60 * page);
+    expect(b).toBe(a + 49 * page);
+    h.u8.fill(6, b, b + 60 * page);
+    // 49 + 60 pages are over the budget: before b's span is cached, the cache drops to 4 pages (its budget less
+    // b's), from the top: a's span keeps its first 4 pages and gives back its last 45.
+    h.free(b);
+    expect(h.stats().large.cachedBytes).toBe(64 * page);
+    expect(h.reservation.residentBytes(a, 4 * page)).toBe(4 * page);
+    expect(h.reservation.residentBytes(a + 4 * page, 45 * page)).toBe(0);
+    expect(dataResident(h)).toBe(64 * page);
+    h.check();
+    expect(h.malloc(4 * page)).toBe(a);
+    expect(h.malloc(60 * page)).toBe(b);
+    expect(h.stats().large.cachedBytes).toBe(0);
+    expect(dataResident(h)).toBe(64 * page);
+    h.check();
+  });
+
   test('a shrunk large block keeps its tail committed for reuse when the cache has room', () => {
     const page = 4096;
     const h = makeHeap();

@@ -712,7 +712,7 @@ rows.push({
     /inspectHeap: heap_state.magic is wrong: not a pymalloc heap/,
   ),
   call: (c) => {
-    c.r.commit(0, 4 * page); // heap_state is 9608 bytes
+    c.r.commit(0, 4 * page); // more than heap_state's SIZEOF_HEAP_STATE bytes
     return c.r.inspectHeap();
   },
 });

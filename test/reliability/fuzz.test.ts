@@ -102,6 +102,7 @@ class Fuzzer {
   target = 0;
   faultsArmed = false;
   faultsFired = 0;
+  armedOnce = false;
   counts = { malloc: 0, calloc: 0, realloc: 0, free: 0 };
 
   constructor(
@@ -129,7 +130,10 @@ class Fuzzer {
 
   step(): void {
     const { h, m, r } = this;
-    if (this.faults && !this.faultsArmed && r() < 0.003) {
+    // Armed at the first step too: a 'dontneed' heap commits only when it grows past its committed top, a few
+    // times a run, and maybe never again once the fault could be armed at random.
+    if (this.faults && !this.faultsArmed && (!this.armedOnce || r() < 0.003)) {
+      this.armedOnce = true;
       __testing.setFault('commit', 1 + Math.floor(r() * 3));
       this.faultsArmed = true;
     }

@@ -11,6 +11,7 @@
  */
 import * as fs from 'node:fs';
 import { CLEANBYTE, Heap, type HeapOptions, nativeBuild, pageSize, Reservation } from '../../lib';
+import { SIZEOF_HEAP_STATE } from '../../lib/generated/layout';
 import { type NativeHandle, nativeBinding } from '../../lib/os/native';
 import { rng } from './model';
 
@@ -195,7 +196,7 @@ describe('the inspector never trusts the heap it walks', () => {
       // Pools of the small blocks still live (a large block's pages are no pool: the page below may be unmapped).
       const small = live.filter((p, i) => i % 3 === 0 && h.usableSize(p) <= h.geometry.mediumThreshold);
       const pools = [...new Set(small.map((p) => (p & ~(h.geometry.poolSize - 1)) >>> 0))];
-      const stateWords = Math.ceil(9608 / 4);
+      const stateWords = Math.ceil(SIZEOF_HEAP_STATE / 4);
       const metaWords = h.meta.metaBytes / 4;
       const values = () => {
         const x = r();
@@ -256,22 +257,29 @@ describe('calloc returns zeroed memory, whatever was there before', () => {
   }
 
   test('large spans reused from the span cache, and spans returned to the OS', () => {
-    const h = makeHeap();
-    for (const pages of [1, 2, 3, 8, 16, 17, 64]) {
-      const n = pages * page - 100;
-      const p = h.malloc(n);
-      h.u8.fill(0x5a, p, p + n);
-      h.free(p);
-      const stats = h.stats();
-      if (pages <= 16) expect(stats.large.cachedBytes).toBeGreaterThan(0);
-      const q = h.calloc(n, 1);
-      expect(q).toBe(p); // the same span: from the cache (<= 16 pages) or taken again from the free spans
-      expect(h.u8.subarray(q, q + n).every((b) => b === 0)).toBe(true);
-      // Bytes past the request, inside the block, are the caller's too: no old contents there either.
-      expect(h.u8.subarray(q + n, q + h.usableSize(q)).includes(0x5a)).toBe(false);
-      h.free(q);
+    // spanCache 0 and no other large block: the cache's budget is 0, so every freed span goes back to the OS.
+    for (const cache of [true, false]) {
+      const h = makeHeap(cache ? {} : { spanCache: 0 });
+      const dirtied: Array<[number, number]> = [];
+      for (const pages of [1, 2, 3, 8, 16, 17, 64]) {
+        const n = pages * page - 100;
+        const p = h.malloc(n);
+        h.u8.fill(0x5a, p, p + n);
+        dirtied.push([p, p + n]);
+        h.free(p);
+        expect(h.stats().large.cachedBytes > 0).toBe(cache);
+        const q = h.calloc(n, 1);
+        // Dirtied pages: from the cache (spans that start where a dirtied block started), or taken again from
+        // the free spans.
+        if (cache) expect(dirtied.some(([a, b]) => q >= a && q < b)).toBe(true);
+        else expect(q).toBe(p);
+        expect(h.u8.subarray(q, q + n).every((b) => b === 0)).toBe(true);
+        // Bytes past the request, inside the block, are the caller's too: no old contents there either.
+        expect(h.u8.subarray(q + n, q + h.usableSize(q)).includes(0x5a)).toBe(false);
+        h.free(q);
+      }
+      h.check();
     }
-    h.check();
   });
 
   test('realloc growth of a calloc block is not promised to be zero, but calloc after realloc is', () => {
