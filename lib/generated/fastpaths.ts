@@ -124,13 +124,15 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
             // CPython's rule: shrink in place unless that would waste more than a quarter of the block.
             if (n <= size && 4 * n > 3 * size) return p;
             const q = this.malloc(n);
-            // Whole words: q's block holds n rounded up to the alignment, p's block holds size bytes.
-            const from = p >>> 2;
-            const to = q >>> 2;
-            const words = (Math.min(n, size) + 3) >>> 2;
-            // A word loop costs about a nanosecond a word here, copyWithin about 20 ns a call whatever the length.
-            if (words > 16) u32.copyWithin(to, from, from + words);
-            else for (let i = 0; i < words; i++) u32[to + i] = u32[from + i];
+            // Whole 8-byte units: both blocks are 8-aligned, q's holds n rounded up to the alignment (8 at least)
+            // and p's holds size bytes. Optimized code copies BigUint64Array elements as raw 64-bit values: about
+            // 0.7 ns a unit, against 1 ns a 4-byte word for a Uint32Array loop and 20-40 ns for copyWithin.
+            const from = p >>> 3;
+            const to = q >>> 3;
+            const units = (Math.min(n, size) + 7) >>> 3;
+            const u64 = this.u64;
+            if (units > 48) u64.copyWithin(to, from, from + units);
+            else for (let i = 0; i < units; i++) u64[to + i] = u64[from + i];
             this.releaseSmall(p, pool, u32[(pool + 0) >>> 2]);
             return q;
           }
@@ -250,13 +252,15 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
             // CPython's rule: shrink in place unless that would waste more than a quarter of the block.
             if (n <= size && 4 * n > 3 * size) return p;
             const q = this.malloc(n);
-            // Whole words: q's block holds n rounded up to the alignment, p's block holds size bytes.
-            const from = p >>> 2;
-            const to = q >>> 2;
-            const words = (Math.min(n, size) + 3) >>> 2;
-            // A word loop costs about a nanosecond a word here, copyWithin about 20 ns a call whatever the length.
-            if (words > 16) u32.copyWithin(to, from, from + words);
-            else for (let i = 0; i < words; i++) u32[to + i] = u32[from + i];
+            // Whole 8-byte units: both blocks are 8-aligned, q's holds n rounded up to the alignment (8 at least)
+            // and p's holds size bytes. Optimized code copies BigUint64Array elements as raw 64-bit values: about
+            // 0.7 ns a unit, against 1 ns a 4-byte word for a Uint32Array loop and 20-40 ns for copyWithin.
+            const from = p >>> 3;
+            const to = q >>> 3;
+            const units = (Math.min(n, size) + 7) >>> 3;
+            const u64 = this.u64;
+            if (units > 48) u64.copyWithin(to, from, from + units);
+            else for (let i = 0; i < units; i++) u64[to + i] = u64[from + i];
             this.releaseSmall(p, pool, u32[(pool + 0) >>> 2]);
             return q;
           }
@@ -376,13 +380,15 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
             // CPython's rule: shrink in place unless that would waste more than a quarter of the block.
             if (n <= size && 4 * n > 3 * size) return p;
             const q = this.malloc(n);
-            // Whole words: q's block holds n rounded up to the alignment, p's block holds size bytes.
-            const from = p >>> 2;
-            const to = q >>> 2;
-            const words = (Math.min(n, size) + 3) >>> 2;
-            // A word loop costs about a nanosecond a word here, copyWithin about 20 ns a call whatever the length.
-            if (words > 16) u32.copyWithin(to, from, from + words);
-            else for (let i = 0; i < words; i++) u32[to + i] = u32[from + i];
+            // Whole 8-byte units: both blocks are 8-aligned, q's holds n rounded up to the alignment (8 at least)
+            // and p's holds size bytes. Optimized code copies BigUint64Array elements as raw 64-bit values: about
+            // 0.7 ns a unit, against 1 ns a 4-byte word for a Uint32Array loop and 20-40 ns for copyWithin.
+            const from = p >>> 3;
+            const to = q >>> 3;
+            const units = (Math.min(n, size) + 7) >>> 3;
+            const u64 = this.u64;
+            if (units > 48) u64.copyWithin(to, from, from + units);
+            else for (let i = 0; i < units; i++) u64[to + i] = u64[from + i];
             this.releaseSmall(p, pool, u32[(pool + 0) >>> 2]);
             return q;
           }
@@ -502,13 +508,15 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
             // CPython's rule: shrink in place unless that would waste more than a quarter of the block.
             if (n <= size && 4 * n > 3 * size) return p;
             const q = this.malloc(n);
-            // Whole words: q's block holds n rounded up to the alignment, p's block holds size bytes.
-            const from = p >>> 2;
-            const to = q >>> 2;
-            const words = (Math.min(n, size) + 3) >>> 2;
-            // A word loop costs about a nanosecond a word here, copyWithin about 20 ns a call whatever the length.
-            if (words > 16) u32.copyWithin(to, from, from + words);
-            else for (let i = 0; i < words; i++) u32[to + i] = u32[from + i];
+            // Whole 8-byte units: both blocks are 8-aligned, q's holds n rounded up to the alignment (8 at least)
+            // and p's holds size bytes. Optimized code copies BigUint64Array elements as raw 64-bit values: about
+            // 0.7 ns a unit, against 1 ns a 4-byte word for a Uint32Array loop and 20-40 ns for copyWithin.
+            const from = p >>> 3;
+            const to = q >>> 3;
+            const units = (Math.min(n, size) + 7) >>> 3;
+            const u64 = this.u64;
+            if (units > 48) u64.copyWithin(to, from, from + units);
+            else for (let i = 0; i < units; i++) u64[to + i] = u64[from + i];
             this.releaseSmall(p, pool, u32[(pool + 0) >>> 2]);
             return q;
           }
