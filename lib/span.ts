@@ -89,29 +89,29 @@ function insertFree(h: HeapCore, pg: number, n: number): void {
 }
 
 /**
- * Makes [pg, pg + n), committed and untagged, one CACHED span on its cache bin, merged with CACHED neighbours.
- * The caller has counted its pages in span_cache_pages.
+ * Makes [pg, pg + n), untagged, one span of `kind` (FREE or CACHED) on its bin of the lists at `heads`, merged
+ * with the neighbours of the same kind.
  */
-function insertCached(h: HeapCore, pg: number, n: number): void {
+function insertMerged(h: HeapCore, pg: number, n: number, kind: number, heads: number): void {
   const u32 = h.u32;
   const pm = h.pagemapIdx;
   const left = pg > h.dataStartPage ? u32[pm + pg - 1] : 0;
-  if ((left & 7) === SPAN_CACHED) {
+  if ((left & 7) === kind) {
     const ln = left >>> 3;
     pg -= ln;
     n += ln;
-    listRemove(h, h.cacheIdx + bin(ln), pg);
+    listRemove(h, heads + bin(ln), pg);
     clearTags(h, pg, ln);
   }
   const right = pg + n < h.geometry.pages ? u32[pm + pg + n] : 0;
-  if ((right & 7) === SPAN_CACHED) {
+  if ((right & 7) === kind) {
     const rn = right >>> 3;
-    listRemove(h, h.cacheIdx + bin(rn), pg + n);
+    listRemove(h, heads + bin(rn), pg + n);
     clearTags(h, pg + n, rn);
     n += rn;
   }
-  setTags(h, pg, n, SPAN_CACHED);
-  listPush(h, h.cacheIdx + bin(n), pg);
+  setTags(h, pg, n, kind);
+  listPush(h, heads + bin(n), pg);
 }
 
 /**
@@ -285,28 +285,8 @@ export function freeSpan(h: HeapCore, pg: number, n: number): void {
 
 /** Makes span [pg, pg + n), already decommitted, FREE, merging it with FREE neighbours. */
 function releaseSpan(h: HeapCore, pg: number, n: number): void {
-  const u32 = h.u32;
-  const pm = h.pagemapIdx;
   clearTags(h, pg, n);
-  const left = u32[pm + pg - 1];
-  if (pg > h.dataStartPage && (left & 7) === SPAN_FREE) {
-    const ln = left >>> 3;
-    const lpg = pg - ln;
-    listRemove(h, h.binsIdx + bin(ln), lpg);
-    clearTags(h, lpg, ln);
-    pg = lpg;
-    n += ln;
-  }
-  if (pg + n < h.geometry.pages) {
-    const right = u32[pm + pg + n];
-    if ((right & 7) === SPAN_FREE) {
-      const rn = right >>> 3;
-      listRemove(h, h.binsIdx + bin(rn), pg + n);
-      clearTags(h, pg + n, rn);
-      n += rn;
-    }
-  }
-  insertFree(h, pg, n);
+  insertMerged(h, pg, n, SPAN_FREE, h.binsIdx);
 }
 
 /**
@@ -346,7 +326,7 @@ function releaseDirtySpan(h: HeapCore, pg: number, n: number): void {
     if (u32[usedIdx] + n > budget) evictSpanCache(h, Math.min(budget >>> 1, budget - n));
     u32[usedIdx] += n;
     clearTags(h, pg, n);
-    insertCached(h, pg, n);
+    insertMerged(h, pg, n, SPAN_CACHED, h.cacheIdx);
     return;
   }
   freeSpan(h, pg, n);
