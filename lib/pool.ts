@@ -76,29 +76,19 @@ export function poolExtend(h: HeapCore, pool: number, sz: number): void {
     let block = first;
     let off = next + size;
     // Blocks that start before the pool's end and the page's. The heap's fields are read once, outside the
-    // loops: V8 does not hoist them, and reloaded they made this loop a few percent of a trace's time.
+    // loop: V8 does not hoist them, and reloaded they made this loop a few percent of a trace's time.
     const last = Math.min(max, pageEnd - 1 - pool);
     const hi = h.baseHi;
     const markWord = h.markOffset >>> 2; // where blocks have room for the mark (alignment 16): from word 2 on
     const markValue = h.markValue;
     const debug = h.debug;
-    if (markWord >= 2) {
-      for (; off <= last; off += size) {
-        if (debug) fillDead(h, block, size);
-        const bw = block >>> 2;
-        u32[bw + markWord] = markValue;
-        u32[bw] = pool + off;
-        u32[bw + 1] = hi;
-        block = pool + off;
-      }
-    } else {
-      for (; off <= last; off += size) {
-        if (debug) fillDead(h, block, size);
-        const bw = block >>> 2;
-        u32[bw] = pool + off;
-        u32[bw + 1] = hi;
-        block = pool + off;
-      }
+    for (; off <= last; off += size) {
+      if (debug) fillDead(h, block, size);
+      const bw = block >>> 2;
+      if (markWord >= 2) u32[bw + markWord] = markValue;
+      u32[bw] = pool + off;
+      u32[bw + 1] = hi;
+      block = pool + off;
     }
     carve(h, block, size);
     pool_header_set_freeblock(h, pool, first);
