@@ -1,5 +1,6 @@
 {
   # node-gyp build of the native shim -> build/Release/pymalloc.node (CMakeLists.txt builds the same sources).
+  # The shim uses the C Node-API (node_api.h) only: see "Nothing here may abort the process" in native/shim.cc.
   "targets": [
     {
       "target_name": "pymalloc",
@@ -7,13 +8,8 @@
         "native/shim.cc",
         "native/inspector.cc"
       ],
-      "include_dirs": [
-        "<!(node -p \"require('node-addon-api').include_dir\")"
-      ],
       "defines": [
-        "NAPI_VERSION=8",
-        "NODE_ADDON_API_CPP_EXCEPTIONS",
-        "NODE_ADDON_API_CPP_EXCEPTIONS_ALL"
+        "NAPI_VERSION=8"
       ],
       "cflags!": ["-fno-exceptions", "-O3"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20", "-O3"],

@@ -9,16 +9,21 @@
  * They fall back to the slow paths only when a pool list is empty, a pool fills or empties, or the request is
  * not a small one.
  */
+
+import { isPurged } from './arena';
 import { codedError, HeapCore } from './core';
 import {
+  OFFSETOF_ARENA_OBJECT_ADDRESS,
+  OFFSETOF_ARENA_OBJECT_POOL_ADDRESS,
   OFFSETOF_POOL_HEADER_FREEBLOCK,
   OFFSETOF_POOL_HEADER_NEXTOFFSET,
   OFFSETOF_POOL_HEADER_NEXTPOOL,
   OFFSETOF_POOL_HEADER_REF_COUNT,
   OFFSETOF_POOL_HEADER_SZIDX,
+  SIZEOF_ARENA_OBJECT,
 } from './generated/layout';
 import { allocateFromNewPool, insertToUsedpool, onFreeList, poolEmptied, poolExtend } from './pool';
-import { allocSpan, freeLargeSpan, resizeLargeSpan, SPAN_CACHED, SPAN_FREE, SPAN_LARGE } from './span';
+import { allocSpan, freeLargeSpan, isFreedHead, resizeLargeSpan, SPAN_LARGE } from './span';
 
 const REF_COUNT = OFFSETOF_POOL_HEADER_REF_COUNT;
 const FREEBLOCK = OFFSETOF_POOL_HEADER_FREEBLOCK;
@@ -166,55 +171,114 @@ export class Allocator extends HeapCore {
    * Finds the live block that p points at: returns its size for a small block (its pool is p & ~POOL_MASK) or
    * minus its page count for a large one (its first page is p >> PAGE_BITS). Throws TypeError/RangeError for a
    * non-pointer, Error ERR_PYMALLOC_INVALID_POINTER for anything that is not the start of a live block of this
-   * heap, and ERR_PYMALLOC_DOUBLE_FREE for a block already free.
+   * heap, and ERR_PYMALLOC_DOUBLE_FREE for a block already free. Messages name `shown` (the debug hooks pass the
+   * pointer their caller gave, whose underlying block is p).
    */
-  protected locate(p: number, what: string): number {
+  protected locate(p: number, what: string, shown: number = p): number {
     checkPointer(p, what);
     const u32 = this.u32;
     const g = this.geometry;
-    if (p >= g.reserve) badPointer(what, p, `pointer is beyond this heap's ${g.reserve}-byte reservation`);
-    if (u32[this.arenamapIdx + (p >>> this.arenaBits)] !== 0) {
+    if (p >= g.reserve) {
+      badPointer(
+        what,
+        p,
+        `pointer is beyond this heap's ${g.reserve}-byte reservation`,
+        'ERR_PYMALLOC_INVALID_POINTER',
+        shown,
+      );
+    }
+    const slot = u32[this.arenamapIdx + (p >>> this.arenaBits)];
+    if (slot !== 0) {
       const pool = (p & this.poolMask) >>> 0;
       const count = u32[(pool + REF_COUNT) >>> 2];
       const off = p - pool - this.poolOverhead;
-      if (off < 0) badPointer(what, p, 'pointer is inside a pool header, not a block');
-      if (count === 0) {
+      if (off < 0)
         badPointer(
           what,
           p,
-          'pointer is in a pool that holds no live blocks (already freed?)',
-          'ERR_PYMALLOC_DOUBLE_FREE',
+          'pointer is inside a pool header, not a block',
+          'ERR_PYMALLOC_INVALID_POINTER',
+          shown,
         );
-      }
+      if (count === 0) this.emptyPoolPointer(p, pool, slot - 1, what, shown);
       const size = (u32[(pool + SZIDX) >>> 2] + 1) << this.alignShift;
       if (off % size !== 0) {
         badPointer(
           what,
           p,
           `pointer is not at the start of a block (blocks of ${size} bytes; ${off % size} bytes in)`,
+          'ERR_PYMALLOC_INVALID_POINTER',
+          shown,
         );
       }
       if (off >= u32[(pool + NEXTOFFSET) >>> 2] - this.poolOverhead) {
-        badPointer(what, p, 'pointer is beyond the blocks handed out so far');
+        badPointer(
+          what,
+          p,
+          'pointer is beyond the blocks handed out so far',
+          'ERR_PYMALLOC_INVALID_POINTER',
+          shown,
+        );
       }
       if (
         (u32[(p + this.markOffset) >>> 2] | 0) === this.markValue &&
         onFreeList(this, pool, p, g.poolSize)
       ) {
-        badPointer(what, p, 'block is already free (double free)', 'ERR_PYMALLOC_DOUBLE_FREE');
+        badPointer(what, p, 'block is already free (double free)', 'ERR_PYMALLOC_DOUBLE_FREE', shown);
       }
       return size;
     }
-    if (p % g.pageSize !== 0) badPointer(what, p, 'pointer is not the start of a block of this heap');
+    const notABlock = 'pointer is not the start of a block of this heap';
+    if (p % g.pageSize !== 0) badPointer(what, p, notABlock, 'ERR_PYMALLOC_INVALID_POINTER', shown);
     const pg = p >>> this.pageBits;
-    const tag = pg >= this.dataStartPage ? u32[this.pagemapIdx + pg] : 0;
-    const kind = tag & 7;
+    if (pg < this.dataStartPage) badPointer(what, p, notABlock, 'ERR_PYMALLOC_INVALID_POINTER', shown);
+    const tag = u32[this.pagemapIdx + pg];
     // A LARGE tag is at both ends of its span: only the head (marked by allocSpan) starts the block.
-    if (kind === SPAN_LARGE && u32[this.linksIdx + 2 * pg + 1] === pg) return -(tag >>> 3);
-    if (kind === SPAN_CACHED || kind === SPAN_FREE) {
-      badPointer(what, p, 'large block is already free (double free)', 'ERR_PYMALLOC_DOUBLE_FREE');
+    if ((tag & 7) === SPAN_LARGE && u32[this.linksIdx + 2 * pg + 1] === pg) return -(tag >>> 3);
+    // A large block freed here, whatever its pages became since (cached, merged into a neighbour, given back),
+    // as long as they have not been handed out again.
+    if (isFreedHead(this, pg)) {
+      badPointer(what, p, 'large block is already free (double free)', 'ERR_PYMALLOC_DOUBLE_FREE', shown);
     }
-    return badPointer(what, p, 'pointer is not the start of a block of this heap');
+    return badPointer(what, p, notABlock, 'ERR_PYMALLOC_INVALID_POINTER', shown);
+  }
+
+  /**
+   * p points into `pool`, which holds no live block, in the arena of index `arena`: a double free if p is where
+   * a block of the pool's last class was handed out, else a pointer that never was a block. A purged pool has
+   * forgotten its class; every block it had was freed.
+   */
+  private emptyPoolPointer(p: number, pool: number, arena: number, what: string, shown: number): never {
+    const u32 = this.u32;
+    const ao = this.arenasBase + arena * SIZEOF_ARENA_OBJECT;
+    const address = u32[(ao + OFFSETOF_ARENA_OBJECT_ADDRESS) >>> 2];
+    if (pool >= u32[(ao + OFFSETOF_ARENA_OBJECT_POOL_ADDRESS) >>> 2]) {
+      badPointer(
+        what,
+        p,
+        'pointer is in a pool that was never used: not a block',
+        'ERR_PYMALLOC_INVALID_POINTER',
+        shown,
+      );
+    }
+    const double = 'ERR_PYMALLOC_DOUBLE_FREE';
+    const noLive = 'pointer is in a pool that holds no live blocks (already freed?)';
+    if (isPurged(this, address, (pool - address) / this.poolSize)) badPointer(what, p, noLive, double, shown);
+    const sz = u32[(pool + SZIDX) >>> 2];
+    const off = p - pool - this.poolOverhead;
+    if (sz < this.geometry.poolClasses) {
+      const size = (sz + 1) << this.alignShift;
+      if (off % size === 0 && off < u32[(pool + NEXTOFFSET) >>> 2] - this.poolOverhead) {
+        badPointer(what, p, noLive, double, shown);
+      }
+    }
+    return badPointer(
+      what,
+      p,
+      'pointer is not the start of a block of this heap',
+      'ERR_PYMALLOC_INVALID_POINTER',
+      shown,
+    );
   }
 
   /**
@@ -280,35 +344,56 @@ export class Allocator extends HeapCore {
     const page = p >>> this.pageBits;
     const pageSize = this.geometry.pageSize;
     const pages = Math.max(1, Math.ceil(n / pageSize));
-    const old = this.u32[this.linksIdx + 2 * page];
     if (resizeLargeSpan(this, page, -found, pages)) {
       this.u32[this.linksIdx + 2 * page] = Math.max(n, 1);
       return p;
     }
+    // It moves (it grows: a shrink is always in place). Every byte usableSize(p) promised goes with it: the old
+    // block's whole pages, all of which the new one holds.
     const q = this.mallocLarge(Math.max(n, 1));
-    this.u8.copyWithin(q, p, p + Math.min(old, n));
-    freeLargeSpan(this, page, -found);
+    this.u8.copyWithin(q, p, p + Math.min(-found, pages) * pageSize);
+    try {
+      freeLargeSpan(this, page, -found);
+    } catch (err) {
+      // The OS refused the old pages: undo the move, so that nothing changed (p is still the block).
+      try {
+        freeLargeSpan(this, q >>> this.pageBits, pages);
+      } catch {
+        // Refused twice: q stays allocated (stats count it), p is still valid.
+      }
+      throw err;
+    }
     return q;
   }
 
-  /** Allocates count * size bytes, all zero (reused blocks included). */
+  /**
+   * Allocates count * size bytes, all zero (reused blocks included). A large block on pages fresh from the OS is
+   * not touched (they are zero already, as glibc's calloc knows of fresh mmap pages): calloc(512 MiB) costs no
+   * RSS until it is written.
+   */
   calloc(count: number, size: number): number {
     this.checkLive('calloc');
-    checkSize(count, 'count');
-    checkSize(size, 'size');
-    const total = count * size;
-    if (total > MAX_REQUEST) {
-      throw codedError(
-        RangeError,
-        'ERR_OUT_OF_RANGE',
-        `pymalloc: calloc(${count}, ${size}): ${total} bytes exceeds a 4 GiB heap`,
-      );
-    }
+    const total = callocSize(count, size);
     const p = this.malloc(total);
+    if (total > this.threshold && this.spanWasFree && this.zeroFresh(p, -this.locate(p, 'calloc'))) return p;
     // The whole block, not just the request: usableSize promises the rest too, and a reused span or block may
     // hold an earlier block's bytes there.
     this.u8.fill(0, p, p + this.usableSize(p));
     return p;
+  }
+
+  /**
+   * Makes sure the `pages` pages at p, a span just taken from free (decommitted) pages, read as zeros without
+   * touching them: they were given back when freed, and MADV_DONTNEED again drops anything written to them since
+   * (a write after free), at the cost of one system call and no page fault. False when the OS refuses.
+   */
+  private zeroFresh(p: number, pages: number): boolean {
+    try {
+      this.reservation.decommit(p, pages * this.geometry.pageSize, 'dontneed');
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Bytes usable at p: the block's class size, or a large block's whole pages. */
@@ -330,8 +415,29 @@ export class Allocator extends HeapCore {
   }
 }
 
-function badPointer(what: string, p: number, why: string, code = 'ERR_PYMALLOC_INVALID_POINTER'): never {
-  throw codedError(Error, code, `pymalloc: ${what}(${hex(p)}): ${why}`);
+function badPointer(
+  what: string,
+  p: number,
+  why: string,
+  code = 'ERR_PYMALLOC_INVALID_POINTER',
+  shown = p,
+): never {
+  throw codedError(Error, code, `pymalloc: ${what}(${hex(shown)}): ${why}`);
+}
+
+/** calloc's byte count: count and size checked, and their product at most MAX_REQUEST. */
+export function callocSize(count: unknown, size: unknown): number {
+  checkSize(count, 'count');
+  checkSize(size, 'size');
+  const total = count * size;
+  if (total > MAX_REQUEST) {
+    throw codedError(
+      RangeError,
+      'ERR_OUT_OF_RANGE',
+      `pymalloc: calloc(${count}, ${size}): ${total} bytes exceeds a 4 GiB heap`,
+    );
+  }
+  return total;
 }
 
 /** A size or count: a non-negative integer no larger than MAX_REQUEST. */

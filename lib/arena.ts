@@ -10,6 +10,9 @@
  *   nfreepools == |freepools| + |purged pools| + (pools not yet carved: (address + ARENA_SIZE - pool_address) / POOL_SIZE).
  * Unlike CPython, arenas are aligned to their size inside the reservation (no pool is lost to alignment), and a
  * purged pool (its pages given back while its arena lives) is remembered in `purgemap` rather than in its header.
+ * Giving memory back never fails a free: an arena or pool whose pages the OS refuses to take back stays as it
+ * was (a free arena on usable_arenas, an empty pool on freepools), the refusal is noted (noteRefusal in span.ts)
+ * and trim() retries.
  */
 import { codedError, DUMMY_SIZE_IDX, type HeapCore, POLICY_NEVER, POLICY_PURGE } from './core';
 import {
@@ -57,10 +60,11 @@ import {
   OFFSETOF_POOL_HEADER_NEXTPOOL,
   pool_header_get_nextpool,
   pool_header_set_arenaindex,
+  pool_header_set_nextpool,
   pool_header_set_szidx,
   SIZEOF_ARENA_OBJECT,
 } from './generated/layout';
-import { allocSpan, freeSpan, SPAN_ARENA } from './span';
+import { allocSpan, decommitSpan, noteRefusal, releaseSpan, SPAN_ARENA } from './span';
 
 /** Arena objects made at the first arena; the table doubles from there (CPython's INITIAL_ARENA_OBJECTS). */
 const INITIAL_ARENA_OBJECTS = 16;
@@ -288,8 +292,12 @@ export function poolBecameFree(h: HeapCore, pool: number, arenaIdx: number): voi
       u32[W_NFP2LASTA + 3] = hi;
     }
   } else {
-    if (nf === u32[aw + AO_NTOTALPOOLS] && u32[aw + AO_NEXTARENA] !== 0 && h.policyCode !== POLICY_NEVER) {
-      releaseArena(h, ao, nf);
+    if (
+      nf === u32[aw + AO_NTOTALPOOLS] &&
+      u32[aw + AO_NEXTARENA] !== 0 &&
+      h.policyCode !== POLICY_NEVER &&
+      releaseArena(h, ao, nf)
+    ) {
       return;
     }
     if (u32[li + 2] === 0) {
@@ -332,8 +340,12 @@ function moveAfter(h: HeapCore, ao: number, after: number): void {
   u32[(after >>> 2) + AO_NEXTARENA + 1] = hi;
 }
 
-/** Unlinks a wholly free arena from usable_arenas, returns its memory to the OS, and recycles its object. */
-function releaseArena(h: HeapCore, ao: number, nf: number): void {
+/**
+ * Returns a wholly free arena's memory to the OS, unlinks it from usable_arenas and recycles its object. Returns
+ * false, changing nothing, when the OS refuses (noted): the arena then stays, free, where it is.
+ */
+function releaseArena(h: HeapCore, ao: number, nf: number): boolean {
+  if (!decommitArena(h, ao)) return false;
   const prev = arena_object_get_prevarena(h, ao);
   const next = arena_object_get_nextarena(h, ao);
   if (prev === 0) heap_state_set_usable_arenas(h, S, next);
@@ -341,14 +353,27 @@ function releaseArena(h: HeapCore, ao: number, nf: number): void {
   if (next !== 0) arena_object_set_prevarena(h, next, prev);
   if (heap_state_get_nfp2lasta(h, S, nf) === ao) heap_state_set_nfp2lasta(h, S, nf, 0);
   discardArena(h, ao);
+  return true;
 }
 
-/** Forgets an arena that is on no list: counters, purge bits, arenamap, memory, and the object itself. */
+/** Gives an arena's pages back to the OS; false (noted, nothing changed) when it refuses. */
+function decommitArena(h: HeapCore, ao: number): boolean {
+  const g = h.geometry;
+  try {
+    decommitSpan(h, arenaAddress(h, ao) >>> g.pageBits, g.arenaSize >>> g.pageBits);
+    return true;
+  } catch (err) {
+    noteRefusal(h, err);
+    return false;
+  }
+}
+
+/**
+ * Forgets an arena that is on no list and whose pages are decommitted: counters, purge bits, arenamap, its span,
+ * and the object itself.
+ */
 function discardArena(h: HeapCore, ao: number): void {
   const g = h.geometry;
-  let free = 0;
-  for (let p = arena_object_get_freepools(h, ao); p !== 0; p = pool_header_get_nextpool(h, p)) free++;
-  heap_state_set_empty_pools(h, S, heap_state_get_empty_pools(h, S) - free);
   const address = arenaAddress(h, ao);
   const slot = address / g.arenaSize;
   const words = h.meta.purgeWords;
@@ -359,8 +384,13 @@ function discardArena(h: HeapCore, ao: number): void {
     h.u32[pm + w] = 0;
   }
   heap_state_set_npurged_pools(h, S, heap_state_get_npurged_pools(h, S) - purged);
+  // Its pools are all free: on its freepools list but the purged and the never carved. (Counted, not walked:
+  // the pool headers went back to the OS with the arena's pages.)
+  const uncarved = (address + g.arenaSize - arena_object_get_pool_address(h, ao)) / g.poolSize;
+  const free = g.poolsPerArena - purged - uncarved;
+  heap_state_set_empty_pools(h, S, heap_state_get_empty_pools(h, S) - free);
   h.u32[h.arenamapIdx + slot] = 0;
-  freeSpan(h, address >>> g.pageBits, g.arenaSize >>> g.pageBits);
+  releaseSpan(h, address >>> g.pageBits, g.arenaSize >>> g.pageBits);
   // The range may next hold large blocks, which must not fault in huge pages.
   if (h.hugePages) adviseArena(h, address, false);
   setArenaAddress(h, ao, 0);
@@ -405,8 +435,10 @@ let purgeScratch = new Uint32Array(0);
 /**
  * Gives back the pages of every empty pool of every usable arena (their contents become zeros; they stay free
  * pools of their arena); nothing in a heap whose arenas are huge pages. Pages are dropped with MADV_DONTNEED
- * whatever the heap's decommit mode, so a stale pointer into one still reads (zeros) rather than faulting. Adjacent pools go back together, one system call
- * per contiguous run (a purge after a mass free is mostly runs). Returns the bytes given back.
+ * whatever the heap's decommit mode, so a stale pointer into one still reads (zeros) rather than faulting.
+ * Adjacent pools go back together, one system call per contiguous run (a purge after a mass free is mostly
+ * runs). A run the OS refuses stays on its arena's freepools (noted, see noteRefusal). Returns the bytes given
+ * back.
  */
 export function purgeFreePools(h: HeapCore): number {
   // A huge-page arena goes back whole or not at all: dropping some of its pools would split the huge page, and
@@ -428,41 +460,70 @@ export function purgeFreePools(h: HeapCore): number {
       const index = (pool - address) >>> poolBits;
       fresh[index >>> 5] |= 1 << (index & 31);
     }
-    // Runs of consecutive pools, in address order: [start, i) is the current run.
+    // Runs of consecutive pools, in address order: [start, i) is the current run. A run given back is marked
+    // purged; fresh keeps only the bits of runs the OS refused.
+    let refused = false;
     let start = -1;
-    for (let w = 0; w < words; w++) {
-      const bits = fresh[w];
-      if (bits === 0 && start < 0) continue;
-      u32[pm + w] |= bits;
-      fresh[w] = 0;
-      for (let b = 0; b < 32; b++) {
-        const i = w * 32 + b;
-        if ((bits & (1 << b)) !== 0) {
-          if (start < 0) start = i;
-          purged++;
-        } else if (start >= 0) {
-          h.reservation.decommit(address + start * g.poolSize, (i - start) * g.poolSize, 'dontneed');
-          start = -1;
-        }
+    for (let i = 0, end = words * 32; i <= end; i++) {
+      if (i < end && (fresh[i >>> 5] & (1 << (i & 31))) !== 0) {
+        if (start < 0) start = i;
+        continue;
       }
+      if (start < 0) continue;
+      if (purgeRun(h, address, start, i - start)) {
+        for (let k = start; k < i; k++) {
+          u32[pm + (k >>> 5)] |= 1 << (k & 31);
+          fresh[k >>> 5] &= ~(1 << (k & 31));
+        }
+        purged += i - start;
+      } else {
+        refused = true;
+      }
+      start = -1;
     }
-    if (start >= 0) {
-      h.reservation.decommit(address + start * g.poolSize, (words * 32 - start) * g.poolSize, 'dontneed');
-    }
-    arena_object_set_freepools(h, ao, 0);
+    if (refused) keepRefusedPools(h, ao, address, fresh);
+    else arena_object_set_freepools(h, ao, 0);
+    fresh.fill(0, 0, words);
   }
-  heap_state_set_empty_pools(h, S, 0);
+  heap_state_set_empty_pools(h, S, heap_state_get_empty_pools(h, S) - purged);
   heap_state_set_npurged_pools(h, S, heap_state_get_npurged_pools(h, S) + purged);
   return purged * g.poolSize;
 }
 
-/** Returns every wholly free arena still held (the anti-thrash one, or all of them under 'never'). */
+/** MADV_DONTNEED over `count` pools of the arena at `address` from pool `first`; false (noted) when refused. */
+function purgeRun(h: HeapCore, address: number, first: number, count: number): boolean {
+  const poolSize = h.geometry.poolSize;
+  try {
+    h.reservation.decommit(address + first * poolSize, count * poolSize, 'dontneed');
+    return true;
+  } catch (err) {
+    noteRefusal(h, err);
+    return false;
+  }
+}
+
+/** Relinks the arena's freepools to hold exactly the pools whose bit is set in `keep` (in address order). */
+function keepRefusedPools(h: HeapCore, ao: number, address: number, keep: Uint32Array): void {
+  let head = 0;
+  for (let i = h.meta.purgeWords * 32 - 1; i >= 0; i--) {
+    if ((keep[i >>> 5] & (1 << (i & 31))) === 0) continue;
+    const pool = address + i * h.geometry.poolSize;
+    pool_header_set_nextpool(h, pool, head);
+    head = pool;
+  }
+  arena_object_set_freepools(h, ao, head);
+}
+
+/**
+ * Returns every wholly free arena still held (the anti-thrash one, or all of them under 'never'); one the OS
+ * refuses to take back stays (noted). Returns the bytes given back.
+ */
 export function releaseFreeArenas(h: HeapCore): number {
   let released = 0;
   for (let ao = heap_state_get_usable_arenas(h, S); ao !== 0; ) {
     const next = arena_object_get_nextarena(h, ao);
     const nf = arena_object_get_nfreepools(h, ao);
-    if (nf === arena_object_get_ntotalpools(h, ao)) {
+    if (nf === arena_object_get_ntotalpools(h, ao) && decommitArena(h, ao)) {
       // Keep nfp2lasta right: ao is the last arena with nf free pools iff no later one has nf.
       if (heap_state_get_nfp2lasta(h, S, nf) === ao) {
         const prev = arena_object_get_prevarena(h, ao);

@@ -2,6 +2,11 @@
  * The whole-heap validator behind `heap.check()`: it walks every arena, pool, free list and span and throws
  * Error ERR_PYMALLOC_CORRUPT naming the first broken invariant. O(heap size): for tests and debugging.
  * The invariants are those stated at the top of arena.ts, pool.ts and span.ts.
+ *
+ * It trusts nothing it reads from the heap (any JavaScript holding the heap can overwrite its metadata through the
+ * views): every offset is checked against the reservation, and against the pages the shim knows to be readable
+ * (all of them in 'dontneed' mode; the committed ones in 'unmap' mode), before anything is read there, and every
+ * walk is bounded. A corrupt heap is reported as ERR_PYMALLOC_CORRUPT, never as a fault.
  */
 import { arenaAddress, arenaObject, isPurged } from './arena';
 import { codedError, type HeapCore } from './core';
@@ -29,6 +34,8 @@ import {
   pool_header_get_prevpool,
   pool_header_get_ref_count,
   pool_header_get_szidx,
+  SIZEOF_ARENA_OBJECT,
+  SIZEOF_POOL_HEADER,
 } from './generated/layout';
 import { blocksPerPool, classSize } from './geometry';
 import { checkSpans, SPAN_ARENA } from './span';
@@ -44,6 +51,17 @@ export function checkHeap(h: HeapCore): void {
     throw codedError(Error, 'ERR_PYMALLOC_CORRUPT', `pymalloc: heap check failed: ${msg}`);
   };
   if (heap_state_get_magic(h, S) !== HEAP_MAGIC) fail('heap_state.magic is wrong');
+  const pages = h.reservation.readablePages();
+  const maxarenas = heap_state_get_maxarenas(h, S);
+  if (maxarenas > g.arenaSlots) fail(`maxarenas ${maxarenas} exceeds the ${g.arenaSlots} arena slots`);
+  /** An arena object pointer: one of the table's first maxarenas entries. */
+  const inTable = (ao: number) =>
+    ao >= h.meta.arenas &&
+    (ao - h.meta.arenas) % SIZEOF_ARENA_OBJECT === 0 &&
+    (ao - h.meta.arenas) / SIZEOF_ARENA_OBJECT < maxarenas;
+  /** A pool pointer that can be read: pool-aligned, in the data region, on readable pages. */
+  const readablePool = (pool: number) =>
+    pool % g.poolSize === 0 && pool >= h.meta.dataStart && pages.readable(pool, SIZEOF_POOL_HEADER);
 
   // usedpools: every listed pool is used, of its list's class, and listed once.
   const listed = new Set<number>();
@@ -57,6 +75,7 @@ export function checkHeap(h: HeapCore): void {
       pool = pool_header_get_nextpool(h, pool)
     ) {
       if (++steps > g.pages) fail(`usedpools[${sz}] loops`);
+      if (!readablePool(pool)) fail(`usedpools[${sz}] holds ${pool}, which is not a pool of this heap`);
       if (pool_header_get_prevpool(h, pool) !== prev)
         fail(`usedpools[${sz}]: pool ${pool} has a wrong prevpool`);
       if (listed.has(pool)) fail(`pool ${pool} is on usedpools twice`);
@@ -71,7 +90,6 @@ export function checkHeap(h: HeapCore): void {
   }
 
   // Arenas and their pools.
-  const maxarenas = heap_state_get_maxarenas(h, S);
   let associated = 0;
   let emptyPools = 0;
   let purgedPools = 0;
@@ -81,6 +99,8 @@ export function checkHeap(h: HeapCore): void {
     const address = arenaAddress(h, ao);
     if (address === 0) continue;
     associated++;
+    if (address % g.arenaSize !== 0 || address < h.meta.dataStart || !pages.readable(address, g.arenaSize))
+      fail(`arena ${i}: address ${address} is not a readable arena of this heap`);
     const slot = address / g.arenaSize;
     if (u32[h.arenamapIdx + slot] !== i + 1) fail(`arenamap[${slot}] does not name arena ${i}`);
     const tag = u32[h.pagemapIdx + address / g.pageSize];
@@ -150,6 +170,7 @@ export function checkHeap(h: HeapCore): void {
   let steps = 0;
   for (let ao = heap_state_get_usable_arenas(h, S); ao !== 0; ao = arena_object_get_nextarena(h, ao)) {
     if (++steps > maxarenas) fail('usable_arenas loops');
+    if (!inTable(ao)) fail(`usable_arenas holds ${ao}, which is not an arena object`);
     if (!withFree.delete(ao))
       fail(`arena object ${ao} on usable_arenas is unassociated, full, or listed twice`);
     if (arena_object_get_prevarena(h, ao) !== prev)
@@ -171,6 +192,7 @@ export function checkHeap(h: HeapCore): void {
   let unused = 0;
   for (let ao = heap_state_get_unused_arena_objects(h, S); ao !== 0; ao = arena_object_get_nextarena(h, ao)) {
     if (++unused > maxarenas) fail('unused_arena_objects loops');
+    if (!inTable(ao)) fail(`unused_arena_objects holds ${ao}, which is not an arena object`);
     if (arenaAddress(h, ao) !== 0) fail(`associated arena object ${ao} is on unused_arena_objects`);
   }
   if (unused + associated !== maxarenas)

@@ -131,10 +131,11 @@ export class HeapCore implements LayoutViews {
   declare readonly pageBits: number;
   /** Byte offset of `usedpools[0]`; the fake header of class i is at usedBase + 16 * i - 16. */
   declare readonly usedBase: number;
-  /** u32 index of `arenamap[0]`, `pagemap[0]`, `span_links[0]`. */
+  /** u32 index of `arenamap[0]`, `pagemap[0]`, `span_links[0]`, `freed_heads[0]`. */
   declare readonly arenamapIdx: number;
   declare readonly pagemapIdx: number;
   declare readonly linksIdx: number;
+  declare readonly freedIdx: number;
   declare readonly binsIdx: number;
   declare readonly cacheIdx: number;
   /** Offset of the free-block mark inside a block, and the value that marks it. */
@@ -149,6 +150,15 @@ export class HeapCore implements LayoutViews {
   declare readonly policyCode: number;
   declare readonly poolSize: number;
   declare readonly debug: boolean;
+  /**
+   * Set by allocSpan: whether the span it handed out last came from free (decommitted, never written since)
+   * pages rather than from the dirty-span cache. calloc and the debug hooks read it right after the call.
+   */
+  declare spanWasFree: boolean;
+  /** The OS refused to take back memory that a free or a purge gave back: kept, and reported once. */
+  declare osRefusal: Error | undefined;
+  /** Warnings already emitted for this heap (each at most once). */
+  declare readonly warned: Set<string>;
 
   constructor(
     reservation: Reservation,
@@ -198,6 +208,10 @@ export class HeapCore implements LayoutViews {
     this.arenamapIdx = k.arenamapIdx;
     this.pagemapIdx = this.meta.pagemap >>> 2;
     this.linksIdx = this.meta.spanLinks >>> 2;
+    this.freedIdx = this.meta.freedHeads >>> 2;
+    this.spanWasFree = false;
+    this.osRefusal = undefined;
+    this.warned = new Set();
     this.binsIdx = (this.meta.state + OFFSETOF_HEAP_STATE_SPAN_BINS) >>> 2;
     this.cacheIdx = (this.meta.state + OFFSETOF_HEAP_STATE_SPAN_CACHE) >>> 2;
     this.dataStartPage = this.meta.dataStart >>> geometry.pageBits;
@@ -207,6 +221,32 @@ export class HeapCore implements LayoutViews {
     this.poolSize = geometry.poolSize;
     this.markOffset = k.markOffset;
     this.markValue = k.markValue ?? this.baseHi | 0;
+  }
+
+  /**
+   * Replaces every view by an empty one (a destroyed heap): the heap then keeps nothing of its reservation's
+   * buffer alive, so the range is unmapped as soon as nothing else (a view the program kept, native work in
+   * flight) can reach it.
+   */
+  protected dropViews(): void {
+    this.u8 = new Uint8Array(0);
+    this.i8 = new Int8Array(0);
+    this.u16 = new Uint16Array(0);
+    this.i16 = new Int16Array(0);
+    this.u32 = new Uint32Array(0);
+    this.i32 = new Int32Array(0);
+    this.f32 = new Float32Array(0);
+    this.f64 = new Float64Array(0);
+    this.u64 = new BigUint64Array(0);
+    this.i64 = new BigInt64Array(0);
+    this.dv = new DataView(new ArrayBuffer(0));
+  }
+
+  /** Emits a process warning (code `code`) once per heap. */
+  warnOnce(code: string, message: string): void {
+    if (this.warned.has(code)) return;
+    this.warned.add(code);
+    process.emitWarning(message, { code });
   }
 
   /** Fake pool header of class `sz` in `usedpools`: its nextpool/prevpool are usedpools[2sz], usedpools[2sz+1]. */

@@ -6,13 +6,15 @@
  *     b[2S:2S+n]    the data: CLEANBYTE (0xCD) when new;  p = b + 2S is what the caller gets
  *     b[2S+n:3S+n]  FORBIDDENBYTE x 8                        <- overflow guard
  * On free the guards are checked, the whole block is filled with DEADBYTE (0xDD), and the block goes back.
- * A small block is checked again when it is handed out: all but its first 2S bytes (the free-list link and mark)
- * must still be DEADBYTE, or something wrote to it after it was freed. (Debug heaps fill never-used blocks with
- * DEADBYTE too, see pool.ts.) Errors are thrown, not fatal, and the block involved is left allocated, so the
- * heap stays consistent.
+ * Every block is checked again when it is handed out, or something wrote to it after it was freed: a small or
+ * medium block's bytes but its first 2S (the free-list link and mark) must still be DEADBYTE (debug heaps fill
+ * never-used blocks with DEADBYTE too, see pool.ts); a large block's pages, if they come from the span cache,
+ * must all be DEADBYTE, and if they come from pages given back to the OS, must all be zero (only pages that
+ * have become resident again are read: a write after free is what makes one resident). Errors are thrown, not
+ * fatal, and the block involved is left allocated, so the heap stays consistent.
  */
 import type { Allocator } from './alloc';
-import { checkSize, hex } from './alloc';
+import { callocSize, checkPointer, checkSize, hex, MAX_REQUEST } from './alloc';
 import { codedError } from './core';
 import { DEADBYTE } from './pool';
 
@@ -95,25 +97,48 @@ export function installDebugHooks(heap: Allocator): void {
   // Undocumented but handy: the underlying block of a debug pointer.
   const usable = (b: number): number => proto.usableSize.call(h, b);
 
+  const wafError = (api: string, b: number, n: number, at: number, expected: number): Error =>
+    codedError(
+      Error,
+      'ERR_PYMALLOC_DEBUG',
+      `pymalloc debug: ${api}: write to freed memory: block ${hex(b + 2 * S)} (reused for a request of ${n} ` +
+        `bytes) has byte ${byteHex(h.u8[at])} at p${at - b - 2 * S < 0 ? '' : '+'}${at - b - 2 * S}, expected ` +
+        `${expected === DEADBYTE ? 'DEADBYTE' : 'zero: its pages had gone back to the OS'} (${byteHex(expected)}); ` +
+        'the block is kept out of use',
+    );
+
+  /** Throws if the block b, just handed out for a request of n bytes, was written to after it was freed. */
+  const checkFreed = (b: number, n: number, api: string): void => {
+    const u8 = h.u8;
+    const end = b + usable(b);
+    if (n + 3 * S <= h.geometry.mediumThreshold) {
+      for (let i = b + 2 * S; i < end; i++) if (u8[i] !== DEADBYTE) throw wafError(api, b, n, i, DEADBYTE);
+      return;
+    }
+    if (!h.spanWasFree) {
+      // From the span cache: every byte was DEADBYTE-filled when its block was freed.
+      for (let i = b; i < end; i++) if (u8[i] !== DEADBYTE) throw wafError(api, b, n, i, DEADBYTE);
+      return;
+    }
+    // Decommitted pages read as zeros and are not resident, unless something touched them since.
+    if (h.reservation.residentPages(b, end - b) === 0) return;
+    for (let i = b; i < end; i++) if (u8[i] !== 0) throw wafError(api, b, n, i, 0);
+  };
+
   const debugMalloc = (n: number, api: string): number => {
     checkSize(n, 'size');
     const total = n + 3 * S;
-    const b = rawMalloc.call(h, total);
-    const u8 = h.u8;
-    if (total <= h.geometry.mediumThreshold) {
-      const end = b + usable(b);
-      for (let i = b + 2 * S; i < end; i++) {
-        if (u8[i] !== DEADBYTE) {
-          throw codedError(
-            Error,
-            'ERR_PYMALLOC_DEBUG',
-            `pymalloc debug: ${api}: write to freed memory: block ${hex(b + 2 * S)} (reused for a request of ${n} ` +
-              `bytes) has byte ${byteHex(u8[i])} at p+${i - b - 2 * S}, expected DEADBYTE (${byteHex(DEADBYTE)}); ` +
-              'the block is kept out of use',
-          );
-        }
-      }
+    if (total > MAX_REQUEST) {
+      throw codedError(
+        RangeError,
+        'ERR_PYMALLOC_NOMEM',
+        `pymalloc: out of memory: cannot allocate ${n} bytes (debug mode adds ${3 * S} bytes of guards to every ` +
+          'block, and a heap holds at most 4 GiB)',
+      );
     }
+    const b = rawMalloc.call(h, total);
+    checkFreed(b, n, api);
+    const u8 = h.u8;
     h.dv.setUint32(b, Math.floor(n / 2 ** 32), false);
     h.dv.setUint32(b + 4, n % 2 ** 32, false);
     u8[b + S] = API_ID;
@@ -123,14 +148,15 @@ export function installDebugHooks(heap: Allocator): void {
     return b + 2 * S;
   };
 
+  const locate = (h as unknown as { locate(p: unknown, what: string, shown?: number): number }).locate;
   /** Checks p's guards; returns the underlying block and the bytes requested. */
   const verify = (p: number, api: string): { b: number; n: number } => {
-    if (typeof p !== 'number' || !Number.isInteger(p) || p < 2 * S) {
-      // Let the raw allocator produce its error for a non-pointer.
-      (h as unknown as { locate(p: unknown, what: string): unknown }).locate(p, api);
-    }
+    checkPointer(p, api);
+    // Below 2S no block can start: let the raw allocator name what p is.
+    if (p < 2 * S) locate.call(h, p, api);
     const b = p - 2 * S;
-    (h as unknown as { locate(p: number, what: string): unknown }).locate(b, api);
+    // Errors name p, the pointer the caller passed, not the underlying block.
+    locate.call(h, b, api, p);
     const u8 = h.u8;
     if (u8[b + S] !== API_ID) {
       throw debugError(
@@ -169,10 +195,9 @@ export function installDebugHooks(heap: Allocator): void {
   };
   h.calloc = (count: number, size: number) => {
     if (h.isDestroyed) return proto.calloc.call(h, count, size);
-    checkSize(count, 'count');
-    checkSize(size, 'size');
-    const p = debugMalloc(count * size, 'calloc');
-    h.u8.fill(0, p, p + count * size);
+    const total = callocSize(count, size);
+    const p = debugMalloc(total, 'calloc');
+    h.u8.fill(0, p, p + total);
     return p;
   };
   h.realloc = (p: number, n: number) => {

@@ -260,6 +260,8 @@ export interface MetadataLayout {
   readonly pagemap: number;
   /** `span_links[2 * page]`: free-list links of free spans, or (first word) the request size of a large span. */
   readonly spanLinks: number;
+  /** `freed_heads`: one bit per page, set where a freed large block started (until the page is reused). */
+  readonly freedHeads: number;
   /** First byte that spans and arenas may use: the end of the metadata rounded up to an arena. */
   readonly dataStart: number;
   /** Bytes of metadata, rounded up to pages. */
@@ -282,7 +284,8 @@ export function metadataLayout(g: Geometry): MetadataLayout {
   const purgemap = roundUp(arenas + g.arenaSlots * SIZEOF_ARENA_OBJECT, 64);
   const pagemap = roundUp(purgemap + g.arenaSlots * purgeWords * 4, g.pageSize);
   const spanLinks = roundUp(pagemap + g.pages * 4, g.pageSize);
-  const end = spanLinks + g.pages * 8;
+  const freedHeads = roundUp(spanLinks + g.pages * 8, 64);
+  const end = freedHeads + Math.ceil(g.pages / 32) * 4;
   const metaBytes = roundUp(end, g.pageSize);
   return {
     state,
@@ -293,6 +296,7 @@ export function metadataLayout(g: Geometry): MetadataLayout {
     purgeWords,
     pagemap,
     spanLinks,
+    freedHeads,
     dataStart: roundUp(end, g.arenaSize),
     metaBytes,
   };

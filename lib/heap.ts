@@ -171,8 +171,14 @@ export class Heap extends Allocator {
       if (Fast !== null) return new Fast(options);
     }
     const debug = o.debug ?? process.env['PYMALLOC'] === 'debug';
-    const reservation = Reservation.create(geometry.reserve, MAX_RESERVE);
-    super(reservation, geometry, o.policy ?? 'purge', o.decommit ?? 'dontneed', debug, hugePages);
+    // 'dontneed' heaps are read-write from the start: no view access can fault (see docs/reliability.md).
+    const decommit = o.decommit ?? 'dontneed';
+    const reservation = Reservation.create(
+      geometry.reserve,
+      MAX_RESERVE,
+      decommit === 'unmap' ? 'none' : 'readwrite',
+    );
+    super(reservation, geometry, o.policy ?? 'purge', decommit, debug, hugePages);
     try {
       reservation.commit(0, this.meta.metaBytes);
       this.initState(geometry, o);
@@ -284,7 +290,21 @@ export class Heap extends Allocator {
    */
   trim(): number {
     this.checkLive('trim');
-    return flushSpanCache(this) + purgeFreePools(this) + releaseFreeArenas(this);
+    this.osRefusal = undefined;
+    const bytes = flushSpanCache(this) + purgeFreePools(this) + releaseFreeArenas(this);
+    const refusal = this.osRefusal as Error | undefined;
+    if (refusal !== undefined) {
+      // Everything else was given back, and the heap is consistent: what the OS refused stays with it.
+      throw Object.assign(
+        codedError(
+          RangeError,
+          'ERR_PYMALLOC_NOMEM',
+          `pymalloc: trim: gave back ${bytes} bytes, but the OS refused to take back the rest: ${refusal.message}`,
+        ),
+        { cause: refusal, bytes },
+      );
+    }
+    return bytes;
   }
 
   /** Bytes of this heap's reservation resident in RAM (mincore). */
@@ -295,13 +315,16 @@ export class Heap extends Allocator {
 
   /**
    * Returns all of the heap's memory to the OS at once. Every view then has length 0 and every method throws
-   * ERR_PYMALLOC_DESTROYED. Calling destroy again does nothing.
+   * ERR_PYMALLOC_DESTROYED. Calling destroy again does nothing. Native work still holding one of the views
+   * (a libuv job) writes into the destroyed heap's own address range, which stays reserved until nothing can
+   * reach it, never into another heap's.
    */
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
     this.threshold = 0;
     this.reservation.release();
+    this.dropViews();
   }
 }
 

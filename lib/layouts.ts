@@ -77,6 +77,12 @@ export const heap_state = struct('heap_state', {
   arenamap: ptr(t.uint32),
   pagemap: ptr(t.uint32),
   span_links: ptr(t.uint32),
+  /**
+   * One bit per page, set when a large block that started there is freed and cleared when the page is handed
+   * out again: it tells a double free of a large block (even one merged into a neighbouring free span) from a
+   * pointer that never was a block.
+   */
+  freed_heads: ptr(t.uint32),
   narenas_currently_allocated: t.uint32,
   narenas_highwater: t.uint32,
   ntimes_arena_allocated: t.uint32,
@@ -87,9 +93,8 @@ export const heap_state = struct('heap_state', {
   /** Empty pools on the arenas' freepools lists, and how many of them trigger a purge (policy 'purge'). */
   empty_pools: t.uint32,
   purge_threshold_pools: t.uint32,
-  /** First page of the data region; pages below committed_top_page are committed ('dontneed' mode). */
+  /** First page of the data region. */
   data_start_page: t.uint32,
-  committed_top_page: t.uint32,
   /** Live large blocks and the pages they hold. */
   nlarge: t.uint32,
   large_pages: t.uint32,

@@ -16,14 +16,21 @@
  * itself: the head mark that tells its first page (a block's start) from its last (which has the same tag).
  * freeLargeSpan clears it, so a stale mark never outlives its block.
  *
- * Memory: a FREE span's pages are never resident. In 'dontneed' mode everything below `committed_top_page` is
- * readable and writable (a freed span reads as zeros); in 'unmap' mode only used and cached spans are.
+ * Memory: a FREE span's pages are never resident (decommitted). In 'dontneed' mode the whole reservation is
+ * readable and writable from the start (a 'readwrite' reservation: a FREE span reads as zeros and costs nothing);
+ * in 'unmap' mode only used and cached spans are (and FREE ones that the map-count limit left readable).
+ * `freed_heads` has a bit per page, set where a large block that was freed started and cleared when the page is
+ * handed out again: locate() tells a double free from a pointer that never was a block with it.
+ *
+ * Failures: every OS call (commit, decommit) is made before the state it changes, so a refusal changes nothing
+ * and is thrown as ERR_PYMALLOC_NOMEM (with the OS error as its `cause`): a large block whose pages the OS will
+ * not take back stays allocated. Giving back pages that nobody asked for (evicting the cache over budget after a
+ * free) does not throw: the pages stay cached, the refusal is kept in `osRefusal` and reported once as a warning.
  */
 import type { HeapCore } from './core';
 import { codedError } from './core';
 import {
   LENGTHOF_HEAP_STATE_SPAN_BINS,
-  OFFSETOF_HEAP_STATE_COMMITTED_TOP_PAGE,
   OFFSETOF_HEAP_STATE_LARGE_PAGES,
   OFFSETOF_HEAP_STATE_NLARGE,
   OFFSETOF_HEAP_STATE_SPAN_CACHE_LIMIT_PAGES,
@@ -38,9 +45,6 @@ export const SPAN_CACHED = 4;
 /** How many spans of a cache bin a large request looks at for the best fit before it takes the best so far. */
 const CACHE_FIT_SCAN = 16;
 
-/** Reservation chunk committed at once in 'dontneed' mode. */
-const COMMIT_CHUNK = 16 * 1024 * 1024;
-
 function stateWord(h: HeapCore, offset: number): number {
   return (h.meta.state + offset) >>> 2;
 }
@@ -54,6 +58,31 @@ function setTags(h: HeapCore, pg: number, n: number, kind: number): void {
   const pm = h.pagemapIdx;
   h.u32[pm + pg] = tag;
   h.u32[pm + pg + n - 1] = tag;
+}
+
+/** Marks pg as the first page of a freed large block. */
+function setFreedHead(h: HeapCore, pg: number): void {
+  h.u32[h.freedIdx + (pg >>> 5)] |= 1 << (pg & 31);
+}
+
+/** True when pg was the first page of a large block that was freed, and has not been handed out since. */
+export function isFreedHead(h: HeapCore, pg: number): boolean {
+  return (h.u32[h.freedIdx + (pg >>> 5)] & (1 << (pg & 31))) !== 0;
+}
+
+/** Pages [pg, pg + n) are handed out again: no freed block starts there any more. */
+function clearFreedHeads(h: HeapCore, pg: number, n: number): void {
+  const u32 = h.u32;
+  const base = h.freedIdx;
+  for (let i = pg, end = pg + n; i < end; ) {
+    if ((i & 31) === 0 && end - i >= 32) {
+      u32[base + (i >>> 5)] = 0;
+      i += 32;
+    } else {
+      u32[base + (i >>> 5)] &= ~(1 << (i & 31));
+      i++;
+    }
+  }
 }
 
 function clearTags(h: HeapCore, pg: number, n: number): void {
@@ -160,8 +189,6 @@ function takeCached(h: HeapCore, pg: number, n: number): void {
 /** Sets up the span state of a new heap: one FREE span over the whole data region. */
 export function initSpans(h: HeapCore): void {
   const g = h.geometry;
-  const u32 = h.u32;
-  u32[stateWord(h, OFFSETOF_HEAP_STATE_COMMITTED_TOP_PAGE)] = h.dataStartPage;
   insertFree(h, h.dataStartPage, g.pages - h.dataStartPage);
 }
 
@@ -215,30 +242,67 @@ export function spanBytesInUse(h: HeapCore): number {
   return used * h.geometry.pageSize;
 }
 
-/** Makes sure pages [pg, pg + n) are readable and writable. Throws (changing nothing) when the OS refuses. */
+/**
+ * Makes sure pages [pg, pg + n) are readable and writable: in 'unmap' mode they are committed; in 'dontneed' mode
+ * (a 'readwrite' reservation) they always are. Throws ERR_PYMALLOC_NOMEM, changing nothing, when the OS refuses.
+ */
 function commitRange(h: HeapCore, pg: number, n: number, bytes: number): void {
+  if (h.decommitMode !== 'unmap') return;
   const bits = h.pageBits;
   try {
-    if (h.decommitMode === 'unmap') {
-      h.reservation.commit(pg * 2 ** bits, n * 2 ** bits);
-      return;
-    }
-    const topIdx = stateWord(h, OFFSETOF_HEAP_STATE_COMMITTED_TOP_PAGE);
-    const top = h.u32[topIdx];
-    if (pg + n <= top) return;
-    const chunkPages = Math.max(COMMIT_CHUNK, h.geometry.arenaSize) / h.geometry.pageSize;
-    const newTop = Math.min(h.geometry.pages, Math.ceil((pg + n) / chunkPages) * chunkPages);
-    h.reservation.commit(top * 2 ** bits, (newTop - top) * 2 ** bits);
-    h.u32[topIdx] = newTop;
+    h.reservation.commit(pg * 2 ** bits, n * 2 ** bits);
   } catch (err) {
     throw outOfMemory(h, bytes, err);
   }
 }
 
-/** Returns pages [pg, pg + n) to the OS. */
-function decommitRange(h: HeapCore, pg: number, n: number): void {
+/**
+ * The OS refused to take back memory (a decommit failed): RangeError ERR_PYMALLOC_NOMEM naming what was being
+ * given back, with the OS error (`errno`, `syscall`) as its cause.
+ */
+export function osRefused(bytes: number, cause: unknown): RangeError {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  const err = codedError(
+    RangeError,
+    'ERR_PYMALLOC_NOMEM',
+    `pymalloc: the OS refused to take back ${bytes} bytes of the heap (${why}); nothing was changed`,
+  );
+  const os = cause as { errno?: number; syscall?: string };
+  Object.assign(err, { cause, errno: os?.errno, syscall: os?.syscall });
+  return err;
+}
+
+/**
+ * Records a refusal of the OS to take back memory that nobody asked to give back (an eviction, a purge, an
+ * arena emptied by a free): the memory stays with the heap, trim() retries, and a warning says so once.
+ */
+export function noteRefusal(h: HeapCore, err: unknown): void {
+  h.osRefusal ??= err instanceof Error ? err : new Error(String(err));
+  h.warnOnce(
+    'PYMALLOC_OS_REFUSED',
+    `pymalloc: the OS refused to take back memory (${h.osRefusal.message}); it stays with the heap and trim() retries`,
+  );
+}
+
+/**
+ * Returns pages [pg, pg + n) to the OS, in the heap's decommit mode. Throws ERR_PYMALLOC_NOMEM, changing nothing,
+ * when the OS refuses. An 'unmap' that the map-count limit turned into 'dontneed' is reported once, as a warning.
+ */
+export function decommitSpan(h: HeapCore, pg: number, n: number): void {
   const bits = h.pageBits;
-  h.reservation.decommit(pg * 2 ** bits, n * 2 ** bits, h.decommitMode);
+  let applied: string;
+  try {
+    applied = h.reservation.decommit(pg * 2 ** bits, n * 2 ** bits, h.decommitMode);
+  } catch (err) {
+    throw osRefused(n * 2 ** bits, err);
+  }
+  if (applied !== h.decommitMode) {
+    h.warnOnce(
+      'PYMALLOC_MAP_LIMIT',
+      "pymalloc: decommit 'unmap' reached pymalloc's share of vm.max_map_count: freed pages now go back with " +
+        'MADV_DONTNEED (they leave RSS but stay readable and committed) instead of splitting more mappings',
+    );
+  }
 }
 
 /**
@@ -251,6 +315,8 @@ export function allocSpan(h: HeapCore, n: number, align: number, kind: number, b
     const pg = findCached(h, n);
     if (pg !== 0) {
       takeCached(h, pg, n);
+      clearFreedHeads(h, pg, n);
+      h.spanWasFree = false;
       u32[stateWord(h, OFFSETOF_HEAP_STATE_NLARGE)] += 1;
       u32[stateWord(h, OFFSETOF_HEAP_STATE_LARGE_PAGES)] += n;
       setTags(h, pg, n, kind);
@@ -269,6 +335,8 @@ export function allocSpan(h: HeapCore, n: number, align: number, kind: number, b
   const rest = pg + len - (start + n);
   if (rest > 0) insertFree(h, start + n, rest);
   setTags(h, start, n, kind);
+  clearFreedHeads(h, start, n);
+  h.spanWasFree = true;
   if (kind === SPAN_LARGE) {
     u32[stateWord(h, OFFSETOF_HEAP_STATE_NLARGE)] += 1;
     u32[stateWord(h, OFFSETOF_HEAP_STATE_LARGE_PAGES)] += n;
@@ -277,60 +345,81 @@ export function allocSpan(h: HeapCore, n: number, align: number, kind: number, b
   return start;
 }
 
-/** Releases span [pg, pg + n): decommits it and merges it with FREE neighbours. */
-export function freeSpan(h: HeapCore, pg: number, n: number): void {
-  decommitRange(h, pg, n);
-  releaseSpan(h, pg, n);
-}
-
 /** Makes span [pg, pg + n), already decommitted, FREE, merging it with FREE neighbours. */
-function releaseSpan(h: HeapCore, pg: number, n: number): void {
+export function releaseSpan(h: HeapCore, pg: number, n: number): void {
   clearTags(h, pg, n);
   insertMerged(h, pg, n, SPAN_FREE, h.binsIdx);
 }
 
 /**
- * Pages the dirty-span cache may hold: the `spanCache` floor, or twice the pages of the live large blocks when
- * that is more. A workload whose large blocks come and go reuses their committed pages instead of paying a
- * madvise and then a page fault per page, and the cache never holds more than twice what is in use beyond the
- * floor: as the large blocks are freed, the budget shrinks with them and the cache goes back to the OS.
+ * Pages the dirty-span cache may hold when the live large blocks hold `largePages`: the `spanCache` floor, or
+ * twice those pages when that is more. A workload whose large blocks come and go reuses their committed pages
+ * instead of paying a madvise and then a page fault per page, and the cache never holds more than twice what is
+ * in use beyond the floor: as the large blocks are freed, the budget shrinks with them and the cache goes back to
+ * the OS.
  */
-function cacheBudget(h: HeapCore): number {
-  const u32 = h.u32;
-  const floor = u32[stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_LIMIT_PAGES)];
-  return Math.max(floor, 2 * u32[stateWord(h, OFFSETOF_HEAP_STATE_LARGE_PAGES)]);
+function cacheBudget(h: HeapCore, largePages = h.u32[stateWord(h, OFFSETOF_HEAP_STATE_LARGE_PAGES)]): number {
+  const floor = h.u32[stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_LIMIT_PAGES)];
+  return Math.max(floor, 2 * largePages);
 }
 
 /** Frees a large block's span: into the dirty cache when it fits the cache's budget, else to the OS. */
 export function freeLargeSpan(h: HeapCore, pg: number, n: number): void {
+  const cached = prepareRelease(h, pg, n); // throws, changing nothing, when the OS refuses
   const u32 = h.u32;
   u32[h.linksIdx + 2 * pg + 1] = 0;
   u32[stateWord(h, OFFSETOF_HEAP_STATE_NLARGE)] -= 1;
-  u32[stateWord(h, OFFSETOF_HEAP_STATE_LARGE_PAGES)] -= n;
-  releaseDirtySpan(h, pg, n);
+  setFreedHead(h, pg);
+  clearTags(h, pg, n);
+  finishRelease(h, pg, n, cached);
 }
 
 /**
- * Pages [pg, pg + n), still committed, are no longer in use: keeps them in the dirty cache when they fit its
- * budget (see cacheBudget), merged with cached neighbours, else gives them back to the OS. A later large
- * request takes the best fit among the cached spans and leaves the rest cached, so blocks of varying sizes
- * reuse each other's pages. When the cache is over budget it first evicts pages, the highest addresses first,
- * down to half the budget, so a workload whose large blocks come and go in waves wider than the cache does not
- * pay a system call for every block freed.
+ * The OS's part of taking n pages from the live large blocks (a block freed, the tail of one shrunk), done before
+ * anything changes: returns whether they will go to the dirty cache (they fit its budget once they are no longer
+ * live; the cache is first evicted, the highest addresses first, down to half the budget, so that a workload
+ * whose large blocks come and go in waves wider than the cache does not pay a system call per free); otherwise
+ * pages [pg, pg + n) themselves are decommitted here. Throws ERR_PYMALLOC_NOMEM when the OS refuses: the pages
+ * are then untouched (an eviction done so far stands: it is consistent on its own).
  */
-function releaseDirtySpan(h: HeapCore, pg: number, n: number): void {
+function prepareRelease(h: HeapCore, pg: number, n: number): boolean {
+  const budget = cacheBudget(h, h.u32[stateWord(h, OFFSETOF_HEAP_STATE_LARGE_PAGES)] - n);
+  if (n <= budget) {
+    const used = h.u32[stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES)];
+    if (used + n > budget) evictSpanCache(h, Math.min(budget >>> 1, budget - n));
+    return true;
+  }
+  decommitSpan(h, pg, n);
+  return false;
+}
+
+/**
+ * Pages [pg, pg + n), untagged, no longer belong to a large block (prepareRelease said where they go): into the
+ * dirty cache, merged with cached neighbours, or FREE (already decommitted), after which a cache left over its
+ * smaller budget is evicted down to half of it.
+ */
+function finishRelease(h: HeapCore, pg: number, n: number, cached: boolean): void {
   const u32 = h.u32;
   const usedIdx = stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES);
-  const budget = cacheBudget(h);
-  if (n <= budget) {
-    if (u32[usedIdx] + n > budget) evictSpanCache(h, Math.min(budget >>> 1, budget - n));
+  u32[stateWord(h, OFFSETOF_HEAP_STATE_LARGE_PAGES)] -= n;
+  if (cached) {
     u32[usedIdx] += n;
-    clearTags(h, pg, n);
     insertMerged(h, pg, n, SPAN_CACHED, h.cacheIdx);
     return;
   }
-  freeSpan(h, pg, n);
-  if (u32[usedIdx] > budget) evictSpanCache(h, budget >>> 1);
+  releaseSpan(h, pg, n);
+  const budget = cacheBudget(h);
+  if (u32[usedIdx] > budget) evictQuietly(h, budget >>> 1);
+}
+
+/** evictSpanCache for memory nobody asked to give back: a refusal is noted (noteRefusal), not thrown. */
+function evictQuietly(h: HeapCore, keep: number): number {
+  try {
+    return evictSpanCache(h, keep);
+  } catch (err) {
+    noteRefusal(h, err);
+    return 0;
+  }
 }
 
 /** Cached spans, as page * scale + pages (so that sorting them sorts by page); reused between evictions. */
@@ -365,7 +454,7 @@ function evictSpanCache(h: HeapCore, keep: number): number {
     const pg = Math.floor(spans[i] / scale);
     const n = spans[i] % scale;
     const cut = Math.min(n, used - keep); // pages to give back, from the span's end
-    decommitRange(h, pg + n - cut, cut);
+    decommitSpan(h, pg + n - cut, cut); // throws before this span changes
     listRemove(h, h.cacheIdx + bin(n), pg);
     clearTags(h, pg, n);
     if (cut < n) {
@@ -379,9 +468,9 @@ function evictSpanCache(h: HeapCore, keep: number): number {
   return before - used;
 }
 
-/** Returns every cached span to the OS. Returns the bytes given back. */
+/** Returns every cached span to the OS. Returns the bytes given back; a refusal is noted (noteRefusal). */
 export function flushSpanCache(h: HeapCore): number {
-  return evictSpanCache(h, 0) * h.geometry.pageSize;
+  return evictQuietly(h, 0) * h.geometry.pageSize;
 }
 
 /**
@@ -394,10 +483,11 @@ export function resizeLargeSpan(h: HeapCore, pg: number, oldN: number, n: number
   const pm = h.pagemapIdx;
   const largeIdx = stateWord(h, OFFSETOF_HEAP_STATE_LARGE_PAGES);
   if (n < oldN) {
+    const tail = oldN - n;
+    const cached = prepareRelease(h, pg + n, tail); // throws, changing nothing, when the OS refuses
     clearTags(h, pg, oldN);
     setTags(h, pg, n, SPAN_LARGE);
-    u32[largeIdx] -= oldN - n;
-    releaseDirtySpan(h, pg + n, oldN - n);
+    finishRelease(h, pg + n, tail, cached);
     return true;
   }
   const next = pg + oldN;
@@ -410,11 +500,13 @@ export function resizeLargeSpan(h: HeapCore, pg: number, oldN: number, n: number
   if (kind === SPAN_CACHED) {
     // Committed pages already: no system call, no page faults.
     takeCached(h, next, extra);
+    clearFreedHeads(h, next, extra);
   } else {
     commitRange(h, next, extra, extra * h.geometry.pageSize);
     listRemove(h, h.binsIdx + bin(avail), next);
     clearTags(h, next, avail);
     if (avail > extra) insertFree(h, next + extra, avail - extra);
+    clearFreedHeads(h, next, extra);
   }
   clearTags(h, pg, oldN);
   setTags(h, pg, n, SPAN_LARGE);
@@ -430,7 +522,13 @@ export function forEachSpan(h: HeapCore, fn: (pg: number, n: number, kind: numbe
   for (let pg = h.dataStartPage; pg < end; ) {
     const tag = u32[pm + pg];
     const n = tag >>> 3;
-    if (n === 0) throw new Error(`pymalloc: heap corrupted: page ${pg} has no span tag`);
+    if (n === 0) {
+      throw codedError(
+        Error,
+        'ERR_PYMALLOC_CORRUPT',
+        `pymalloc: the heap is corrupt: page ${pg} has no span tag`,
+      );
+    }
     fn(pg, n, tag & 7);
     pg += n;
   }

@@ -5,7 +5,7 @@
  *                          + arena alignment (always 0 here: arenas are aligned to their size).
  */
 import { arenaAddress, arenaObject, isPurged } from './arena';
-import type { HeapCore } from './core';
+import { codedError, type HeapCore } from './core';
 import {
   arena_object_get_nfreepools,
   arena_object_get_pool_address,
@@ -82,6 +82,15 @@ export interface HeapStats {
 
 const S = 0;
 
+/** What stats() throws for metadata it cannot make sense of (heap.check() names the broken invariant). */
+function corrupt(message: string): never {
+  throw codedError(Error, 'ERR_PYMALLOC_CORRUPT', `pymalloc: stats: the heap is corrupt: ${message}`);
+}
+
+/**
+ * Walks every arena and pool. Like check(), it reads nothing at an offset taken from the heap's memory before
+ * checking that it is inside the reservation and readable, and throws ERR_PYMALLOC_CORRUPT for what does not fit.
+ */
 export function computeStats(h: HeapCore): HeapStats {
   const g = h.geometry;
   const n = g.poolClasses;
@@ -91,13 +100,19 @@ export function computeStats(h: HeapCore): HeapStats {
   let narenas = 0;
   let freePools = 0;
   const maxarenas = heap_state_get_maxarenas(h, S);
+  if (maxarenas > g.arenaSlots) corrupt(`maxarenas ${maxarenas} exceeds the ${g.arenaSlots} arena slots`);
+  const readable = h.reservation.readablePages();
   for (let i = 0; i < maxarenas; i++) {
     const ao = arenaObject(h, i);
     const address = arenaAddress(h, ao);
     if (address === 0) continue;
+    if (address % g.arenaSize !== 0 || address < h.meta.dataStart || !readable.readable(address, g.arenaSize))
+      corrupt(`arena ${i} has address ${address}, not a readable arena of this heap`);
     narenas++;
     freePools += arena_object_get_nfreepools(h, ao);
     const carvedEnd = arena_object_get_pool_address(h, ao);
+    if (carvedEnd < address || carvedEnd > address + g.arenaSize)
+      corrupt(`arena ${i}: pool_address ${carvedEnd} is outside it`);
     for (let pool = address, index = 0; pool < carvedEnd; pool += g.poolSize, index++) {
       // A purged pool is empty, and reading its header would map the zero page into it (which mincore then
       // counts as resident).
@@ -105,6 +120,7 @@ export function computeStats(h: HeapCore): HeapStats {
       const count = pool_header_get_ref_count(h, pool);
       if (count === 0) continue;
       const sz = pool_header_get_szidx(h, pool);
+      if (sz >= n) corrupt(`pool ${pool} has size class ${sz}`);
       pools[sz]++;
       blocks[sz] += count;
       avail[sz] += blocksPerPool(g, sz) - count;
@@ -131,6 +147,7 @@ export function computeStats(h: HeapCore): HeapStats {
   let largeRequested = 0;
   let largePages = 0;
   forEachSpan(h, (pg, pages, kind) => {
+    if (pg + pages > g.pages) corrupt(`the span at page ${pg} runs past the reservation`);
     if (kind !== SPAN_LARGE) return;
     largeBlocks++;
     largePages += pages;
@@ -138,7 +155,7 @@ export function computeStats(h: HeapCore): HeapStats {
   });
   const total = heap_state_get_ntimes_arena_allocated(h, S);
   const current = heap_state_get_narenas_currently_allocated(h, S);
-  if (current !== narenas) throw new Error(`pymalloc: stats: ${narenas} arenas found, ${current} counted`);
+  if (current !== narenas) corrupt(`${narenas} arenas found, ${current} counted`);
   return {
     classes,
     arenas: {

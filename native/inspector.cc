@@ -63,7 +63,9 @@ struct Walker {
 }  // namespace
 
 bool CommittedPages::Contains(uint64_t offset, uint64_t bytes) const {
-  if (bits == nullptr || bytes == 0 || page_size == 0) return false;
+  if (bytes == 0 || offset > size || bytes > size - offset) return false;
+  if (all) return true;
+  if (bits == nullptr || page_size == 0) return false;
   const uint64_t first = offset / page_size;
   const uint64_t last = (offset + bytes - 1) / page_size;
   if (last < first || last / 64 >= bits->size()) return false;
@@ -96,14 +98,15 @@ bool InspectHeap(const char* base, uint64_t size, const CommittedPages& committe
       uint64_t{state->arena_slots} > size / state->arena_size || state->maxarenas > state->arena_slots) {
     return w.Fail("heap_state's geometry is inconsistent");
   }
-  const uint32_t nclasses = state->nb_classes;
+  // 64-bit arithmetic: 2 * a uint32 read from the heap wraps (2 * 0x80000001 == 2).
+  const uint64_t nclasses = state->nb_classes;
   if (nclasses == 0 || 2 * nclasses > sizeof(state->usedpools) / sizeof(state->usedpools[0])) {
     return w.Fail("heap_state.nb_classes is out of range");
   }
   out->classes.assign(nclasses, ClassCounts{});
 
   // 1. usedpools: per class, the fake header's list of pools with free blocks.
-  for (uint32_t sz = 0; sz < nclasses; sz++) {
+  for (uint64_t sz = 0; sz < nclasses; sz++) {
     // The fake header is placed so that its nextpool/prevpool are usedpools[2sz], usedpools[2sz + 1].
     const auto* head = reinterpret_cast<const pool_header*>(reinterpret_cast<const char*>(&state->usedpools[2 * sz]) -
                                                             offsetof(pool_header, nextpool));

@@ -23,13 +23,16 @@ struct HeapCounts {
   uint64_t fullPools = 0;            // used pools with no free block
 };
 
-// Which pages of the reservation may be read: one bit per page of `page_size` bytes, set while the page is
-// committed (the shim keeps it; an uncommitted page is PROT_NONE and reading it would fault).
+// Which pages of the reservation may be read: all of a 'readwrite' reservation, or, of a 'none' one, the pages
+// whose bit is set (the shim keeps one bit per page of `page_size` bytes, set while the page is readable; any
+// other page is PROT_NONE and reading it would fault).
 struct CommittedPages {
+  bool all;                           // a 'readwrite' reservation: every page of [0, size) is readable
   const std::vector<uint64_t>* bits;  // null: nothing is committed
   uint64_t page_size;
+  uint64_t size;                      // bytes of the reservation
 
-  // True when every page of [offset, offset + bytes) is committed (bytes > 0).
+  // True when every page of [offset, offset + bytes) lies in the reservation and is readable (bytes > 0).
   bool Contains(uint64_t offset, uint64_t bytes) const;
 };
 

@@ -85,22 +85,22 @@ struct heap_state {
   uint32_t *arenamap;                           /*   112     8 */
   uint32_t *pagemap;                            /*   120     8 */
   uint32_t *span_links;                         /*   128     8 */
-  uint32_t narenas_currently_allocated;         /*   136     4 */
-  uint32_t narenas_highwater;                   /*   140     4 */
-  uint32_t ntimes_arena_allocated;              /*   144     4 */
-  uint32_t npurged_pools;                       /*   148     4 */
-  uint32_t *purgemap;                           /*   152     8 */
-  uint32_t purge_words;                         /*   160     4 */
-  uint32_t empty_pools;                         /*   164     4 */
-  uint32_t purge_threshold_pools;               /*   168     4 */
-  uint32_t data_start_page;                     /*   172     4 */
-  uint32_t committed_top_page;                  /*   176     4 */
-  uint32_t nlarge;                              /*   180     4 */
-  uint32_t large_pages;                         /*   184     4 */
-  uint32_t span_cache_pages;                    /*   188     4 */
-  uint32_t span_cache_limit_pages;              /*   192     4 */
-  uint32_t span_bins[32];                       /*   196   128 */
-  uint32_t span_cache[32];                      /*   324   128 */
+  uint32_t *freed_heads;                        /*   136     8 */
+  uint32_t narenas_currently_allocated;         /*   144     4 */
+  uint32_t narenas_highwater;                   /*   148     4 */
+  uint32_t ntimes_arena_allocated;              /*   152     4 */
+  uint32_t npurged_pools;                       /*   156     4 */
+  uint32_t *purgemap;                           /*   160     8 */
+  uint32_t purge_words;                         /*   168     4 */
+  uint32_t empty_pools;                         /*   172     4 */
+  uint32_t purge_threshold_pools;               /*   176     4 */
+  uint32_t data_start_page;                     /*   180     4 */
+  uint32_t nlarge;                              /*   184     4 */
+  uint32_t large_pages;                         /*   188     4 */
+  uint32_t span_cache_pages;                    /*   192     4 */
+  uint32_t span_cache_limit_pages;              /*   196     4 */
+  uint32_t span_bins[32];                       /*   200   128 */
+  uint32_t span_cache[32];                      /*   328   128 */
   struct pool_header *usedpools[128];           /*   456  1024 */
   struct arena_object *nfp2lasta[1025];         /*  1480  8200 */
 }; /*     0  9680 align 8 */
@@ -198,37 +198,37 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, pagemap) == 120, "offsetof(
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->pagemap) == 8, "sizeof(heap_state.pagemap) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_links) == 128, "offsetof(heap_state.span_links) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_links) == 8, "sizeof(heap_state.span_links) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, narenas_currently_allocated) == 136, "offsetof(heap_state.narenas_currently_allocated) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, freed_heads) == 136, "offsetof(heap_state.freed_heads) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->freed_heads) == 8, "sizeof(heap_state.freed_heads) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, narenas_currently_allocated) == 144, "offsetof(heap_state.narenas_currently_allocated) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->narenas_currently_allocated) == 4, "sizeof(heap_state.narenas_currently_allocated) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, narenas_highwater) == 140, "offsetof(heap_state.narenas_highwater) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, narenas_highwater) == 148, "offsetof(heap_state.narenas_highwater) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->narenas_highwater) == 4, "sizeof(heap_state.narenas_highwater) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, ntimes_arena_allocated) == 144, "offsetof(heap_state.ntimes_arena_allocated) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, ntimes_arena_allocated) == 152, "offsetof(heap_state.ntimes_arena_allocated) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->ntimes_arena_allocated) == 4, "sizeof(heap_state.ntimes_arena_allocated) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, npurged_pools) == 148, "offsetof(heap_state.npurged_pools) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, npurged_pools) == 156, "offsetof(heap_state.npurged_pools) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->npurged_pools) == 4, "sizeof(heap_state.npurged_pools) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purgemap) == 152, "offsetof(heap_state.purgemap) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purgemap) == 160, "offsetof(heap_state.purgemap) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->purgemap) == 8, "sizeof(heap_state.purgemap) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purge_words) == 160, "offsetof(heap_state.purge_words) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purge_words) == 168, "offsetof(heap_state.purge_words) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->purge_words) == 4, "sizeof(heap_state.purge_words) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, empty_pools) == 164, "offsetof(heap_state.empty_pools) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, empty_pools) == 172, "offsetof(heap_state.empty_pools) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->empty_pools) == 4, "sizeof(heap_state.empty_pools) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purge_threshold_pools) == 168, "offsetof(heap_state.purge_threshold_pools) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purge_threshold_pools) == 176, "offsetof(heap_state.purge_threshold_pools) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->purge_threshold_pools) == 4, "sizeof(heap_state.purge_threshold_pools) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, data_start_page) == 172, "offsetof(heap_state.data_start_page) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, data_start_page) == 180, "offsetof(heap_state.data_start_page) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->data_start_page) == 4, "sizeof(heap_state.data_start_page) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, committed_top_page) == 176, "offsetof(heap_state.committed_top_page) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->committed_top_page) == 4, "sizeof(heap_state.committed_top_page) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nlarge) == 180, "offsetof(heap_state.nlarge) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nlarge) == 184, "offsetof(heap_state.nlarge) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nlarge) == 4, "sizeof(heap_state.nlarge) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, large_pages) == 184, "offsetof(heap_state.large_pages) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, large_pages) == 188, "offsetof(heap_state.large_pages) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->large_pages) == 4, "sizeof(heap_state.large_pages) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_pages) == 188, "offsetof(heap_state.span_cache_pages) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_pages) == 192, "offsetof(heap_state.span_cache_pages) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_pages) == 4, "sizeof(heap_state.span_cache_pages) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_limit_pages) == 192, "offsetof(heap_state.span_cache_limit_pages) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_limit_pages) == 196, "offsetof(heap_state.span_cache_limit_pages) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_limit_pages) == 4, "sizeof(heap_state.span_cache_limit_pages) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 196, "offsetof(heap_state.span_bins) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 200, "offsetof(heap_state.span_bins) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_bins) == 128, "sizeof(heap_state.span_bins) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 324, "offsetof(heap_state.span_cache) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 328, "offsetof(heap_state.span_cache) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache) == 128, "sizeof(heap_state.span_cache) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 456, "offsetof(heap_state.usedpools) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on x86_64-linux-gnu");
@@ -329,37 +329,37 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, pagemap) == 120, "offsetof(
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->pagemap) == 8, "sizeof(heap_state.pagemap) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_links) == 128, "offsetof(heap_state.span_links) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_links) == 8, "sizeof(heap_state.span_links) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, narenas_currently_allocated) == 136, "offsetof(heap_state.narenas_currently_allocated) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, freed_heads) == 136, "offsetof(heap_state.freed_heads) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->freed_heads) == 8, "sizeof(heap_state.freed_heads) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, narenas_currently_allocated) == 144, "offsetof(heap_state.narenas_currently_allocated) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->narenas_currently_allocated) == 4, "sizeof(heap_state.narenas_currently_allocated) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, narenas_highwater) == 140, "offsetof(heap_state.narenas_highwater) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, narenas_highwater) == 148, "offsetof(heap_state.narenas_highwater) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->narenas_highwater) == 4, "sizeof(heap_state.narenas_highwater) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, ntimes_arena_allocated) == 144, "offsetof(heap_state.ntimes_arena_allocated) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, ntimes_arena_allocated) == 152, "offsetof(heap_state.ntimes_arena_allocated) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->ntimes_arena_allocated) == 4, "sizeof(heap_state.ntimes_arena_allocated) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, npurged_pools) == 148, "offsetof(heap_state.npurged_pools) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, npurged_pools) == 156, "offsetof(heap_state.npurged_pools) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->npurged_pools) == 4, "sizeof(heap_state.npurged_pools) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purgemap) == 152, "offsetof(heap_state.purgemap) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purgemap) == 160, "offsetof(heap_state.purgemap) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->purgemap) == 8, "sizeof(heap_state.purgemap) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purge_words) == 160, "offsetof(heap_state.purge_words) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purge_words) == 168, "offsetof(heap_state.purge_words) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->purge_words) == 4, "sizeof(heap_state.purge_words) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, empty_pools) == 164, "offsetof(heap_state.empty_pools) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, empty_pools) == 172, "offsetof(heap_state.empty_pools) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->empty_pools) == 4, "sizeof(heap_state.empty_pools) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purge_threshold_pools) == 168, "offsetof(heap_state.purge_threshold_pools) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purge_threshold_pools) == 176, "offsetof(heap_state.purge_threshold_pools) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->purge_threshold_pools) == 4, "sizeof(heap_state.purge_threshold_pools) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, data_start_page) == 172, "offsetof(heap_state.data_start_page) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, data_start_page) == 180, "offsetof(heap_state.data_start_page) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->data_start_page) == 4, "sizeof(heap_state.data_start_page) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, committed_top_page) == 176, "offsetof(heap_state.committed_top_page) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->committed_top_page) == 4, "sizeof(heap_state.committed_top_page) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nlarge) == 180, "offsetof(heap_state.nlarge) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nlarge) == 184, "offsetof(heap_state.nlarge) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nlarge) == 4, "sizeof(heap_state.nlarge) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, large_pages) == 184, "offsetof(heap_state.large_pages) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, large_pages) == 188, "offsetof(heap_state.large_pages) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->large_pages) == 4, "sizeof(heap_state.large_pages) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_pages) == 188, "offsetof(heap_state.span_cache_pages) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_pages) == 192, "offsetof(heap_state.span_cache_pages) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_pages) == 4, "sizeof(heap_state.span_cache_pages) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_limit_pages) == 192, "offsetof(heap_state.span_cache_limit_pages) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_limit_pages) == 196, "offsetof(heap_state.span_cache_limit_pages) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_limit_pages) == 4, "sizeof(heap_state.span_cache_limit_pages) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 196, "offsetof(heap_state.span_bins) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 200, "offsetof(heap_state.span_bins) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_bins) == 128, "sizeof(heap_state.span_bins) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 324, "offsetof(heap_state.span_cache) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 328, "offsetof(heap_state.span_cache) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache) == 128, "sizeof(heap_state.span_cache) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 456, "offsetof(heap_state.usedpools) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on aarch64-linux-gnu");
@@ -460,26 +460,26 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, pagemap) == 100, "offsetof(
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->pagemap) == 4, "sizeof(heap_state.pagemap) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_links) == 104, "offsetof(heap_state.span_links) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_links) == 4, "sizeof(heap_state.span_links) on i386-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, narenas_currently_allocated) == 108, "offsetof(heap_state.narenas_currently_allocated) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, freed_heads) == 108, "offsetof(heap_state.freed_heads) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->freed_heads) == 4, "sizeof(heap_state.freed_heads) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, narenas_currently_allocated) == 112, "offsetof(heap_state.narenas_currently_allocated) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->narenas_currently_allocated) == 4, "sizeof(heap_state.narenas_currently_allocated) on i386-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, narenas_highwater) == 112, "offsetof(heap_state.narenas_highwater) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, narenas_highwater) == 116, "offsetof(heap_state.narenas_highwater) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->narenas_highwater) == 4, "sizeof(heap_state.narenas_highwater) on i386-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, ntimes_arena_allocated) == 116, "offsetof(heap_state.ntimes_arena_allocated) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, ntimes_arena_allocated) == 120, "offsetof(heap_state.ntimes_arena_allocated) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->ntimes_arena_allocated) == 4, "sizeof(heap_state.ntimes_arena_allocated) on i386-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, npurged_pools) == 120, "offsetof(heap_state.npurged_pools) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, npurged_pools) == 124, "offsetof(heap_state.npurged_pools) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->npurged_pools) == 4, "sizeof(heap_state.npurged_pools) on i386-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purgemap) == 124, "offsetof(heap_state.purgemap) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purgemap) == 128, "offsetof(heap_state.purgemap) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->purgemap) == 4, "sizeof(heap_state.purgemap) on i386-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purge_words) == 128, "offsetof(heap_state.purge_words) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purge_words) == 132, "offsetof(heap_state.purge_words) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->purge_words) == 4, "sizeof(heap_state.purge_words) on i386-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, empty_pools) == 132, "offsetof(heap_state.empty_pools) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, empty_pools) == 136, "offsetof(heap_state.empty_pools) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->empty_pools) == 4, "sizeof(heap_state.empty_pools) on i386-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purge_threshold_pools) == 136, "offsetof(heap_state.purge_threshold_pools) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purge_threshold_pools) == 140, "offsetof(heap_state.purge_threshold_pools) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->purge_threshold_pools) == 4, "sizeof(heap_state.purge_threshold_pools) on i386-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, data_start_page) == 140, "offsetof(heap_state.data_start_page) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, data_start_page) == 144, "offsetof(heap_state.data_start_page) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->data_start_page) == 4, "sizeof(heap_state.data_start_page) on i386-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, committed_top_page) == 144, "offsetof(heap_state.committed_top_page) on i386-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->committed_top_page) == 4, "sizeof(heap_state.committed_top_page) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nlarge) == 148, "offsetof(heap_state.nlarge) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nlarge) == 4, "sizeof(heap_state.nlarge) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, large_pages) == 152, "offsetof(heap_state.large_pages) on i386-linux-gnu");
@@ -591,37 +591,37 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, pagemap) == 120, "offsetof(
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->pagemap) == 8, "sizeof(heap_state.pagemap) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_links) == 128, "offsetof(heap_state.span_links) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_links) == 8, "sizeof(heap_state.span_links) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, narenas_currently_allocated) == 136, "offsetof(heap_state.narenas_currently_allocated) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, freed_heads) == 136, "offsetof(heap_state.freed_heads) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->freed_heads) == 8, "sizeof(heap_state.freed_heads) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, narenas_currently_allocated) == 144, "offsetof(heap_state.narenas_currently_allocated) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->narenas_currently_allocated) == 4, "sizeof(heap_state.narenas_currently_allocated) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, narenas_highwater) == 140, "offsetof(heap_state.narenas_highwater) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, narenas_highwater) == 148, "offsetof(heap_state.narenas_highwater) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->narenas_highwater) == 4, "sizeof(heap_state.narenas_highwater) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, ntimes_arena_allocated) == 144, "offsetof(heap_state.ntimes_arena_allocated) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, ntimes_arena_allocated) == 152, "offsetof(heap_state.ntimes_arena_allocated) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->ntimes_arena_allocated) == 4, "sizeof(heap_state.ntimes_arena_allocated) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, npurged_pools) == 148, "offsetof(heap_state.npurged_pools) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, npurged_pools) == 156, "offsetof(heap_state.npurged_pools) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->npurged_pools) == 4, "sizeof(heap_state.npurged_pools) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purgemap) == 152, "offsetof(heap_state.purgemap) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purgemap) == 160, "offsetof(heap_state.purgemap) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->purgemap) == 8, "sizeof(heap_state.purgemap) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purge_words) == 160, "offsetof(heap_state.purge_words) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purge_words) == 168, "offsetof(heap_state.purge_words) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->purge_words) == 4, "sizeof(heap_state.purge_words) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, empty_pools) == 164, "offsetof(heap_state.empty_pools) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, empty_pools) == 172, "offsetof(heap_state.empty_pools) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->empty_pools) == 4, "sizeof(heap_state.empty_pools) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purge_threshold_pools) == 168, "offsetof(heap_state.purge_threshold_pools) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purge_threshold_pools) == 176, "offsetof(heap_state.purge_threshold_pools) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->purge_threshold_pools) == 4, "sizeof(heap_state.purge_threshold_pools) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, data_start_page) == 172, "offsetof(heap_state.data_start_page) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, data_start_page) == 180, "offsetof(heap_state.data_start_page) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->data_start_page) == 4, "sizeof(heap_state.data_start_page) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, committed_top_page) == 176, "offsetof(heap_state.committed_top_page) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->committed_top_page) == 4, "sizeof(heap_state.committed_top_page) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nlarge) == 180, "offsetof(heap_state.nlarge) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nlarge) == 184, "offsetof(heap_state.nlarge) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nlarge) == 4, "sizeof(heap_state.nlarge) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, large_pages) == 184, "offsetof(heap_state.large_pages) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, large_pages) == 188, "offsetof(heap_state.large_pages) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->large_pages) == 4, "sizeof(heap_state.large_pages) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_pages) == 188, "offsetof(heap_state.span_cache_pages) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_pages) == 192, "offsetof(heap_state.span_cache_pages) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_pages) == 4, "sizeof(heap_state.span_cache_pages) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_limit_pages) == 192, "offsetof(heap_state.span_cache_limit_pages) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_limit_pages) == 196, "offsetof(heap_state.span_cache_limit_pages) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_limit_pages) == 4, "sizeof(heap_state.span_cache_limit_pages) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 196, "offsetof(heap_state.span_bins) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 200, "offsetof(heap_state.span_bins) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_bins) == 128, "sizeof(heap_state.span_bins) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 324, "offsetof(heap_state.span_cache) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 328, "offsetof(heap_state.span_cache) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache) == 128, "sizeof(heap_state.span_cache) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 456, "offsetof(heap_state.usedpools) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on x86_64-windows-msvc");
@@ -722,26 +722,26 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, pagemap) == 104, "offsetof(
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->pagemap) == 4, "sizeof(heap_state.pagemap) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_links) == 108, "offsetof(heap_state.span_links) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_links) == 4, "sizeof(heap_state.span_links) on arm-linux-gnueabihf");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, narenas_currently_allocated) == 112, "offsetof(heap_state.narenas_currently_allocated) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, freed_heads) == 112, "offsetof(heap_state.freed_heads) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->freed_heads) == 4, "sizeof(heap_state.freed_heads) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, narenas_currently_allocated) == 116, "offsetof(heap_state.narenas_currently_allocated) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->narenas_currently_allocated) == 4, "sizeof(heap_state.narenas_currently_allocated) on arm-linux-gnueabihf");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, narenas_highwater) == 116, "offsetof(heap_state.narenas_highwater) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, narenas_highwater) == 120, "offsetof(heap_state.narenas_highwater) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->narenas_highwater) == 4, "sizeof(heap_state.narenas_highwater) on arm-linux-gnueabihf");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, ntimes_arena_allocated) == 120, "offsetof(heap_state.ntimes_arena_allocated) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, ntimes_arena_allocated) == 124, "offsetof(heap_state.ntimes_arena_allocated) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->ntimes_arena_allocated) == 4, "sizeof(heap_state.ntimes_arena_allocated) on arm-linux-gnueabihf");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, npurged_pools) == 124, "offsetof(heap_state.npurged_pools) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, npurged_pools) == 128, "offsetof(heap_state.npurged_pools) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->npurged_pools) == 4, "sizeof(heap_state.npurged_pools) on arm-linux-gnueabihf");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purgemap) == 128, "offsetof(heap_state.purgemap) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purgemap) == 132, "offsetof(heap_state.purgemap) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->purgemap) == 4, "sizeof(heap_state.purgemap) on arm-linux-gnueabihf");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purge_words) == 132, "offsetof(heap_state.purge_words) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purge_words) == 136, "offsetof(heap_state.purge_words) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->purge_words) == 4, "sizeof(heap_state.purge_words) on arm-linux-gnueabihf");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, empty_pools) == 136, "offsetof(heap_state.empty_pools) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, empty_pools) == 140, "offsetof(heap_state.empty_pools) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->empty_pools) == 4, "sizeof(heap_state.empty_pools) on arm-linux-gnueabihf");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purge_threshold_pools) == 140, "offsetof(heap_state.purge_threshold_pools) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purge_threshold_pools) == 144, "offsetof(heap_state.purge_threshold_pools) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->purge_threshold_pools) == 4, "sizeof(heap_state.purge_threshold_pools) on arm-linux-gnueabihf");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, data_start_page) == 144, "offsetof(heap_state.data_start_page) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, data_start_page) == 148, "offsetof(heap_state.data_start_page) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->data_start_page) == 4, "sizeof(heap_state.data_start_page) on arm-linux-gnueabihf");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, committed_top_page) == 148, "offsetof(heap_state.committed_top_page) on arm-linux-gnueabihf");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->committed_top_page) == 4, "sizeof(heap_state.committed_top_page) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nlarge) == 152, "offsetof(heap_state.nlarge) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nlarge) == 4, "sizeof(heap_state.nlarge) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, large_pages) == 156, "offsetof(heap_state.large_pages) on arm-linux-gnueabihf");
@@ -853,26 +853,26 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, pagemap) == 104, "offsetof(
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->pagemap) == 4, "sizeof(heap_state.pagemap) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_links) == 108, "offsetof(heap_state.span_links) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_links) == 4, "sizeof(heap_state.span_links) on wasm32");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, narenas_currently_allocated) == 112, "offsetof(heap_state.narenas_currently_allocated) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, freed_heads) == 112, "offsetof(heap_state.freed_heads) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->freed_heads) == 4, "sizeof(heap_state.freed_heads) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, narenas_currently_allocated) == 116, "offsetof(heap_state.narenas_currently_allocated) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->narenas_currently_allocated) == 4, "sizeof(heap_state.narenas_currently_allocated) on wasm32");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, narenas_highwater) == 116, "offsetof(heap_state.narenas_highwater) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, narenas_highwater) == 120, "offsetof(heap_state.narenas_highwater) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->narenas_highwater) == 4, "sizeof(heap_state.narenas_highwater) on wasm32");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, ntimes_arena_allocated) == 120, "offsetof(heap_state.ntimes_arena_allocated) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, ntimes_arena_allocated) == 124, "offsetof(heap_state.ntimes_arena_allocated) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->ntimes_arena_allocated) == 4, "sizeof(heap_state.ntimes_arena_allocated) on wasm32");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, npurged_pools) == 124, "offsetof(heap_state.npurged_pools) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, npurged_pools) == 128, "offsetof(heap_state.npurged_pools) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->npurged_pools) == 4, "sizeof(heap_state.npurged_pools) on wasm32");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purgemap) == 128, "offsetof(heap_state.purgemap) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purgemap) == 132, "offsetof(heap_state.purgemap) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->purgemap) == 4, "sizeof(heap_state.purgemap) on wasm32");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purge_words) == 132, "offsetof(heap_state.purge_words) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purge_words) == 136, "offsetof(heap_state.purge_words) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->purge_words) == 4, "sizeof(heap_state.purge_words) on wasm32");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, empty_pools) == 136, "offsetof(heap_state.empty_pools) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, empty_pools) == 140, "offsetof(heap_state.empty_pools) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->empty_pools) == 4, "sizeof(heap_state.empty_pools) on wasm32");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purge_threshold_pools) == 140, "offsetof(heap_state.purge_threshold_pools) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, purge_threshold_pools) == 144, "offsetof(heap_state.purge_threshold_pools) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->purge_threshold_pools) == 4, "sizeof(heap_state.purge_threshold_pools) on wasm32");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, data_start_page) == 144, "offsetof(heap_state.data_start_page) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, data_start_page) == 148, "offsetof(heap_state.data_start_page) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->data_start_page) == 4, "sizeof(heap_state.data_start_page) on wasm32");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, committed_top_page) == 148, "offsetof(heap_state.committed_top_page) on wasm32");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->committed_top_page) == 4, "sizeof(heap_state.committed_top_page) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nlarge) == 152, "offsetof(heap_state.nlarge) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nlarge) == 4, "sizeof(heap_state.nlarge) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, large_pages) == 156, "offsetof(heap_state.large_pages) on wasm32");

@@ -2,43 +2,63 @@
 // (mmap, mprotect, madvise, mincore, sysconf); lib/os/ is its only caller and checks every argument first.
 //
 // OS contract, stated once:
-//   - A reservation is `size` bytes of address space, mapped PROT_NONE | MAP_NORESERVE, aligned to
-//     `alignment`: size is a page multiple in (0, 4 GiB]; alignment is a power of two in [page, 4 GiB].
-//     Nothing is committed. One external ArrayBuffer covers the whole range.
+//   - A reservation is `size` bytes of address space aligned to `alignment` (size a page multiple in
+//     (0, 4 GiB]; alignment a power of two in [page, 4 GiB]), mapped MAP_NORESERVE, covered by one external
+//     ArrayBuffer. Its access is chosen when it is made:
+//       'readwrite': PROT_READ | PROT_WRITE from the start. Every byte can be read and written and never
+//                    faults: a page never touched or given back reads as zeros and costs no RSS (and, with
+//                    overcommit, no commit charge) until it is written. commit() changes nothing in the OS.
+//       'none':      PROT_NONE; commit() makes a range readable and writable (mprotect). Touching a page that
+//                    is not committed faults, which kills the process.
 //   - Every range is (handle, offset, length): offset and length are page multiples, length > 0 and
 //     offset + length <= size. No function takes a raw address; `base` is returned for information only.
-//   - commit:   mprotect(READ | WRITE).
-//     decommit 'unmap':    a fresh PROT_NONE | MAP_NORESERVE mapping over the range (MAP_FIXED). Pages
-//                          leave RSS at once and so does the commit charge; a stale access faults.
-//     decommit 'dontneed': madvise(MADV_DONTNEED). Pages leave RSS at once; the range stays accessible
-//                          and reads as zeros; under strict overcommit it still counts as committed.
+//   - decommit 'dontneed': madvise(MADV_DONTNEED). Pages leave RSS at once; the range keeps its access and
+//                          reads as zeros; under strict overcommit it still counts as committed.
+//     decommit 'unmap' ('none' reservations): a fresh PROT_NONE | MAP_NORESERVE mapping over the range. Pages
+//                          leave RSS and the commit charge at once; a stale access faults. Every PROT_NONE hole
+//                          splits a mapping, and a process may have only vm.max_map_count of them (V8 aborts
+//                          the process when it cannot map): pymalloc's reservations together keep to half of
+//                          that count, and past it 'unmap' degrades to 'dontneed' for that range (decommit
+//                          returns the mode it applied) instead of failing or splitting further.
 //   - Every mapping we create gets MADV_NOHUGEPAGE, so transparent huge pages cannot keep a decommitted
-//     range resident (best effort: kernels without THP reject the advice, which is then moot).
-//     adviseHugePages(range, true) gives a range MADV_HUGEPAGE instead, and (range, false) takes it back;
-//     it returns false, changing nothing, where the kernel has no transparent huge pages (EINVAL).
+//     range resident (best effort). adviseHugePages(range, true) gives a range MADV_HUGEPAGE instead, and
+//     (range, false) takes it back; it returns false, changing nothing, where the kernel has no THP (EINVAL).
 //   - Bad arguments throw TypeError / RangeError with a Node-style `code`; OS failures throw an Error with
-//     `code` (the errno name), `errno`, `syscall`; a released reservation throws code
-//     ERR_RESERVATION_RELEASED. Nothing here aborts the process.
+//     `code` (the errno name), `errno`, `syscall`; a released reservation throws ERR_RESERVATION_RELEASED.
+//     A failed OS call changes nothing (the shim's records are updated only after it succeeds).
 //
-// Lifetime: each reservation has a token (a process-wide counter) in a mutex-protected registry that
-// maps live tokens to their range. release() detaches the ArrayBuffer (every view then has length 0),
-// removes the token and unmaps. Otherwise the ArrayBuffer's finalizer unmaps; the handle holds a strong
-// reference to the buffer, so that happens only once both are unreachable. Finalizers look up the token,
-// never the address, which the OS may have handed to a newer reservation.
+// Nothing here may abort the process, whatever JavaScript passes or does, including terminating the worker
+// the call runs in. So this file uses the C Node-API directly: every call's status is checked and a failure
+// returns to JavaScript (a pending exception, or nothing at all when the environment is shutting down), and
+// every entry point catches C++ exceptions (std::bad_alloc) before they can reach Node. node-addon-api's C++
+// wrappers were used before: when napi_throw fails in a terminating worker they throw again from inside their
+// own catch handler, which ends in std::terminate (the SIGABRT of worker_terminate_abort.js).
+//
+// Lifetime. release() (heap.destroy()) gives every page back at once (MADV_DONTNEED over the whole range),
+// detaches the ArrayBuffer (every view then has length 0) and frees the shim's own records, but it does not
+// unmap: native work still in flight (a libuv job filling a view, an fs.read into one) may hold a raw pointer
+// into the range, and it must write into this reservation's pages, never fault and never reach a newer
+// reservation that the OS placed at the same addresses. The range is unmapped once nothing can reach it: when
+// both the buffer's backing store has been freed (its external finalizer) and the ArrayBuffer object itself
+// has been collected (a finalizer on the object; a job holding a view keeps the object alive). A reservation
+// never released is unmapped the same way, by garbage collection or when its environment ends.
 //
 // Add a source file: list it in binding.gyp ("sources") and CMakeLists.txt (PYMALLOC_SOURCES).
 
-#include <napi.h>
+#include <node_api.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <mutex>
+#include <new>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -53,55 +73,69 @@ constexpr uint64_t kMaxSize = uint64_t{1} << 32;       // Node 20 external Array
 constexpr uint64_t kMaxAlignment = uint64_t{1} << 32;  // the heap's 4 GiB alignment is the largest need
 constexpr double kMaxSafeInteger = 9007199254740991.0;
 constexpr size_t kMincoreChunkPages = size_t{1} << 16;  // bounds the mincore vector to 64 KiB
+constexpr int64_t kDefaultMaxMapCount = 65530;           // Linux's default vm.max_map_count
 
 // Marks handle objects made by reserve(), so that no other object is ever unwrapped as one.
 constexpr napi_type_tag kHandleTag = {0x7079'6d61'6c6c'6f63ULL, 0x7265'7365'7276'6531ULL};
 
-struct Mapping {
-  char* addr;
+// ---- the address range and who can still reach it ----
+
+// One reservation's address range. It is unmapped, and this record deleted, when the last of its two holds
+// goes: the buffer's backing store (freed at detach or collection) and the ArrayBuffer object (collected).
+struct Region {
+  uint64_t token;
+  char* base;
   size_t size;
+  std::atomic<int> holds{2};
+  // Mappings beyond the first that this range is split into ('none' reservations), counted in kExtraMaps.
+  std::atomic<int64_t> extra_maps{0};
 };
 
-// Live reservations of the whole process (all workers). Leaked on purpose: finalizers of exiting workers
-// may run during static destruction.
+// Live regions of the whole process (all workers): for _liveReservations(). Leaked on purpose: finalizers of
+// exiting workers may run during static destruction.
 std::mutex registry_mutex;
-auto* const registry = new std::unordered_map<uint64_t, Mapping>();
+auto* const registry = new std::unordered_map<uint64_t, Region*>();
 std::atomic<uint64_t> next_token{1};
+
+// Mappings beyond one per reservation that pymalloc's 'none' reservations hold, process-wide, and how many
+// they may hold: half of vm.max_map_count, leaving the rest to V8, Node and the program.
+std::atomic<int64_t> extra_maps_total{0};
+std::atomic<int64_t> map_budget_override{0};  // test-only (_setMapBudget); 0: the default
+
+int64_t MapBudget() {
+  const int64_t override_value = map_budget_override.load();
+  if (override_value > 0) return override_value;
+  static const int64_t budget = [] {
+    int64_t max = kDefaultMaxMapCount;
+    if (FILE* f = std::fopen("/proc/sys/vm/max_map_count", "r")) {
+      long long v = 0;
+      if (std::fscanf(f, "%lld", &v) == 1 && v > 0) max = v;
+      std::fclose(f);
+    }
+    return max / 2;
+  }();
+  return budget;
+}
+
+void DropHold(Region* region) {
+  if (region->holds.fetch_sub(1) != 1) return;
+  {
+    std::lock_guard<std::mutex> lock(registry_mutex);
+    registry->erase(region->token);
+  }
+  munmap(region->base, region->size);
+  extra_maps_total.fetch_sub(region->extra_maps.load());
+  delete region;
+}
+
+// Both finalizers only touch the region: they may run during garbage collection or environment teardown.
+void FinalizeBackingStore(napi_env, void*, void* hint) { DropHold(static_cast<Region*>(hint)); }
+void FinalizeBufferObject(napi_env, void*, void* hint) { DropHold(static_cast<Region*>(hint)); }
 
 // Test-only fault injection: n > 0 makes the n-th following call of the operation fail with ENOMEM.
 std::atomic<int64_t> fault_commit{0};
 std::atomic<int64_t> fault_reserve{0};
-
-struct Reservation {
-  uint64_t token;
-  char* base;
-  size_t size;
-  bool released = false;
-  Napi::Reference<Napi::ArrayBuffer> buffer;  // strong: the buffer outlives the handle
-  // One bit per page, set by commit and cleared by decommit 'unmap' (which makes the page PROT_NONE again):
-  // the inspector reads only pages marked here, never trusting what the heap's own memory says. Allocated on
-  // the first commit (size / page / 8 bytes: 128 KiB for 4 GiB).
-  std::vector<uint64_t> committed;
-};
-
-size_t PageSize() {
-  static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  return page;
-}
-
-void RegistryAdd(uint64_t token, Mapping mapping) {
-  std::lock_guard<std::mutex> lock(registry_mutex);
-  registry->emplace(token, mapping);
-}
-
-bool RegistryTake(uint64_t token, Mapping* out) {
-  std::lock_guard<std::mutex> lock(registry_mutex);
-  auto it = registry->find(token);
-  if (it == registry->end()) return false;
-  *out = it->second;
-  registry->erase(it);
-  return true;
-}
+std::atomic<int64_t> fault_decommit{0};
 
 bool TakeFault(std::atomic<int64_t>& counter) {
   int64_t n = counter.load();
@@ -109,6 +143,26 @@ bool TakeFault(std::atomic<int64_t>& counter) {
     if (counter.compare_exchange_weak(n, n - 1)) return n == 1;
   }
   return false;
+}
+
+// What the handle wraps: the JS thread's view of one reservation.
+struct Reservation {
+  Region* region;
+  char* base;
+  size_t size;
+  bool readwrite;
+  bool released = false;
+  napi_ref buffer = nullptr;  // strong until release(): release() detaches it
+  // 'none' reservations: one bit per page, set while the page is readable and writable (committed, or
+  // decommitted with 'dontneed'). The inspector and heap.check() read only pages marked here, never trusting
+  // what the heap's own memory says; the number of mappings the range is split into follows from it.
+  // Allocated on the first commit (size / page / 8 bytes: 128 KiB for 4 GiB), freed by release().
+  std::vector<uint64_t> committed;
+};
+
+size_t PageSize() {
+  static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return page;
 }
 
 void AdviseNoHugePages(void* addr, size_t length) {
@@ -120,7 +174,74 @@ void AdviseNoHugePages(void* addr, size_t length) {
 #endif
 }
 
-// ---- errors ----
+// ---- the commit bitmap and the mappings it implies ----
+
+bool Bit(const std::vector<uint64_t>& bits, uint64_t page) { return (bits[page / 64] >> (page % 64) & 1) != 0; }
+
+// Pages i in [from, to) with bit(i) != bit(i - 1): each is a boundary between two mappings.
+int64_t Boundaries(const std::vector<uint64_t>& bits, uint64_t from, uint64_t to) {
+  int64_t n = 0;
+  for (uint64_t i = std::max<uint64_t>(from, 1); i < to; i++) n += Bit(bits, i) != Bit(bits, i - 1);
+  return n;
+}
+
+// The change in the number of mappings of a reservation with `pages` pages if [first, end) became `value`.
+int64_t MapDelta(const std::vector<uint64_t>& bits, uint64_t pages, uint64_t first, uint64_t end, bool value) {
+  const uint64_t lo = first > 0 ? first : 1;
+  const uint64_t hi = end < pages ? end + 1 : pages;
+  const int64_t before = Boundaries(bits, lo, hi);
+  int64_t after = 0;
+  if (first > 0 && Bit(bits, first - 1) != value) after++;
+  if (end < pages && Bit(bits, end) != value) after++;
+  return after - before;
+}
+
+void SetBits(std::vector<uint64_t>* bits, uint64_t first, uint64_t end, bool value) {
+  for (uint64_t i = first; i < end;) {
+    if (i % 64 == 0 && end - i >= 64) {
+      (*bits)[i / 64] = value ? ~uint64_t{0} : 0;
+      i += 64;
+      continue;
+    }
+    const uint64_t bit = uint64_t{1} << (i % 64);
+    if (value) {
+      (*bits)[i / 64] |= bit;
+    } else {
+      (*bits)[i / 64] &= ~bit;
+    }
+    i++;
+  }
+}
+
+// ---- errors (best effort: when the environment is shutting down nothing can be thrown, and that is fine) ----
+
+enum class Kind { kError, kType, kRange };
+
+void ThrowCoded(napi_env env, Kind kind, const char* code, const std::string& message, int err = 0,
+                const char* syscall = nullptr) {
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) != napi_ok || pending) return;
+  napi_value code_value = nullptr;
+  napi_value message_value = nullptr;
+  if (napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &code_value) != napi_ok) return;
+  if (napi_create_string_utf8(env, message.data(), message.size(), &message_value) != napi_ok) return;
+  napi_value error = nullptr;
+  napi_status status = kind == Kind::kType    ? napi_create_type_error(env, code_value, message_value, &error)
+                       : kind == Kind::kRange ? napi_create_range_error(env, code_value, message_value, &error)
+                                              : napi_create_error(env, code_value, message_value, &error);
+  if (status != napi_ok) return;
+  if (syscall != nullptr) {
+    napi_value errno_value = nullptr;
+    napi_value syscall_value = nullptr;
+    if (napi_create_int32(env, err, &errno_value) == napi_ok) {
+      (void)napi_set_named_property(env, error, "errno", errno_value);
+    }
+    if (napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_value) == napi_ok) {
+      (void)napi_set_named_property(env, error, "syscall", syscall_value);
+    }
+  }
+  (void)napi_throw(env, error);
+}
 
 const char* ErrnoName(int err) {
   switch (err) {
@@ -140,31 +261,24 @@ const char* ErrnoName(int err) {
   }
 }
 
-[[noreturn]] void Throw(Napi::Error error, const char* code) {
-  error.Set("code", Napi::String::New(error.Env(), code));
-  throw error;
+void ThrowSyscall(napi_env env, int err, const char* syscall, const std::string& what, const char* note = "") {
+  ThrowCoded(env, Kind::kError, ErrnoName(err),
+             std::string(syscall) + " " + what + " failed: " + ErrnoName(err) + " (" + std::strerror(err) + ")" +
+                 note,
+             err, syscall);
 }
 
-[[noreturn]] void ThrowType(Napi::Env env, const std::string& message,
-                            const char* code = "ERR_INVALID_ARG_TYPE") {
-  Throw(Napi::TypeError::New(env, message), code);
+// The C++ failures of our own code (std::bad_alloc of a vector or a string) become a JS error.
+void ThrowInternal(napi_env env, const char* what) {
+  ThrowCoded(env, Kind::kError, "ENOMEM", std::string("pymalloc native shim: ") + what, ENOMEM, "malloc");
 }
 
-[[noreturn]] void ThrowRange(Napi::Env env, const std::string& message) {
-  Throw(Napi::RangeError::New(env, message), "ERR_OUT_OF_RANGE");
-}
+std::string Str(uint64_t n) { return std::to_string(n); }
 
-[[noreturn]] void ThrowSyscall(Napi::Env env, int err, const char* syscall, const std::string& what,
-                               const char* note = "") {
-  Napi::Error error = Napi::Error::New(env, std::string(syscall) + " " + what + " failed: " + ErrnoName(err) +
-                                                " (" + std::strerror(err) + ")" + note);
-  error.Set("errno", Napi::Number::New(env, err));
-  error.Set("syscall", Napi::String::New(env, syscall));
-  Throw(error, ErrnoName(err));
-}
-
-std::string TypeName(const Napi::Value& value) {
-  switch (value.Type()) {
+std::string TypeName(napi_env env, napi_value value) {
+  napi_valuetype type = napi_undefined;
+  if (napi_typeof(env, value, &type) != napi_ok) return "unknown";
+  switch (type) {
     case napi_undefined: return "undefined";
     case napi_null: return "null";
     case napi_boolean: return "boolean";
@@ -179,50 +293,103 @@ std::string TypeName(const Napi::Value& value) {
   }
 }
 
-std::string Str(uint64_t n) { return std::to_string(n); }
+// A number as JavaScript prints it (ToString of a number runs no user code).
+std::string NumberText(napi_env env, napi_value value) {
+  napi_value text = nullptr;
+  char buf[64];
+  size_t len = 0;
+  if (napi_coerce_to_string(env, value, &text) != napi_ok ||
+      napi_get_value_string_utf8(env, text, buf, sizeof(buf), &len) != napi_ok) {
+    return "?";
+  }
+  return std::string(buf, len);
+}
 
 std::string RangeText(uint64_t offset, uint64_t length, const Reservation& r) {
   return "(offset " + Str(offset) + ", length " + Str(length) + " of a " + Str(r.size) + "-byte reservation)";
 }
 
-// ---- argument checks ----
+// ---- arguments: each check throws and returns false ----
+
+struct Args {
+  napi_value argv[4] = {nullptr, nullptr, nullptr, nullptr};
+  size_t argc = 4;
+};
+
+bool GetArgs(napi_env env, napi_callback_info info, Args* args) {
+  if (napi_get_cb_info(env, info, &args->argc, args->argv, nullptr, nullptr) != napi_ok) return false;
+  for (size_t i = args->argc; i < 4; i++) {
+    if (napi_get_undefined(env, &args->argv[i]) != napi_ok) return false;
+  }
+  return true;
+}
+
+bool IsType(napi_env env, napi_value value, napi_valuetype want) {
+  napi_valuetype type = napi_undefined;
+  return napi_typeof(env, value, &type) == napi_ok && type == want;
+}
 
 // A non-negative safe integer given as a JS number.
-uint64_t ToCount(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  Napi::Value value = info[i];
-  if (!value.IsNumber()) {
-    ThrowType(info.Env(), std::string(name) + " must be a number, got " + TypeName(value));
+bool ToCount(napi_env env, napi_value value, const char* name, uint64_t* out) {
+  if (!IsType(env, value, napi_number)) {
+    ThrowCoded(env, Kind::kType, "ERR_INVALID_ARG_TYPE",
+               std::string(name) + " must be a number, got " + TypeName(env, value));
+    return false;
   }
-  double d = value.As<Napi::Number>().DoubleValue();
+  double d = 0;
+  if (napi_get_value_double(env, value, &d) != napi_ok) return false;
   if (!std::isfinite(d) || d != std::floor(d) || d < 0 || d > kMaxSafeInteger) {
-    ThrowRange(info.Env(), std::string(name) + " must be a non-negative integer, got " +
-                               value.ToString().Utf8Value());
+    ThrowCoded(env, Kind::kRange, "ERR_OUT_OF_RANGE",
+               std::string(name) + " must be a non-negative integer, got " + NumberText(env, value));
+    return false;
   }
-  return static_cast<uint64_t>(d);
+  *out = static_cast<uint64_t>(d);
+  return true;
 }
 
-uint64_t ToPageMultiple(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  uint64_t n = ToCount(info, i, name);
-  if (n % PageSize() != 0) {
-    ThrowRange(info.Env(), std::string(name) + " must be a multiple of the page size (" + Str(PageSize()) +
-                               "), got " + Str(n));
+bool ToPageMultiple(napi_env env, napi_value value, const char* name, uint64_t* out) {
+  if (!ToCount(env, value, name, out)) return false;
+  if (*out % PageSize() != 0) {
+    ThrowCoded(env, Kind::kRange, "ERR_OUT_OF_RANGE",
+               std::string(name) + " must be a multiple of the page size (" + Str(PageSize()) + "), got " +
+                   Str(*out));
+    return false;
   }
-  return n;
+  return true;
 }
 
-Reservation* ToReservation(const Napi::CallbackInfo& info, size_t i) {
-  Napi::Env env = info.Env();
-  Napi::Value value = info[i];
+bool ToString(napi_env env, napi_value value, const char* name, std::string* out) {
+  if (!IsType(env, value, napi_string)) {
+    ThrowCoded(env, Kind::kType, "ERR_INVALID_ARG_TYPE",
+               std::string(name) + " must be a string, got " + TypeName(env, value));
+    return false;
+  }
+  char buf[32];
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, value, buf, sizeof(buf), &len) != napi_ok) return false;
+  out->assign(buf, len);
+  return true;
+}
+
+// The reservation of a handle made by reserve(); with `live`, one not yet released.
+Reservation* ToReservation(napi_env env, napi_value value, bool live = true) {
   const std::string expected = "handle must be a reservation handle returned by reserve(), got ";
-  if (!value.IsObject()) ThrowType(env, expected + TypeName(value));
-  Napi::Object object = value.As<Napi::Object>();
-  if (!object.CheckTypeTag(&kHandleTag)) ThrowType(env, expected + "another object");
+  if (!IsType(env, value, napi_object)) {
+    ThrowCoded(env, Kind::kType, "ERR_INVALID_ARG_TYPE", expected + TypeName(env, value));
+    return nullptr;
+  }
+  bool tagged = false;
   void* data = nullptr;
-  if (napi_unwrap(env, object, &data) != napi_ok || data == nullptr) {
-    ThrowType(env, expected + "another object");
+  if (napi_check_object_type_tag(env, value, &kHandleTag, &tagged) != napi_ok || !tagged ||
+      napi_unwrap(env, value, &data) != napi_ok || data == nullptr) {
+    ThrowCoded(env, Kind::kType, "ERR_INVALID_ARG_TYPE", expected + "another object");
+    return nullptr;
   }
   auto* r = static_cast<Reservation*>(data);
-  if (r->released) Throw(Napi::Error::New(env, "the reservation was released"), "ERR_RESERVATION_RELEASED");
+  if (live && r->released) {
+    ThrowCoded(env, Kind::kError, "ERR_RESERVATION_RELEASED", "the reservation was released");
+    return nullptr;
+  }
   return r;
 }
 
@@ -231,71 +398,105 @@ struct Range {
   uint64_t length;
 };
 
-// Arguments i and i + 1 as a page-aligned, non-empty range inside the reservation.
-Range ToRange(const Napi::CallbackInfo& info, size_t i, const Reservation& r) {
-  uint64_t offset = ToPageMultiple(info, i, "offset");
-  uint64_t length = ToPageMultiple(info, i + 1, "length");
-  if (length == 0) ThrowRange(info.Env(), "length must be greater than 0, got 0");
-  if (offset > r.size || length > r.size - offset) {
-    ThrowRange(info.Env(), "offset + length must not exceed the reservation size (" + Str(r.size) +
-                               "), got " + Str(offset) + " + " + Str(length));
+// argv[i], argv[i + 1] as a page-aligned, non-empty range inside the reservation.
+bool ToRange(napi_env env, const Args& args, size_t i, const Reservation& r, Range* out) {
+  if (!ToPageMultiple(env, args.argv[i], "offset", &out->offset)) return false;
+  if (!ToPageMultiple(env, args.argv[i + 1], "length", &out->length)) return false;
+  if (out->length == 0) {
+    ThrowCoded(env, Kind::kRange, "ERR_OUT_OF_RANGE", "length must be greater than 0, got 0");
+    return false;
   }
-  return {offset, length};
+  if (out->offset > r.size || out->length > r.size - out->offset) {
+    ThrowCoded(env, Kind::kRange, "ERR_OUT_OF_RANGE",
+               "offset + length must not exceed the reservation size (" + Str(r.size) + "), got " +
+                   Str(out->offset) + " + " + Str(out->length));
+    return false;
+  }
+  return true;
 }
 
-// Marks [offset, offset + length) committed or not in r.committed.
-void MarkCommitted(Reservation* r, const Range& range, bool committed) {
-  const size_t page = PageSize();
-  if (r->committed.empty()) {
-    if (!committed) return;
-    r->committed.assign((r->size / page + 63) / 64, 0);
-  }
-  const uint64_t first = range.offset / page;
-  const uint64_t end = (range.offset + range.length) / page;
-  for (uint64_t i = first; i < end; i++) {
-    const uint64_t bit = uint64_t{1} << (i % 64);
-    if (committed) {
-      r->committed[i / 64] |= bit;
-    } else {
-      r->committed[i / 64] &= ~bit;
-    }
-  }
+napi_value Undefined(napi_env env) {
+  napi_value v = nullptr;
+  (void)napi_get_undefined(env, &v);
+  return v;
 }
 
-// ---- lifetime ----
-
-void FinalizeBuffer(napi_env, void*, void* hint) {
-  Mapping mapping;
-  if (RegistryTake(reinterpret_cast<uintptr_t>(hint), &mapping)) munmap(mapping.addr, mapping.size);
+napi_value Number(napi_env env, double d) {
+  napi_value v = nullptr;
+  (void)napi_create_double(env, d, &v);
+  return v;
 }
 
-void FinalizeHandle(napi_env, void* data, void*) { delete static_cast<Reservation*>(data); }
+napi_value Boolean(napi_env env, bool b) {
+  napi_value v = nullptr;
+  (void)napi_get_boolean(env, b, &v);
+  return v;
+}
+
+napi_value String(napi_env env, const char* s) {
+  napi_value v = nullptr;
+  (void)napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &v);
+  return v;
+}
 
 // ---- exported functions ----
 
-Napi::Value PageSizeFn(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(PageSize()));
+napi_value PageSizeFn(napi_env env, napi_callback_info) { return Number(env, static_cast<double>(PageSize())); }
+
+void FinalizeHandle(napi_env env, void* data, void*) {
+  auto* r = static_cast<Reservation*>(data);
+  if (r->buffer != nullptr) (void)napi_delete_reference(env, r->buffer);
+  delete r;
 }
 
-// reserve(size, alignment) -> { handle, buffer, base }
-Napi::Value Reserve(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const uint64_t size = ToPageMultiple(info, 0, "size");
-  const uint64_t alignment = ToCount(info, 1, "alignment");
+// reserve(size, alignment, access: 'readwrite' | 'none') -> { handle, buffer, base }
+napi_value Reserve(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!GetArgs(env, info, &args)) return nullptr;
+  uint64_t size = 0;
+  uint64_t alignment = 0;
+  std::string access;
+  if (!ToPageMultiple(env, args.argv[0], "size", &size) || !ToCount(env, args.argv[1], "alignment", &alignment)) {
+    return nullptr;
+  }
   if (size == 0 || size > kMaxSize) {
-    ThrowRange(env, "size must be greater than 0 and at most " + Str(kMaxSize) + ", got " + Str(size));
+    ThrowCoded(env, Kind::kRange, "ERR_OUT_OF_RANGE",
+               "size must be greater than 0 and at most " + Str(kMaxSize) + ", got " + Str(size));
+    return nullptr;
   }
   if (alignment < PageSize() || alignment > kMaxAlignment || (alignment & (alignment - 1)) != 0) {
-    ThrowRange(env, "alignment must be a power of two from the page size (" + Str(PageSize()) + ") to " +
-                        Str(kMaxAlignment) + ", got " + Str(alignment));
+    ThrowCoded(env, Kind::kRange, "ERR_OUT_OF_RANGE",
+               "alignment must be a power of two from the page size (" + Str(PageSize()) + ") to " +
+                   Str(kMaxAlignment) + ", got " + Str(alignment));
+    return nullptr;
   }
-  const std::string what = "(reserve " + Str(size) + " bytes aligned to " + Str(alignment) + ")";
-  if (TakeFault(fault_reserve)) ThrowSyscall(env, ENOMEM, "mmap", what, " [injected fault]");
+  if (!ToString(env, args.argv[2], "access", &access)) return nullptr;
+  if (access != "readwrite" && access != "none") {
+    ThrowCoded(env, Kind::kType, "ERR_INVALID_ARG_VALUE", "access must be 'readwrite' or 'none', got '" + access + "'");
+    return nullptr;
+  }
+  const bool readwrite = access == "readwrite";
+  const std::string what = "(reserve " + Str(size) + " bytes aligned to " + Str(alignment) + ", " + access + ")";
+  if (TakeFault(fault_reserve)) {
+    ThrowSyscall(env, ENOMEM, "mmap", what, " [injected fault]");
+    return nullptr;
+  }
 
   // Over-reserve by the alignment, then trim both ends down to the aligned range.
   const size_t span = size + (alignment > PageSize() ? alignment : 0);
-  void* raw = mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (raw == MAP_FAILED) ThrowSyscall(env, errno, "mmap", what);
+  const int prot = readwrite ? PROT_READ | PROT_WRITE : PROT_NONE;
+  void* raw = mmap(nullptr, span, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED) {
+    const int err = errno;
+    // Under strict overcommit (vm.overcommit_memory = 2) MAP_NORESERVE is ignored: a read-write reservation is
+    // charged in full.
+    ThrowSyscall(env, err, "mmap", what,
+                 readwrite && err == ENOMEM
+                     ? " (under strict overcommit a 'dontneed' heap's whole reservation counts as committed: use "
+                       "decommit 'unmap', or a smaller reserve)"
+                     : "");
+    return nullptr;
+  }
   const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
   const uintptr_t aligned = (start + alignment - 1) & ~static_cast<uintptr_t>(alignment - 1);
   const size_t head = aligned - start;
@@ -305,207 +506,438 @@ Napi::Value Reserve(const Napi::CallbackInfo& info) {
   if (tail != 0) munmap(base + size, tail);
   AdviseNoHugePages(base, size);
 
-  const uint64_t token = next_token.fetch_add(1);
-  RegistryAdd(token, {base, size});
-  napi_value buffer_value;
-  napi_status status = napi_create_external_arraybuffer(env, base, size, FinalizeBuffer,
-                                                        reinterpret_cast<void*>(token), &buffer_value);
-  if (status != napi_ok) {
-    // Node may already have run the finalizer; the token says whether the range is still ours.
-    Mapping mapping;
-    if (RegistryTake(token, &mapping)) munmap(mapping.addr, mapping.size);
-    throw Napi::Error::New(env);
+  auto* region = new (std::nothrow) Region();
+  auto* reservation = new (std::nothrow) Reservation();
+  if (region == nullptr || reservation == nullptr) {
+    delete region;
+    delete reservation;
+    munmap(base, size);
+    ThrowInternal(env, "out of memory making a reservation");
+    return nullptr;
   }
-  auto buffer = Napi::ArrayBuffer(env, buffer_value);
-
-  auto reservation = std::make_unique<Reservation>();
-  reservation->token = token;
+  region->token = next_token.fetch_add(1);
+  region->base = base;
+  region->size = size;
+  reservation->region = region;
   reservation->base = base;
   reservation->size = size;
-  reservation->buffer = Napi::Reference<Napi::ArrayBuffer>::New(buffer, 1);
-  Napi::Object handle = Napi::Object::New(env);
-  handle.TypeTag(&kHandleTag);
-  if (napi_wrap(env, handle, reservation.get(), FinalizeHandle, nullptr, nullptr) != napi_ok) {
-    throw Napi::Error::New(env);  // the buffer's finalizer will unmap
+  reservation->readwrite = readwrite;
+  {
+    std::lock_guard<std::mutex> lock(registry_mutex);
+    registry->emplace(region->token, region);
   }
-  reservation.release();  // now owned by the handle
-  handle.Freeze();
 
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("handle", handle);
-  result.Set("buffer", buffer);
-  result.Set("base", Napi::BigInt::New(env, static_cast<uint64_t>(aligned)));
+  napi_value buffer = nullptr;
+  if (napi_create_external_arraybuffer(env, base, size, FinalizeBackingStore, region, &buffer) != napi_ok) {
+    // Whether Node already ran the finalizer is not known: leave the range mapped (no RSS, no commit charge)
+    // rather than risk unmapping it twice. This only happens when the environment is going away.
+    delete reservation;
+    return nullptr;
+  }
+  if (napi_add_finalizer(env, buffer, nullptr, FinalizeBufferObject, region, nullptr) != napi_ok) {
+    DropHold(region);  // only the backing store's finalizer is left to unmap
+  }
+  napi_value handle = nullptr;
+  if (napi_create_object(env, &handle) != napi_ok || napi_type_tag_object(env, handle, &kHandleTag) != napi_ok ||
+      napi_create_reference(env, buffer, 1, &reservation->buffer) != napi_ok) {
+    if (reservation->buffer != nullptr) (void)napi_delete_reference(env, reservation->buffer);
+    delete reservation;
+    return nullptr;  // the buffer's finalizers unmap
+  }
+  if (napi_wrap(env, handle, reservation, FinalizeHandle, nullptr, nullptr) != napi_ok) {
+    (void)napi_delete_reference(env, reservation->buffer);
+    delete reservation;
+    return nullptr;
+  }
+  (void)napi_object_freeze(env, handle);
+
+  napi_value result = nullptr;
+  napi_value base_value = nullptr;
+  if (napi_create_object(env, &result) != napi_ok ||
+      napi_create_bigint_uint64(env, static_cast<uint64_t>(aligned), &base_value) != napi_ok ||
+      napi_set_named_property(env, result, "handle", handle) != napi_ok ||
+      napi_set_named_property(env, result, "buffer", buffer) != napi_ok ||
+      napi_set_named_property(env, result, "base", base_value) != napi_ok) {
+    return nullptr;
+  }
   return result;
 }
 
-// commit(handle, offset, length)
-Napi::Value Commit(const Napi::CallbackInfo& info) {
-  Reservation* r = ToReservation(info, 0);
-  const Range range = ToRange(info, 1, *r);
-  if (TakeFault(fault_commit)) {
-    ThrowSyscall(info.Env(), ENOMEM, "mprotect", RangeText(range.offset, range.length, *r),
-                 " [injected fault]");
+bool EnsureBitmap(napi_env env, Reservation* r) {
+  if (!r->committed.empty()) return true;
+  try {
+    r->committed.assign((r->size / PageSize() + 63) / 64, 0);
+  } catch (...) {
+    ThrowInternal(env, "out of memory for the commit bitmap");
+    return false;
   }
-  if (mprotect(r->base + range.offset, range.length, PROT_READ | PROT_WRITE) != 0) {
-    ThrowSyscall(info.Env(), errno, "mprotect", RangeText(range.offset, range.length, *r));
-  }
-  MarkCommitted(r, range, true);
-  return info.Env().Undefined();
+  return true;
 }
 
-// decommit(handle, offset, length, mode: 'unmap' | 'dontneed')
-Napi::Value Decommit(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Reservation* r = ToReservation(info, 0);
-  const Range range = ToRange(info, 1, *r);
-  Napi::Value mode_value = info[3];
-  if (!mode_value.IsString()) ThrowType(env, "mode must be a string, got " + TypeName(mode_value));
-  const std::string mode = mode_value.As<Napi::String>().Utf8Value();
-  char* addr = r->base + range.offset;
-  if (mode == "unmap") {
-    // MAP_FIXED replaces the pages in one step; Linux checks its limits (map count, memory) before it
-    // drops the old mapping, so a failure leaves the range as it was.
-    const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED;
-    void* p = mmap(addr, range.length, PROT_NONE, flags, -1, 0);
-    if (p == MAP_FAILED) ThrowSyscall(env, errno, "mmap", RangeText(range.offset, range.length, *r));
-    MarkCommitted(r, range, false);
-    AdviseNoHugePages(addr, range.length);
-  } else if (mode == "dontneed") {
-    if (madvise(addr, range.length, MADV_DONTNEED) != 0) {
-      ThrowSyscall(env, errno, "madvise", RangeText(range.offset, range.length, *r));
-    }
-  } else {
-    ThrowType(env, "mode must be 'unmap' or 'dontneed', got '" + mode + "'", "ERR_INVALID_ARG_VALUE");
+// commit(handle, offset, length): 'none' reservations: mprotect(READ | WRITE). 'readwrite': nothing to do.
+napi_value Commit(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!GetArgs(env, info, &args)) return nullptr;
+  Reservation* r = ToReservation(env, args.argv[0]);
+  Range range{};
+  if (r == nullptr || !ToRange(env, args, 1, *r, &range)) return nullptr;
+  if (TakeFault(fault_commit)) {
+    ThrowSyscall(env, ENOMEM, "mprotect", RangeText(range.offset, range.length, *r), " [injected fault]");
+    return nullptr;
   }
-  return env.Undefined();
+  if (r->readwrite) return Undefined(env);
+  if (!EnsureBitmap(env, r)) return nullptr;
+  const uint64_t page = PageSize();
+  const uint64_t first = range.offset / page;
+  const uint64_t end = (range.offset + range.length) / page;
+  const int64_t delta = MapDelta(r->committed, r->size / page, first, end, true);
+  if (delta > 0 && extra_maps_total.load() + delta > MapBudget()) {
+    ThrowSyscall(env, ENOMEM, "mprotect", RangeText(range.offset, range.length, *r),
+                 (" [pymalloc's share of vm.max_map_count, " + Str(MapBudget()) +
+                  " mappings, is used up: fewer 'unmap' heaps, or decommit 'dontneed']")
+                     .c_str());
+    return nullptr;
+  }
+  if (mprotect(r->base + range.offset, range.length, PROT_READ | PROT_WRITE) != 0) {
+    ThrowSyscall(env, errno, "mprotect", RangeText(range.offset, range.length, *r));
+    return nullptr;
+  }
+  SetBits(&r->committed, first, end, true);
+  r->region->extra_maps.fetch_add(delta);
+  extra_maps_total.fetch_add(delta);
+  return Undefined(env);
+}
+
+// decommit(handle, offset, length, mode: 'unmap' | 'dontneed') -> the mode applied ('unmap' degrades to
+// 'dontneed' at pymalloc's share of vm.max_map_count, or when the kernel refuses the new mapping with ENOMEM).
+napi_value Decommit(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!GetArgs(env, info, &args)) return nullptr;
+  Reservation* r = ToReservation(env, args.argv[0]);
+  Range range{};
+  std::string mode;
+  if (r == nullptr || !ToRange(env, args, 1, *r, &range) || !ToString(env, args.argv[3], "mode", &mode)) {
+    return nullptr;
+  }
+  if (mode != "unmap" && mode != "dontneed") {
+    ThrowCoded(env, Kind::kType, "ERR_INVALID_ARG_VALUE", "mode must be 'unmap' or 'dontneed', got '" + mode + "'");
+    return nullptr;
+  }
+  if (mode == "unmap" && r->readwrite) {
+    ThrowCoded(env, Kind::kType, "ERR_INVALID_ARG_VALUE",
+               "mode 'unmap' needs a reservation made with access 'none'; a 'readwrite' one decommits with "
+               "'dontneed'");
+    return nullptr;
+  }
+  char* addr = r->base + range.offset;
+  if (TakeFault(fault_decommit)) {
+    ThrowSyscall(env, ENOMEM, mode == "unmap" ? "mmap" : "madvise", RangeText(range.offset, range.length, *r),
+                 " [injected fault]");
+    return nullptr;
+  }
+  if (mode == "unmap") {
+    if (!EnsureBitmap(env, r)) return nullptr;
+    const uint64_t page = PageSize();
+    const uint64_t first = range.offset / page;
+    const uint64_t end = (range.offset + range.length) / page;
+    const int64_t delta = MapDelta(r->committed, r->size / page, first, end, false);
+    if (delta <= 0 || extra_maps_total.load() + delta <= MapBudget()) {
+      // MAP_FIXED replaces the pages in one step; Linux checks its limits (map count, memory) before it drops
+      // the old mapping, so a failure leaves the range as it was.
+      const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED;
+      void* p = mmap(addr, range.length, PROT_NONE, flags, -1, 0);
+      if (p != MAP_FAILED) {
+        SetBits(&r->committed, first, end, false);
+        r->region->extra_maps.fetch_add(delta);
+        extra_maps_total.fetch_add(delta);
+        AdviseNoHugePages(addr, range.length);
+        return String(env, "unmap");
+      }
+      if (errno != ENOMEM) {
+        ThrowSyscall(env, errno, "mmap", RangeText(range.offset, range.length, *r));
+        return nullptr;
+      }
+    }
+    // Degrade: the pages go back, the range stays readable and writable (and committed, in the bitmap).
+  }
+  if (madvise(addr, range.length, MADV_DONTNEED) != 0) {
+    ThrowSyscall(env, errno, "madvise", RangeText(range.offset, range.length, *r));
+    return nullptr;
+  }
+  return String(env, "dontneed");
 }
 
 // adviseHugePages(handle, offset, length, enable) -> whether the kernel took the advice: MADV_HUGEPAGE
 // (enable) or MADV_NOHUGEPAGE. false where it has no transparent huge pages (EINVAL), or no such advice.
-Napi::Value AdviseHugePages(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Reservation* r = ToReservation(info, 0);
-  const Range range = ToRange(info, 1, *r);
-  Napi::Value enable_value = info[3];
-  if (!enable_value.IsBoolean()) ThrowType(env, "enable must be a boolean, got " + TypeName(enable_value));
-  const bool enable = enable_value.As<Napi::Boolean>().Value();
+napi_value AdviseHugePages(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!GetArgs(env, info, &args)) return nullptr;
+  Reservation* r = ToReservation(env, args.argv[0]);
+  Range range{};
+  if (r == nullptr || !ToRange(env, args, 1, *r, &range)) return nullptr;
+  if (!IsType(env, args.argv[3], napi_boolean)) {
+    ThrowCoded(env, Kind::kType, "ERR_INVALID_ARG_TYPE", "enable must be a boolean, got " + TypeName(env, args.argv[3]));
+    return nullptr;
+  }
+  bool enable = false;
+  if (napi_get_value_bool(env, args.argv[3], &enable) != napi_ok) return nullptr;
 #if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
   if (madvise(r->base + range.offset, range.length, enable ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) != 0) {
-    if (errno == EINVAL) return Napi::Boolean::New(env, false);
+    if (errno == EINVAL) return Boolean(env, false);
     ThrowSyscall(env, errno, "madvise", RangeText(range.offset, range.length, *r));
+    return nullptr;
   }
-  return Napi::Boolean::New(env, true);
+  return Boolean(env, true);
 #else
   (void)enable;
-  return Napi::Boolean::New(env, false);
+  return Boolean(env, false);
 #endif
 }
 
 // residentPages(handle, offset, length) -> the number of pages of the range in RAM (mincore)
-Napi::Value ResidentPages(const Napi::CallbackInfo& info) {
-  Reservation* r = ToReservation(info, 0);
-  const Range range = ToRange(info, 1, *r);
+napi_value ResidentPages(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!GetArgs(env, info, &args)) return nullptr;
+  Reservation* r = ToReservation(env, args.argv[0]);
+  Range range{};
+  if (r == nullptr || !ToRange(env, args, 1, *r, &range)) return nullptr;
   const size_t page = PageSize();
-  size_t pages = range.length / page;
-  std::vector<unsigned char> vec(pages < kMincoreChunkPages ? pages : kMincoreChunkPages);
+  const size_t pages = range.length / page;
+  unsigned char vec[4096];
+  std::vector<unsigned char> big;
+  unsigned char* out = vec;
+  size_t chunk = sizeof(vec);
+  if (pages > sizeof(vec)) {
+    try {
+      big.resize(std::min(pages, kMincoreChunkPages));
+    } catch (...) {
+      ThrowInternal(env, "out of memory for mincore");
+      return nullptr;
+    }
+    out = big.data();
+    chunk = big.size();
+  }
   uint64_t resident = 0;
   for (size_t done = 0; done < pages;) {
-    const size_t n = pages - done < vec.size() ? pages - done : vec.size();
+    const size_t n = std::min(pages - done, chunk);
     const uint64_t offset = range.offset + done * page;
-    if (mincore(r->base + offset, n * page, vec.data()) != 0) {
-      ThrowSyscall(info.Env(), errno, "mincore", RangeText(offset, n * page, *r));
+    if (mincore(r->base + offset, n * page, out) != 0) {
+      ThrowSyscall(env, errno, "mincore", RangeText(offset, n * page, *r));
+      return nullptr;
     }
-    for (size_t k = 0; k < n; k++) resident += vec[k] & 1;
+    for (size_t k = 0; k < n; k++) resident += out[k] & 1;
     done += n;
   }
-  return Napi::Number::New(info.Env(), static_cast<double>(resident));
+  return Number(env, static_cast<double>(resident));
 }
 
-// release(handle): detaches the buffer (views read length 0), then unmaps. A second call throws.
-Napi::Value Release(const Napi::CallbackInfo& info) {
-  Reservation* r = ToReservation(info, 0);
-  // Detach first: if it throws, the reservation is untouched. The buffer's finalizer may run during or
-  // after the detach; whichever of it and us takes the token unmaps. A buffer detached by someone else
-  // (ArrayBuffer.prototype.transfer in newer Node) may have moved the memory to a new ArrayBuffer: then
-  // only the finalizer, run when that one dies, may unmap.
-  Napi::ArrayBuffer buffer = r->buffer.Value();
-  const bool moved = buffer.IsDetached();
-  if (!moved) buffer.Detach();
-  r->released = true;
-  r->buffer.Reset();
-  Mapping mapping;
-  if (!moved && RegistryTake(r->token, &mapping) && munmap(mapping.addr, mapping.size) != 0) {
-    ThrowSyscall(info.Env(), errno, "munmap", RangeText(0, r->size, *r));
+// committedPages(handle) -> null for a 'readwrite' reservation (every page is readable), else an ArrayBuffer
+// with one bit per page (little-endian words; page p is bit p % 8 of byte p / 8), set where the page can be
+// read without a fault. A copy: the JavaScript heap checks read it instead of trusting the heap's metadata.
+napi_value CommittedPages(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!GetArgs(env, info, &args)) return nullptr;
+  Reservation* r = ToReservation(env, args.argv[0]);
+  if (r == nullptr) return nullptr;
+  napi_value result = nullptr;
+  if (r->readwrite) {
+    (void)napi_get_null(env, &result);
+    return result;
   }
-  return info.Env().Undefined();
-}
-
-// _setFault(op: 'commit' | 'reserve', nth): FOR TESTS ONLY. nth >= 1 makes the nth following call of op
-// fail with ENOMEM, after which the switch clears; 0 clears it. Process-wide (all workers).
-Napi::Value SetFault(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Value op_value = info[0];
-  if (!op_value.IsString()) ThrowType(env, "op must be a string, got " + TypeName(op_value));
-  const std::string op = op_value.As<Napi::String>().Utf8Value();
-  std::atomic<int64_t>* counter = op == "commit" ? &fault_commit : op == "reserve" ? &fault_reserve : nullptr;
-  if (counter == nullptr) {
-    ThrowType(env, "op must be 'commit' or 'reserve', got '" + op + "'", "ERR_INVALID_ARG_VALUE");
+  const size_t bytes = (r->size / PageSize() + 63) / 64 * 8;
+  void* data = nullptr;
+  if (napi_create_arraybuffer(env, bytes, &data, &result) != napi_ok) return nullptr;
+  if (r->committed.empty()) {
+    std::memset(data, 0, bytes);
+  } else {
+    std::memcpy(data, r->committed.data(), bytes);
   }
-  const uint64_t nth = ToCount(info, 1, "nth");
-  if (nth > 0x7fffffff) ThrowRange(env, "nth must be at most 2147483647, got " + Str(nth));
-  counter->store(static_cast<int64_t>(nth));
-  return env.Undefined();
-}
-
-// _liveReservations(): FOR TESTS ONLY. The number of reservations of the process not yet unmapped.
-Napi::Value LiveReservations(const Napi::CallbackInfo& info) {
-  std::lock_guard<std::mutex> lock(registry_mutex);
-  return Napi::Number::New(info.Env(), static_cast<double>(registry->size()));
-}
-
-// inspectHeap(handle): walks the pymalloc heap in the reservation from C (native/inspector.cc) and returns its
-// per-class counts. Only committed pages of the reservation's own mapping are read; a corrupt heap (or a
-// reservation that holds none) throws ERR_PYMALLOC_CORRUPT.
-Napi::Value InspectHeapFn(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Reservation* r = ToReservation(info, 0);
-  pymalloc::HeapCounts counts;
-  std::string error;
-  const pymalloc::CommittedPages committed{r->committed.empty() ? nullptr : &r->committed, PageSize()};
-  if (!pymalloc::InspectHeap(r->base, r->size, committed, &counts, &error)) {
-    Throw(Napi::Error::New(env, "inspectHeap: " + error), "ERR_PYMALLOC_CORRUPT");
-  }
-  Napi::Array classes = Napi::Array::New(env, counts.classes.size());
-  for (size_t i = 0; i < counts.classes.size(); i++) {
-    Napi::Object c = Napi::Object::New(env);
-    c.Set("pools", Napi::Number::New(env, static_cast<double>(counts.classes[i].pools)));
-    c.Set("blocks", Napi::Number::New(env, static_cast<double>(counts.classes[i].blocks)));
-    classes.Set(static_cast<uint32_t>(i), c);
-  }
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("classes", classes);
-  result.Set("arenas", Napi::Number::New(env, static_cast<double>(counts.arenas)));
-  result.Set("usableArenas", Napi::Number::New(env, static_cast<double>(counts.usableArenas)));
-  result.Set("freePools", Napi::Number::New(env, static_cast<double>(counts.freePools)));
-  result.Set("usedPoolsListed", Napi::Number::New(env, static_cast<double>(counts.usedPoolsListed)));
-  result.Set("fullPools", Napi::Number::New(env, static_cast<double>(counts.fullPools)));
   return result;
 }
 
-Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("pageSize", Napi::Function::New(env, PageSizeFn, "pageSize"));
-  exports.Set("reserve", Napi::Function::New(env, Reserve, "reserve"));
-  exports.Set("commit", Napi::Function::New(env, Commit, "commit"));
-  exports.Set("decommit", Napi::Function::New(env, Decommit, "decommit"));
-  exports.Set("adviseHugePages", Napi::Function::New(env, AdviseHugePages, "adviseHugePages"));
-  exports.Set("residentPages", Napi::Function::New(env, ResidentPages, "residentPages"));
-  exports.Set("release", Napi::Function::New(env, Release, "release"));
-  exports.Set("inspectHeap", Napi::Function::New(env, InspectHeapFn, "inspectHeap"));
-  exports.Set("_setFault", Napi::Function::New(env, SetFault, "_setFault"));
-  exports.Set("_liveReservations", Napi::Function::New(env, LiveReservations, "_liveReservations"));
-  return exports;
+// release(handle): gives every page back, detaches the buffer (views read length 0) and frees the shim's records;
+// the range is unmapped once nothing can reach it (see Lifetime at the top). A second call throws.
+napi_value Release(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!GetArgs(env, info, &args)) return nullptr;
+  Reservation* r = ToReservation(env, args.argv[0]);
+  if (r == nullptr) return nullptr;
+  // The pages, first: even if what follows fails, the memory is back. PROT_NONE parts are skipped by the
+  // kernel; their pages are not resident anyway.
+  (void)madvise(r->base, r->size, MADV_DONTNEED);
+  napi_value buffer = nullptr;
+  if (r->buffer != nullptr && napi_get_reference_value(env, r->buffer, &buffer) == napi_ok && buffer != nullptr) {
+    bool detached = false;
+    // A buffer detached by someone else (transferred) keeps its backing store elsewhere: its finalizers still
+    // run when that one dies.
+    if (napi_is_detached_arraybuffer(env, buffer, &detached) == napi_ok && !detached) {
+      (void)napi_detach_arraybuffer(env, buffer);
+    }
+  }
+  if (r->buffer != nullptr) {
+    (void)napi_delete_reference(env, r->buffer);
+    r->buffer = nullptr;
+  }
+  r->released = true;
+  std::vector<uint64_t>().swap(r->committed);
+  return Undefined(env);
 }
+
+// _setFault(op: 'commit' | 'reserve' | 'decommit', nth): FOR TESTS ONLY. nth >= 1 makes the nth following call
+// of op fail with ENOMEM, after which the switch clears; 0 clears it. Process-wide (all workers).
+napi_value SetFault(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!GetArgs(env, info, &args)) return nullptr;
+  std::string op;
+  if (!ToString(env, args.argv[0], "op", &op)) return nullptr;
+  std::atomic<int64_t>* counter = op == "commit"     ? &fault_commit
+                                  : op == "reserve"  ? &fault_reserve
+                                  : op == "decommit" ? &fault_decommit
+                                                     : nullptr;
+  if (counter == nullptr) {
+    ThrowCoded(env, Kind::kType, "ERR_INVALID_ARG_VALUE",
+               "op must be 'commit', 'reserve' or 'decommit', got '" + op + "'");
+    return nullptr;
+  }
+  uint64_t nth = 0;
+  if (!ToCount(env, args.argv[1], "nth", &nth)) return nullptr;
+  if (nth > 0x7fffffff) {
+    ThrowCoded(env, Kind::kRange, "ERR_OUT_OF_RANGE", "nth must be at most 2147483647, got " + Str(nth));
+    return nullptr;
+  }
+  counter->store(static_cast<int64_t>(nth));
+  return Undefined(env);
+}
+
+// _pendingFault(op): FOR TESTS ONLY. How many calls of op are left before the armed fault fires (0: none armed),
+// so that a test can tell that a fault was met by a call that did not report it (memory given back in passing).
+napi_value PendingFault(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!GetArgs(env, info, &args)) return nullptr;
+  std::string op;
+  if (!ToString(env, args.argv[0], "op", &op)) return nullptr;
+  const std::atomic<int64_t>* counter = op == "commit"     ? &fault_commit
+                                        : op == "reserve"  ? &fault_reserve
+                                        : op == "decommit" ? &fault_decommit
+                                                           : nullptr;
+  if (counter == nullptr) {
+    ThrowCoded(env, Kind::kType, "ERR_INVALID_ARG_VALUE",
+               "op must be 'commit', 'reserve' or 'decommit', got '" + op + "'");
+    return nullptr;
+  }
+  return Number(env, static_cast<double>(counter->load()));
+}
+
+// _setMapBudget(n): FOR TESTS ONLY. How many mappings beyond one per reservation pymalloc's 'none' reservations
+// may hold together (0: the default, half of vm.max_map_count). _mapCount() is how many they hold now.
+napi_value SetMapBudget(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!GetArgs(env, info, &args)) return nullptr;
+  uint64_t n = 0;
+  if (!ToCount(env, args.argv[0], "n", &n)) return nullptr;
+  map_budget_override.store(static_cast<int64_t>(std::min<uint64_t>(n, INT64_MAX)));
+  return Undefined(env);
+}
+
+napi_value MapCount(napi_env env, napi_callback_info) {
+  return Number(env, static_cast<double>(extra_maps_total.load()));
+}
+
+// _liveReservations(): FOR TESTS ONLY. The number of reservations of the process not yet unmapped.
+napi_value LiveReservations(napi_env env, napi_callback_info) {
+  std::lock_guard<std::mutex> lock(registry_mutex);
+  return Number(env, static_cast<double>(registry->size()));
+}
+
+bool SetCount(napi_env env, napi_value object, const char* name, uint64_t value) {
+  return napi_set_named_property(env, object, name, Number(env, static_cast<double>(value))) == napi_ok;
+}
+
+// inspectHeap(handle): walks the pymalloc heap in the reservation from C (native/inspector.cc) and returns its
+// per-class counts. Only pages the shim knows to be readable are read; a corrupt heap (or a reservation that
+// holds none) throws ERR_PYMALLOC_CORRUPT.
+napi_value InspectHeapFn(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!GetArgs(env, info, &args)) return nullptr;
+  Reservation* r = ToReservation(env, args.argv[0]);
+  if (r == nullptr) return nullptr;
+  pymalloc::HeapCounts counts;
+  std::string error;
+  const pymalloc::CommittedPages committed{r->readwrite, r->committed.empty() ? nullptr : &r->committed,
+                                           PageSize(), r->size};
+  if (!pymalloc::InspectHeap(r->base, r->size, committed, &counts, &error)) {
+    ThrowCoded(env, Kind::kError, "ERR_PYMALLOC_CORRUPT", "inspectHeap: " + error);
+    return nullptr;
+  }
+  napi_value classes = nullptr;
+  if (napi_create_array_with_length(env, counts.classes.size(), &classes) != napi_ok) return nullptr;
+  for (size_t i = 0; i < counts.classes.size(); i++) {
+    napi_value c = nullptr;
+    if (napi_create_object(env, &c) != napi_ok || !SetCount(env, c, "pools", counts.classes[i].pools) ||
+        !SetCount(env, c, "blocks", counts.classes[i].blocks) ||
+        napi_set_element(env, classes, static_cast<uint32_t>(i), c) != napi_ok) {
+      return nullptr;
+    }
+  }
+  napi_value result = nullptr;
+  if (napi_create_object(env, &result) != napi_ok || napi_set_named_property(env, result, "classes", classes) != napi_ok ||
+      !SetCount(env, result, "arenas", counts.arenas) || !SetCount(env, result, "usableArenas", counts.usableArenas) ||
+      !SetCount(env, result, "freePools", counts.freePools) ||
+      !SetCount(env, result, "usedPoolsListed", counts.usedPoolsListed) ||
+      !SetCount(env, result, "fullPools", counts.fullPools)) {
+    return nullptr;
+  }
+  return result;
+}
+
+// Every entry point: C++ exceptions stop here, whatever happens below.
+template <napi_value (*F)(napi_env, napi_callback_info)>
+napi_value Guarded(napi_env env, napi_callback_info info) noexcept {
+  try {
+    return F(env, info);
+  } catch (...) {
+    ThrowInternal(env, "an internal allocation failed");
+    return nullptr;
+  }
+}
+
+struct Export {
+  const char* name;
+  napi_callback fn;
+};
+
+const Export kExports[] = {
+    {"pageSize", Guarded<PageSizeFn>},
+    {"reserve", Guarded<Reserve>},
+    {"commit", Guarded<Commit>},
+    {"decommit", Guarded<Decommit>},
+    {"adviseHugePages", Guarded<AdviseHugePages>},
+    {"residentPages", Guarded<ResidentPages>},
+    {"committedPages", Guarded<CommittedPages>},
+    {"release", Guarded<Release>},
+    {"inspectHeap", Guarded<InspectHeapFn>},
+    {"_setFault", Guarded<SetFault>},
+    {"_pendingFault", Guarded<PendingFault>},
+    {"_setMapBudget", Guarded<SetMapBudget>},
+    {"_mapCount", Guarded<MapCount>},
+    {"_liveReservations", Guarded<LiveReservations>},
+};
 
 }  // namespace
 
-NODE_API_MODULE(pymalloc, Init)
+// Module initialisation may run in a worker that is being terminated: a failed call leaves the export out
+// (the require then fails in JavaScript, or the worker is gone anyway), never aborts.
+NAPI_MODULE_INIT() {
+  try {
+    for (const Export& e : kExports) {
+      napi_value fn = nullptr;
+      if (napi_create_function(env, e.name, NAPI_AUTO_LENGTH, e.fn, nullptr, &fn) != napi_ok ||
+          napi_set_named_property(env, exports, e.name, fn) != napi_ok) {
+        return nullptr;
+      }
+    }
+  } catch (...) {
+    return nullptr;
+  }
+  return exports;
+}

@@ -58,7 +58,8 @@ function exercise(
   onProgress?: (touched: number) => void,
 ): number {
   const page = pageSize();
-  const reservation = Reservation.create(Math.max(GiB, 2 * size));
+  // 'unmap' needs a PROT_NONE reservation; 'dontneed' is a read-write one, as a heap of that mode has.
+  const reservation = Reservation.create(Math.max(GiB, 2 * size), page, mode === 'unmap' ? 'none' : 'readwrite');
   try {
     record('reserved', reservation);
     const bytes = new Uint8Array(reservation.buffer, 0, size);

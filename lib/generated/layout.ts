@@ -351,123 +351,125 @@ export function heap_state_set_span_links(m: LayoutViews, p: number, v: number):
   m.u32[w] = v;
   m.u32[w + 1] = v ? m.baseHi : 0;
 }
-export const OFFSETOF_HEAP_STATE_NARENAS_CURRENTLY_ALLOCATED = 136;
-export function heap_state_get_narenas_currently_allocated(m: LayoutViews, p: number): number {
+export const OFFSETOF_HEAP_STATE_FREED_HEADS = 136;
+export function heap_state_get_freed_heads(m: LayoutViews, p: number): number {
   return m.u32[(p + 136) >>> 2];
 }
-export function heap_state_set_narenas_currently_allocated(m: LayoutViews, p: number, v: number): void {
-  m.u32[(p + 136) >>> 2] = v;
-}
-export const OFFSETOF_HEAP_STATE_NARENAS_HIGHWATER = 140;
-export function heap_state_get_narenas_highwater(m: LayoutViews, p: number): number {
-  return m.u32[(p + 140) >>> 2];
-}
-export function heap_state_set_narenas_highwater(m: LayoutViews, p: number, v: number): void {
-  m.u32[(p + 140) >>> 2] = v;
-}
-export const OFFSETOF_HEAP_STATE_NTIMES_ARENA_ALLOCATED = 144;
-export function heap_state_get_ntimes_arena_allocated(m: LayoutViews, p: number): number {
-  return m.u32[(p + 144) >>> 2];
-}
-export function heap_state_set_ntimes_arena_allocated(m: LayoutViews, p: number, v: number): void {
-  m.u32[(p + 144) >>> 2] = v;
-}
-export const OFFSETOF_HEAP_STATE_NPURGED_POOLS = 148;
-export function heap_state_get_npurged_pools(m: LayoutViews, p: number): number {
-  return m.u32[(p + 148) >>> 2];
-}
-export function heap_state_set_npurged_pools(m: LayoutViews, p: number, v: number): void {
-  m.u32[(p + 148) >>> 2] = v;
-}
-export const OFFSETOF_HEAP_STATE_PURGEMAP = 152;
-export function heap_state_get_purgemap(m: LayoutViews, p: number): number {
-  return m.u32[(p + 152) >>> 2];
-}
-export function heap_state_set_purgemap(m: LayoutViews, p: number, v: number): void {
-  const w = (p + 152) >>> 2;
+export function heap_state_set_freed_heads(m: LayoutViews, p: number, v: number): void {
+  const w = (p + 136) >>> 2;
   m.u32[w] = v;
   m.u32[w + 1] = v ? m.baseHi : 0;
 }
-export const OFFSETOF_HEAP_STATE_PURGE_WORDS = 160;
-export function heap_state_get_purge_words(m: LayoutViews, p: number): number {
+export const OFFSETOF_HEAP_STATE_NARENAS_CURRENTLY_ALLOCATED = 144;
+export function heap_state_get_narenas_currently_allocated(m: LayoutViews, p: number): number {
+  return m.u32[(p + 144) >>> 2];
+}
+export function heap_state_set_narenas_currently_allocated(m: LayoutViews, p: number, v: number): void {
+  m.u32[(p + 144) >>> 2] = v;
+}
+export const OFFSETOF_HEAP_STATE_NARENAS_HIGHWATER = 148;
+export function heap_state_get_narenas_highwater(m: LayoutViews, p: number): number {
+  return m.u32[(p + 148) >>> 2];
+}
+export function heap_state_set_narenas_highwater(m: LayoutViews, p: number, v: number): void {
+  m.u32[(p + 148) >>> 2] = v;
+}
+export const OFFSETOF_HEAP_STATE_NTIMES_ARENA_ALLOCATED = 152;
+export function heap_state_get_ntimes_arena_allocated(m: LayoutViews, p: number): number {
+  return m.u32[(p + 152) >>> 2];
+}
+export function heap_state_set_ntimes_arena_allocated(m: LayoutViews, p: number, v: number): void {
+  m.u32[(p + 152) >>> 2] = v;
+}
+export const OFFSETOF_HEAP_STATE_NPURGED_POOLS = 156;
+export function heap_state_get_npurged_pools(m: LayoutViews, p: number): number {
+  return m.u32[(p + 156) >>> 2];
+}
+export function heap_state_set_npurged_pools(m: LayoutViews, p: number, v: number): void {
+  m.u32[(p + 156) >>> 2] = v;
+}
+export const OFFSETOF_HEAP_STATE_PURGEMAP = 160;
+export function heap_state_get_purgemap(m: LayoutViews, p: number): number {
   return m.u32[(p + 160) >>> 2];
 }
-export function heap_state_set_purge_words(m: LayoutViews, p: number, v: number): void {
-  m.u32[(p + 160) >>> 2] = v;
+export function heap_state_set_purgemap(m: LayoutViews, p: number, v: number): void {
+  const w = (p + 160) >>> 2;
+  m.u32[w] = v;
+  m.u32[w + 1] = v ? m.baseHi : 0;
 }
-export const OFFSETOF_HEAP_STATE_EMPTY_POOLS = 164;
-export function heap_state_get_empty_pools(m: LayoutViews, p: number): number {
-  return m.u32[(p + 164) >>> 2];
-}
-export function heap_state_set_empty_pools(m: LayoutViews, p: number, v: number): void {
-  m.u32[(p + 164) >>> 2] = v;
-}
-export const OFFSETOF_HEAP_STATE_PURGE_THRESHOLD_POOLS = 168;
-export function heap_state_get_purge_threshold_pools(m: LayoutViews, p: number): number {
+export const OFFSETOF_HEAP_STATE_PURGE_WORDS = 168;
+export function heap_state_get_purge_words(m: LayoutViews, p: number): number {
   return m.u32[(p + 168) >>> 2];
 }
-export function heap_state_set_purge_threshold_pools(m: LayoutViews, p: number, v: number): void {
+export function heap_state_set_purge_words(m: LayoutViews, p: number, v: number): void {
   m.u32[(p + 168) >>> 2] = v;
 }
-export const OFFSETOF_HEAP_STATE_DATA_START_PAGE = 172;
-export function heap_state_get_data_start_page(m: LayoutViews, p: number): number {
+export const OFFSETOF_HEAP_STATE_EMPTY_POOLS = 172;
+export function heap_state_get_empty_pools(m: LayoutViews, p: number): number {
   return m.u32[(p + 172) >>> 2];
 }
-export function heap_state_set_data_start_page(m: LayoutViews, p: number, v: number): void {
+export function heap_state_set_empty_pools(m: LayoutViews, p: number, v: number): void {
   m.u32[(p + 172) >>> 2] = v;
 }
-export const OFFSETOF_HEAP_STATE_COMMITTED_TOP_PAGE = 176;
-export function heap_state_get_committed_top_page(m: LayoutViews, p: number): number {
+export const OFFSETOF_HEAP_STATE_PURGE_THRESHOLD_POOLS = 176;
+export function heap_state_get_purge_threshold_pools(m: LayoutViews, p: number): number {
   return m.u32[(p + 176) >>> 2];
 }
-export function heap_state_set_committed_top_page(m: LayoutViews, p: number, v: number): void {
+export function heap_state_set_purge_threshold_pools(m: LayoutViews, p: number, v: number): void {
   m.u32[(p + 176) >>> 2] = v;
 }
-export const OFFSETOF_HEAP_STATE_NLARGE = 180;
-export function heap_state_get_nlarge(m: LayoutViews, p: number): number {
+export const OFFSETOF_HEAP_STATE_DATA_START_PAGE = 180;
+export function heap_state_get_data_start_page(m: LayoutViews, p: number): number {
   return m.u32[(p + 180) >>> 2];
 }
-export function heap_state_set_nlarge(m: LayoutViews, p: number, v: number): void {
+export function heap_state_set_data_start_page(m: LayoutViews, p: number, v: number): void {
   m.u32[(p + 180) >>> 2] = v;
 }
-export const OFFSETOF_HEAP_STATE_LARGE_PAGES = 184;
-export function heap_state_get_large_pages(m: LayoutViews, p: number): number {
+export const OFFSETOF_HEAP_STATE_NLARGE = 184;
+export function heap_state_get_nlarge(m: LayoutViews, p: number): number {
   return m.u32[(p + 184) >>> 2];
 }
-export function heap_state_set_large_pages(m: LayoutViews, p: number, v: number): void {
+export function heap_state_set_nlarge(m: LayoutViews, p: number, v: number): void {
   m.u32[(p + 184) >>> 2] = v;
 }
-export const OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES = 188;
-export function heap_state_get_span_cache_pages(m: LayoutViews, p: number): number {
+export const OFFSETOF_HEAP_STATE_LARGE_PAGES = 188;
+export function heap_state_get_large_pages(m: LayoutViews, p: number): number {
   return m.u32[(p + 188) >>> 2];
 }
-export function heap_state_set_span_cache_pages(m: LayoutViews, p: number, v: number): void {
+export function heap_state_set_large_pages(m: LayoutViews, p: number, v: number): void {
   m.u32[(p + 188) >>> 2] = v;
 }
-export const OFFSETOF_HEAP_STATE_SPAN_CACHE_LIMIT_PAGES = 192;
-export function heap_state_get_span_cache_limit_pages(m: LayoutViews, p: number): number {
+export const OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES = 192;
+export function heap_state_get_span_cache_pages(m: LayoutViews, p: number): number {
   return m.u32[(p + 192) >>> 2];
 }
-export function heap_state_set_span_cache_limit_pages(m: LayoutViews, p: number, v: number): void {
+export function heap_state_set_span_cache_pages(m: LayoutViews, p: number, v: number): void {
   m.u32[(p + 192) >>> 2] = v;
 }
-export const OFFSETOF_HEAP_STATE_SPAN_BINS = 196;
+export const OFFSETOF_HEAP_STATE_SPAN_CACHE_LIMIT_PAGES = 196;
+export function heap_state_get_span_cache_limit_pages(m: LayoutViews, p: number): number {
+  return m.u32[(p + 196) >>> 2];
+}
+export function heap_state_set_span_cache_limit_pages(m: LayoutViews, p: number, v: number): void {
+  m.u32[(p + 196) >>> 2] = v;
+}
+export const OFFSETOF_HEAP_STATE_SPAN_BINS = 200;
 export const LENGTHOF_HEAP_STATE_SPAN_BINS = 32;
 export const STRIDEOF_HEAP_STATE_SPAN_BINS = 4;
 export function heap_state_get_span_bins(m: LayoutViews, p: number, i: number): number {
-  return m.u32[(p + 196 + i * 4) >>> 2];
+  return m.u32[(p + 200 + i * 4) >>> 2];
 }
 export function heap_state_set_span_bins(m: LayoutViews, p: number, i: number, v: number): void {
-  m.u32[(p + 196 + i * 4) >>> 2] = v;
+  m.u32[(p + 200 + i * 4) >>> 2] = v;
 }
-export const OFFSETOF_HEAP_STATE_SPAN_CACHE = 324;
+export const OFFSETOF_HEAP_STATE_SPAN_CACHE = 328;
 export const LENGTHOF_HEAP_STATE_SPAN_CACHE = 32;
 export const STRIDEOF_HEAP_STATE_SPAN_CACHE = 4;
 export function heap_state_get_span_cache(m: LayoutViews, p: number, i: number): number {
-  return m.u32[(p + 324 + i * 4) >>> 2];
+  return m.u32[(p + 328 + i * 4) >>> 2];
 }
 export function heap_state_set_span_cache(m: LayoutViews, p: number, i: number, v: number): void {
-  m.u32[(p + 324 + i * 4) >>> 2] = v;
+  m.u32[(p + 328 + i * 4) >>> 2] = v;
 }
 export const OFFSETOF_HEAP_STATE_USEDPOOLS = 456;
 export const LENGTHOF_HEAP_STATE_USEDPOOLS = 128;

@@ -6,7 +6,9 @@ export {
   MAX_RESERVATION_SIZE,
   type OsError,
   pageSize,
+  type ReadablePages,
   Reservation,
+  type ReservationAccess,
 } from './pages';
 export {
   residentBytes,

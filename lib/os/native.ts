@@ -34,17 +34,33 @@ export interface HeapInspection {
 /** The raw binding. Every function re-checks its arguments and throws instead of aborting. */
 export interface NativeBinding {
   pageSize(): number;
-  reserve(size: number, alignment: number): NativeReservation;
+  /** 'readwrite': every page readable and writable from the start (MAP_NORESERVE); 'none': PROT_NONE. */
+  reserve(size: number, alignment: number, access: 'readwrite' | 'none'): NativeReservation;
   commit(handle: NativeHandle, offset: number, length: number): void;
-  decommit(handle: NativeHandle, offset: number, length: number, mode: 'unmap' | 'dontneed'): void;
+  /** Returns the mode applied: 'unmap' degrades to 'dontneed' at pymalloc's share of vm.max_map_count. */
+  decommit(
+    handle: NativeHandle,
+    offset: number,
+    length: number,
+    mode: 'unmap' | 'dontneed',
+  ): 'unmap' | 'dontneed';
   /** MADV_HUGEPAGE (enable) or MADV_NOHUGEPAGE over the range; false where the kernel has no THP. */
   adviseHugePages(handle: NativeHandle, offset: number, length: number, enable: boolean): boolean;
   residentPages(handle: NativeHandle, offset: number, length: number): number;
+  /** null for a 'readwrite' reservation; else one bit per page (little-endian), set where it can be read. */
+  committedPages(handle: NativeHandle): ArrayBuffer | null;
+  /** Gives the pages back and detaches the buffer; the range is unmapped once nothing can reach it. */
   release(handle: NativeHandle): void;
   /** Walks the pymalloc heap in the reservation from C (native/inspector.cc). */
   inspectHeap(handle: NativeHandle): HeapInspection;
   /** For tests: the nth following call of `op` fails with ENOMEM (0 clears). Process-wide. */
-  _setFault(op: 'commit' | 'reserve', nth: number): void;
+  _setFault(op: 'commit' | 'reserve' | 'decommit', nth: number): void;
+  /** For tests: calls of `op` left before the armed fault fires (0: none armed). */
+  _pendingFault(op: 'commit' | 'reserve' | 'decommit'): number;
+  /** For tests: the mappings beyond one per reservation that 'none' reservations may hold (0: the default). */
+  _setMapBudget(n: number): void;
+  /** For tests: the mappings beyond one per reservation that 'none' reservations hold now. */
+  _mapCount(): number;
   /** For tests: how many reservations of the process are still mapped. */
   _liveReservations(): number;
 }

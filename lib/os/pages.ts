@@ -2,23 +2,38 @@
  * Reservations of address space and their pages: the checked TypeScript API over the native shim.
  *
  * A `Reservation` owns [base, base + size): size is a page multiple in (0, 4 GiB], base is aligned to
- * `alignment`, and `buffer` (one external ArrayBuffer) covers all of it. Nothing is committed at first;
- * touching a page that is not committed faults and kills the process, so callers commit before use.
+ * `alignment`, and `buffer` (one external ArrayBuffer) covers all of it. Its `access` is chosen when it is made:
+ * - `'readwrite'` (the default): every byte can be read and written at once and never faults; a page costs RSS
+ *   (and, with the kernel's default overcommit, commit charge) only once it is written, and reads as zeros before
+ *   and after it is decommitted. `commit` has nothing to do.
+ * - `'none'`: nothing is accessible until `commit`ted; touching any other page faults and kills the process.
  * Every range given to a method is page-aligned, non-empty and inside the reservation; the checks here
  * throw TypeError / RangeError with a Node-style `code` before anything reaches the shim.
- * After `release()` the buffer is detached (every view has length 0) and every method throws
- * ERR_RESERVATION_RELEASED.
+ * After `release()` the pages are given back, the buffer is detached (every view has length 0) and every method
+ * throws ERR_RESERVATION_RELEASED; the address range stays mapped, and owned by this reservation, until nothing
+ * can reach it (native work still holding a view writes into it harmlessly), then the shim unmaps it.
  */
+import { markAsUntransferable } from 'node:worker_threads';
 import { type HeapInspection, type NativeHandle, nativeBinding } from './native';
 
 /**
  * How `decommit` gives pages back:
- * - `'unmap'` (the default) maps fresh PROT_NONE pages over the range: RSS and the commit charge go at once,
- *   and a stale access faults, which catches use-after-free of whole pages.
  * - `'dontneed'` is madvise(MADV_DONTNEED): RSS goes at once, the range stays readable and writable and reads
  *   as zeros (no fault, no later commit needed), but under strict overcommit it still counts as committed.
+ * - `'unmap'` (a `'none'` reservation's default) maps fresh PROT_NONE pages over the range: RSS and the commit
+ *   charge go at once, and a stale access faults. Each such hole splits a mapping; past pymalloc's share of
+ *   `vm.max_map_count` (half of it, for all reservations together) it degrades to `'dontneed'` for that range.
  */
 export type DecommitMode = 'unmap' | 'dontneed';
+
+/** What a reservation's pages allow before they are committed: see {@link Reservation}. */
+export type ReservationAccess = 'readwrite' | 'none';
+
+/** Which pages of a reservation can be read without a fault, as of when it was asked. */
+export interface ReadablePages {
+  /** True when every byte of [offset, offset + length) is inside the reservation and can be read. */
+  readable(offset: number, length: number): boolean;
+}
 
 /** The largest reservation (and alignment): one ArrayBuffer must cover it, and Node 20 allows 4 GiB. */
 export const MAX_RESERVATION_SIZE = 2 ** 32;
@@ -76,7 +91,9 @@ function checkPageMultiple(value: unknown, name: string): number {
   return n;
 }
 
-/** A reserved range of address space; commit pages before touching them. */
+const EMPTY = new ArrayBuffer(0);
+
+/** A reserved range of address space; in a `'none'` reservation, commit pages before touching them. */
 export class Reservation {
   /** Bytes of address space, a multiple of the page size. */
   readonly size: number;
@@ -84,32 +101,45 @@ export class Reservation {
   readonly alignment: number;
   /** The address of byte 0, for diagnostics and for C code that follows pointers; never needed in JS. */
   readonly base: bigint;
-  /** Covers the whole reservation; detached (byteLength 0) once released. */
-  readonly buffer: ArrayBuffer;
+  /** What the pages allow before they are committed. */
+  readonly access: ReservationAccess;
   readonly #handle: NativeHandle;
+  #buffer: ArrayBuffer;
   #released = false;
 
   private constructor(
     size: number,
     alignment: number,
+    access: ReservationAccess,
     handle: NativeHandle,
     buffer: ArrayBuffer,
     base: bigint,
   ) {
     this.size = size;
     this.alignment = alignment;
+    this.access = access;
     this.#handle = handle;
-    this.buffer = buffer;
+    this.#buffer = buffer;
     this.base = base;
   }
 
+  /** True for an object made by `Reservation.create` (and not a look-alike or an object inheriting from one). */
+  static isReservation(value: unknown): value is Reservation {
+    return typeof value === 'object' && value !== null && #handle in value;
+  }
+
   /**
-   * Reserves `size` bytes aligned to `alignment`, nothing committed.
+   * Reserves `size` bytes aligned to `alignment`.
    * @param size a multiple of the page size, at most 4 GiB
    * @param alignment a power of two from the page size to 4 GiB
-   * @defaultValue alignment: the page size
+   * @param access what the pages allow before they are committed (see {@link Reservation})
+   * @defaultValue alignment: the page size; access: 'readwrite'
    */
-  static create(size: number, alignment: number = pageSize()): Reservation {
+  static create(
+    size: number,
+    alignment: number = pageSize(),
+    access: ReservationAccess = 'readwrite',
+  ): Reservation {
     checkPageMultiple(size, 'size');
     if (size === 0 || size > MAX_RESERVATION_SIZE) {
       throw outOfRange(`size must be greater than 0 and at most ${MAX_RESERVATION_SIZE}, got ${size}`);
@@ -124,8 +154,22 @@ export class Reservation {
         `alignment must be a power of two from the page size (${pageSize()}) to ${MAX_RESERVATION_SIZE}, got ${alignment}`,
       );
     }
-    const { handle, buffer, base } = nativeBinding().reserve(size, alignment);
-    return new Reservation(size, alignment, handle, buffer, base);
+    if (access !== 'readwrite' && access !== 'none') {
+      throw withCode(
+        new TypeError(`access must be 'readwrite' or 'none', got ${describe(access)}`),
+        typeof access === 'string' ? 'ERR_INVALID_ARG_VALUE' : 'ERR_INVALID_ARG_TYPE',
+      );
+    }
+    const { handle, buffer, base } = nativeBinding().reserve(size, alignment, access);
+    // A transfer (postMessage or structuredClone with a transfer list) would move the pages to another
+    // ArrayBuffer and leave this reservation's views empty: it copies instead.
+    markAsUntransferable(buffer);
+    return new Reservation(size, alignment, access, handle, buffer, base);
+  }
+
+  /** Covers the whole reservation; an empty ArrayBuffer once released. */
+  get buffer(): ArrayBuffer {
+    return this.#buffer;
   }
 
   /** True once `release()` has run. */
@@ -133,14 +177,26 @@ export class Reservation {
     return this.#released;
   }
 
-  /** Makes [offset, offset + length) readable and writable; the OS supplies zero pages on first touch. */
+  /**
+   * Makes [offset, offset + length) readable and writable; the OS supplies zero pages on first touch. In a
+   * `'readwrite'` reservation it already is, and this only checks the range.
+   */
   commit(offset: number, length: number): void {
     this.#checkRange(offset, length);
     nativeBinding().commit(this.#handle, offset, length);
   }
 
-  /** Returns the pages of [offset, offset + length) to the OS at once; see {@link DecommitMode}. */
-  decommit(offset: number, length: number, mode: DecommitMode = 'unmap'): void {
+  /**
+   * Returns the pages of [offset, offset + length) to the OS at once; see {@link DecommitMode}. `'unmap'` needs
+   * a `'none'` reservation. Returns the mode applied: `'unmap'` degrades to `'dontneed'` at pymalloc's share of
+   * `vm.max_map_count`. A failed call (code ENOMEM, …) changes nothing.
+   * @defaultValue mode: 'dontneed' for a 'readwrite' reservation, 'unmap' for a 'none' one
+   */
+  decommit(
+    offset: number,
+    length: number,
+    mode: DecommitMode = this.access === 'none' ? 'unmap' : 'dontneed',
+  ): DecommitMode {
     this.#checkRange(offset, length);
     if (typeof mode !== 'string') throw invalidType('mode', "'unmap' or 'dontneed'", mode);
     if (mode !== 'unmap' && mode !== 'dontneed') {
@@ -149,7 +205,45 @@ export class Reservation {
         'ERR_INVALID_ARG_VALUE',
       );
     }
-    nativeBinding().decommit(this.#handle, offset, length, mode);
+    if (mode === 'unmap' && this.access !== 'none') {
+      throw withCode(
+        new TypeError(`mode 'unmap' needs a reservation made with access 'none'; this one is 'readwrite'`),
+        'ERR_INVALID_ARG_VALUE',
+      );
+    }
+    return nativeBinding().decommit(this.#handle, offset, length, mode);
+  }
+
+  /**
+   * Which pages can be read now without a fault: all of a `'readwrite'` reservation, the committed ones (by the
+   * shim's own record) of a `'none'` one. For walks of memory whose contents cannot be trusted (heap.check()).
+   */
+  readablePages(): ReadablePages {
+    this.#checkLive();
+    const size = this.size;
+    const inside = (offset: number, length: number) =>
+      Number.isSafeInteger(offset) &&
+      Number.isSafeInteger(length) &&
+      offset >= 0 &&
+      length > 0 &&
+      offset + length <= size;
+    const map = nativeBinding().committedPages(this.#handle);
+    if (map === null) return { readable: inside };
+    const bits = new Uint32Array(map);
+    const shift = Math.log2(pageSize());
+    return {
+      readable(offset: number, length: number): boolean {
+        if (!inside(offset, length)) return false;
+        for (
+          let p = Math.floor(offset / 2 ** shift), last = Math.floor((offset + length - 1) / 2 ** shift);
+          p <= last;
+          p++
+        ) {
+          if ((bits[p >>> 5] & (1 << (p & 31))) === 0) return false;
+        }
+        return true;
+      },
+    };
   }
 
   /**
@@ -183,14 +277,20 @@ export class Reservation {
     return nativeBinding().inspectHeap(this.#handle);
   }
 
-  /** Detaches `buffer` (every view then has length 0) and unmaps the range. A second call throws. */
+  /**
+   * Gives every page back to the OS and detaches `buffer` (every view then has length 0). The range stays mapped
+   * until nothing can reach it (native work in flight may still hold a view). A second call throws.
+   */
   release(): void {
     this.#checkLive();
     nativeBinding().release(this.#handle);
     this.#released = true;
+    this.#buffer = EMPTY;
   }
 
   #checkLive(): void {
+    // A forged object (Object.create(Reservation.prototype), a copy) has no handle: a coded error, not V8's own.
+    if (!Reservation.isReservation(this)) throw invalidType('the reservation', 'a Reservation', this);
     if (this.#released) {
       throw withCode(new Error('the reservation was released'), 'ERR_RESERVATION_RELEASED');
     }
@@ -212,8 +312,23 @@ export class Reservation {
 /** For tests only: fault injection and introspection of the shim (process-wide, all workers). */
 export const __testing = {
   /** Makes the nth following call of `op` fail with ENOMEM; 0 clears the switch. */
-  setFault(op: 'commit' | 'reserve', nth: number): void {
+  setFault(op: 'commit' | 'reserve' | 'decommit', nth: number): void {
     nativeBinding()._setFault(op, nth);
+  },
+  /** Calls of `op` left before the armed fault fires (0: none armed). */
+  pendingFault(op: 'commit' | 'reserve' | 'decommit'): number {
+    return nativeBinding()._pendingFault(op);
+  },
+  /**
+   * Sets how many mappings beyond one per reservation the 'none' reservations may hold together before 'unmap'
+   * degrades to 'dontneed' (0: the default, half of vm.max_map_count).
+   */
+  setMapBudget(n: number): void {
+    nativeBinding()._setMapBudget(n);
+  },
+  /** How many mappings beyond one per reservation the 'none' reservations hold now. */
+  mapCount(): number {
+    return nativeBinding()._mapCount();
   },
   /** How many reservations of the process are still mapped. */
   liveReservations(): number {

@@ -64,7 +64,7 @@ export function residentBytes(
   offset = 0,
   length: number = reservation?.size - offset,
 ): number {
-  if (!(reservation instanceof Reservation)) {
+  if (!Reservation.isReservation(reservation)) {
     const got = reservation === null ? 'null' : typeof reservation;
     throw Object.assign(new TypeError(`reservation must be a Reservation, got ${got}`), {
       code: 'ERR_INVALID_ARG_TYPE',

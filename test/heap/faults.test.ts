@@ -1,4 +1,4 @@
-import { __testing } from '../../lib';
+import { __testing, pageSize, Reservation } from '../../lib';
 import { destroyAll, makeHeap } from './helpers';
 
 afterEach(() => {
@@ -8,13 +8,26 @@ afterEach(() => {
 });
 
 describe('the OS refusing memory', () => {
-  for (const decommit of ['dontneed', 'unmap'] as const) {
+  test("a 'dontneed' heap never commits: its reservation is read-write from the start", () => {
+    const h = makeHeap();
+    __testing.setFault('commit', 1);
+    const big = h.malloc(64 * 1024 * 1024);
+    h.u8[big + 64 * 1024 * 1024 - 1] = 1;
+    for (let i = 0; i < 100_000; i++) h.malloc(64);
+    h.check();
+    // The armed fault is still there: no commit was made.
+    expect(() => Reservation.create(pageSize(), pageSize(), 'none').commit(0, pageSize())).toThrow(
+      expect.objectContaining({ code: 'ENOMEM' }),
+    );
+  });
+
+  {
+    const decommit = 'unmap';
     test(`a failed commit makes malloc throw ERR_PYMALLOC_NOMEM; the heap stays consistent and recovers (${decommit})`, () => {
       const h = makeHeap({ decommit });
       const ps: number[] = [];
       for (let i = 0; i < 100; i++) ps.push(h.malloc(64));
-      // The next arena or span needs a commit in 'unmap' mode; in 'dontneed' mode a commit happens when the
-      // committed region grows: ask for more than has been committed so far.
+      // The next span needs a commit in 'unmap' mode.
       __testing.setFault('commit', 1);
       let err: (Error & { code?: string; cause?: { code?: string } }) | undefined;
       try {

@@ -73,8 +73,8 @@ describe('raw binding argument checks', () => {
   let live: ReturnType<typeof binding.reserve>;
   let released: ReturnType<typeof binding.reserve>;
   beforeAll(() => {
-    live = binding.reserve(16 * page, page);
-    released = binding.reserve(page, page);
+    live = binding.reserve(16 * page, page, 'none');
+    released = binding.reserve(page, page, 'none');
     binding.release(released.handle);
   });
   afterAll(() => binding.release(live.handle));
@@ -187,8 +187,8 @@ describe('raw binding argument checks', () => {
   test.each(badNumbers.filter(([what]) => what !== 'unaligned'))(
     'reserve size or alignment %s',
     (_what, bad, type, code) => {
-      expectError(() => binding.reserve(bad as number, page), { name: type }, code);
-      expectError(() => binding.reserve(page, bad as number), { name: type }, code);
+      expectError(() => binding.reserve(bad as number, page, 'none'), { name: type }, code);
+      expectError(() => binding.reserve(page, bad as number, 'none'), { name: type }, code);
     },
   );
 
@@ -201,7 +201,7 @@ describe('raw binding argument checks', () => {
       [page, 3 * page],
       [page, 2 ** 33],
     ]) {
-      expectError(() => binding.reserve(size!, alignment!), RangeError, 'ERR_OUT_OF_RANGE');
+      expectError(() => binding.reserve(size!, alignment!, 'none'), RangeError, 'ERR_OUT_OF_RANGE');
     }
   });
 
@@ -221,7 +221,7 @@ describe('raw binding argument checks', () => {
   });
 });
 
-test('a reservation collected after its release does not unmap a newer one', () => {
+test('a released reservation stays mapped while a view can reach it; collection unmaps it, never a newer one', () => {
   const child = spawnSync(
     process.execPath,
     ['--expose-gc', path.join(fixtures, 'gc-after-release.js'), nativeBuild().path],
@@ -234,10 +234,14 @@ test('a reservation collected after its release does not unmap a newer one', () 
   });
   const result = JSON.parse(child.stdout) as Record<string, unknown>;
   expect(result).toMatchObject({
+    liveAfterRelease: 1, // A: released (its view is detached) but still reachable through that view
+    aViewLength: 0,
+    bElsewhere: true, // so B cannot land on A's addresses
     intact: true,
     residentPagesOfB: 64,
-    liveBeforeGc: 2, // B and C; A was released
-    liveAfterGc: 1, // C's finalizer unmapped C, A's finalizer found nothing to do
+    liveBeforeGc: 3, // A, B and C
+    liveAfterGc: 1, // A's and C's finalizers unmapped them; B is intact
+    liveAfterReleaseOfB: 1, // bBytes still reaches B's buffer
     liveAtEnd: 0,
   });
 });

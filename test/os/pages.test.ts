@@ -5,6 +5,20 @@ const MiB = 2 ** 20;
 const page = pageSize();
 
 import { expectError } from './expect-error';
+import * as fs from 'node:fs';
+
+/** Rss of the mapping that holds the reservation, from /proc/self/smaps (which, unlike mincore, leaves out the zero page). */
+function rangeRss(r: Reservation): number {
+  const text = fs.readFileSync('/proc/self/smaps', 'latin1');
+  let inside = false;
+  for (const line of text.split('\n')) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
+    if (m) inside = BigInt(`0x${m[1]}`) <= r.base && r.base < BigInt(`0x${m[2]}`);
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (inside && rss) return Number(rss[1]) * 1024;
+  }
+  throw new Error('the reservation is not in /proc/self/smaps');
+}
 
 describe('argument checks', () => {
   let r: Reservation;
@@ -101,7 +115,7 @@ describe('argument checks', () => {
 
   test('the native handle is not reachable from the object', () => {
     const keys = Reflect.ownKeys(r);
-    expect(keys.sort()).toEqual(['alignment', 'base', 'buffer', 'size']);
+    expect(keys.sort()).toEqual(['access', 'alignment', 'base', 'size']);
   });
 });
 
@@ -131,7 +145,7 @@ describe('reserve', () => {
 describe.each(['unmap', 'dontneed'] as const)("commit, touch 256 MiB, decommit '%s'", (mode) => {
   test('no page of the range stays resident and RSS returns to the baseline', () => {
     const size = 256 * MiB;
-    const r = Reservation.create(2 * size);
+    const r = Reservation.create(2 * size, page, mode === 'unmap' ? 'none' : 'readwrite');
     try {
       const bytes = new Uint8Array(r.buffer);
       const baseline = rssBytes();
@@ -161,8 +175,8 @@ describe.each(['unmap', 'dontneed'] as const)("commit, touch 256 MiB, decommit '
   });
 });
 
-test('decommit defaults to unmap, and decommitted pages come back as zeros after commit', () => {
-  const r = Reservation.create(4 * page);
+test("a 'none' reservation decommits with 'unmap' by default; decommitted pages come back as zeros after commit", () => {
+  const r = Reservation.create(4 * page, page, 'none');
   try {
     const bytes = new Uint8Array(r.buffer);
     r.commit(0, 4 * page);
@@ -178,6 +192,58 @@ test('decommit defaults to unmap, and decommitted pages come back as zeros after
   } finally {
     r.release();
   }
+});
+
+test("a 'readwrite' reservation: every byte reads zero and can be written without a commit; it decommits with 'dontneed'", () => {
+  const r = Reservation.create(64 * page);
+  try {
+    expect(r.access).toBe('readwrite');
+    const bytes = new Uint8Array(r.buffer);
+    expect(r.residentPages()).toBe(0);
+    bytes[5 * page + 3] = 9;
+    expect(r.residentPages()).toBe(1);
+    expect(r.decommit(5 * page, page)).toBe('dontneed');
+    expect(r.residentPages()).toBe(0);
+    expect(bytes[5 * page + 3]).toBe(0);
+    // Reading every page, none of them written: each read maps the kernel's shared zero page, which mincore
+    // (residentPages) counts as resident, although it costs no memory (smaps' Rss of the range stays 0).
+    expect(bytes.indexOf(1)).toBe(-1);
+    expect(r.residentPages()).toBe(64);
+    expect(rangeRss(r)).toBe(0);
+    r.decommit(0, 64 * page);
+    expect(r.residentPages()).toBe(0);
+    expectError(() => r.decommit(0, page, 'unmap'), TypeError, 'ERR_INVALID_ARG_VALUE');
+    // commit checks its range and changes nothing.
+    r.commit(0, 64 * page);
+    expect(r.residentPages()).toBe(0);
+    expect(r.readablePages().readable(0, 64 * page)).toBe(true);
+    expect(r.readablePages().readable(63 * page, page + 1)).toBe(false);
+  } finally {
+    r.release();
+  }
+});
+
+test("a 'none' reservation's readable pages are exactly its committed ones", () => {
+  const r = Reservation.create(16 * page, page, 'none');
+  try {
+    expect(r.readablePages().readable(0, 1)).toBe(false);
+    r.commit(2 * page, 3 * page);
+    const pages = r.readablePages();
+    expect(pages.readable(2 * page, 3 * page)).toBe(true);
+    expect(pages.readable(2 * page - 1, 2)).toBe(false);
+    expect(pages.readable(5 * page - 1, 2)).toBe(false);
+    r.decommit(3 * page, page);
+    expect(r.readablePages().readable(2 * page, page)).toBe(true);
+    expect(r.readablePages().readable(3 * page, 1)).toBe(false);
+    expect(r.readablePages().readable(4 * page, page)).toBe(true);
+  } finally {
+    r.release();
+  }
+});
+
+test('access must be readwrite or none', () => {
+  expectError(() => Reservation.create(page, page, 'rw' as 'none'), TypeError, 'ERR_INVALID_ARG_VALUE');
+  expectError(() => Reservation.create(page, page, 1 as unknown as 'none'), TypeError, 'ERR_INVALID_ARG_TYPE');
 });
 
 test('after release every view of the reservation has length 0 and reads undefined', () => {
@@ -204,10 +270,11 @@ describe('fault injection', () => {
   afterEach(() => {
     __testing.setFault('commit', 0);
     __testing.setFault('reserve', 0);
+    __testing.setFault('decommit', 0);
   });
 
   test('commit: the nth call fails with ENOMEM, the one after succeeds', () => {
-    const r = Reservation.create(4 * page);
+    const r = Reservation.create(4 * page, page, 'none');
     try {
       __testing.setFault('commit', 2);
       r.commit(0, page);
@@ -235,10 +302,38 @@ describe('fault injection', () => {
     Reservation.create(page).release();
   });
 
+  test('decommit: the nth call fails with ENOMEM and changes nothing, the one after succeeds', () => {
+    for (const access of ['readwrite', 'none'] as const) {
+      const r = Reservation.create(4 * page, page, access);
+      try {
+        r.commit(0, 4 * page);
+        const bytes = new Uint8Array(r.buffer);
+        bytes.fill(3);
+        __testing.setFault('decommit', 1);
+        let err: (Error & { code?: string; errno?: number; syscall?: string }) | undefined;
+        try {
+          r.decommit(page, page);
+        } catch (e) {
+          err = e as typeof err;
+        }
+        expect(err?.code).toBe('ENOMEM');
+        expect(err?.errno).toBe(12);
+        expect(err?.syscall).toBe(access === 'none' ? 'mmap' : 'madvise');
+        expect(r.residentPages()).toBe(4);
+        expect(bytes[page]).toBe(3);
+        expect(r.readablePages().readable(0, 4 * page)).toBe(true);
+        r.decommit(page, page);
+        expect(r.residentPages()).toBe(3);
+      } finally {
+        r.release();
+      }
+    }
+  });
+
   test('0 clears the switch', () => {
     __testing.setFault('commit', 1);
     __testing.setFault('commit', 0);
-    const r = Reservation.create(page);
+    const r = Reservation.create(page, page, 'none');
     r.commit(0, page);
     r.release();
   });

@@ -695,7 +695,7 @@ rows.push({
     /inspectHeap: heap_state is not committed: not a pymalloc heap/,
   ),
   call: () => {
-    const r = Reservation.create(16 * page);
+    const r = Reservation.create(16 * page, page, 'none');
     try {
       return r.inspectHeap();
     } finally {
@@ -726,7 +726,11 @@ for (const [fn, call] of [
 rows.push({
   fn: '__testing.setFault(op, nth)',
   kind: 'unknown op',
-  outcome: throws('TypeError', 'ERR_INVALID_ARG_VALUE', /op must be 'commit' or 'reserve', got 'munmap'/),
+  outcome: throws(
+    'TypeError',
+    'ERR_INVALID_ARG_VALUE',
+    /op must be 'commit', 'reserve' or 'decommit', got 'munmap'/,
+  ),
   call: () => __testing.setFault('munmap' as 'commit', 1),
 });
 for (const [kind, v, outcome] of [

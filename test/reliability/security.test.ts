@@ -42,9 +42,9 @@ describe('the addon accepts only its own live handles and ranges inside them', (
   let live: ReturnType<typeof binding.reserve>;
   let released: ReturnType<typeof binding.reserve>;
   beforeAll(() => {
-    live = binding.reserve(16 * page, page);
+    live = binding.reserve(16 * page, page, 'none');
     binding.commit(live.handle, 0, page);
-    released = binding.reserve(page, page);
+    released = binding.reserve(page, page, 'none');
     binding.release(released.handle);
   });
   afterAll(() => binding.release(live.handle));
@@ -53,9 +53,13 @@ describe('the addon accepts only its own live handles and ranges inside them', (
     expect(Object.keys(binding).sort()).toEqual(
       [
         '_liveReservations',
+        '_mapCount',
+        '_pendingFault',
         '_setFault',
+        '_setMapBudget',
         'adviseHugePages',
         'commit',
+        'committedPages',
         'decommit',
         'inspectHeap',
         'pageSize',
@@ -139,15 +143,15 @@ describe('the addon accepts only its own live handles and ranges inside them', (
   });
 
   test('reserve and _setFault take no address either', () => {
-    expect(caught(() => binding.reserve(live.base as unknown as number, page))).toEqual({
+    expect(caught(() => binding.reserve(live.base as unknown as number, page, 'none'))).toEqual({
       name: 'TypeError',
       code: 'ERR_INVALID_ARG_TYPE',
     });
-    expect(caught(() => binding.reserve(page, live.base as unknown as number))).toEqual({
+    expect(caught(() => binding.reserve(page, live.base as unknown as number, 'none'))).toEqual({
       name: 'TypeError',
       code: 'ERR_INVALID_ARG_TYPE',
     });
-    expect(caught(() => binding.reserve(Number(live.base), page))).toEqual({
+    expect(caught(() => binding.reserve(Number(live.base), page, 'none'))).toEqual({
       name: 'RangeError',
       code: 'ERR_OUT_OF_RANGE',
     });
@@ -168,13 +172,20 @@ describe('the addon accepts only its own live handles and ranges inside them', (
 
 describe('the inspector never trusts the heap it walks', () => {
   test('a reservation that holds no heap: nothing committed, or zeros', () => {
-    const r = Reservation.create(64 * page);
+    const r = Reservation.create(64 * page, page, 'none');
     try {
       expect(() => r.inspectHeap()).toThrow(/heap_state is not committed/);
       r.commit(0, 4 * page);
       expect(() => r.inspectHeap()).toThrow(/magic is wrong/);
     } finally {
       r.release();
+    }
+    // A read-write reservation is all readable: zeros.
+    const rw = Reservation.create(64 * page);
+    try {
+      expect(() => rw.inspectHeap()).toThrow(/magic is wrong/);
+    } finally {
+      rw.release();
     }
   });
 
