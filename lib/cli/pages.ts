@@ -59,7 +59,11 @@ function exercise(
 ): number {
   const page = pageSize();
   // 'unmap' needs a PROT_NONE reservation; 'dontneed' is a read-write one, as a heap of that mode has.
-  const reservation = Reservation.create(Math.max(GiB, 2 * size), page, mode === 'unmap' ? 'none' : 'readwrite');
+  const reservation = Reservation.create(
+    Math.max(GiB, 2 * size),
+    page,
+    mode === 'unmap' ? 'none' : 'readwrite',
+  );
   try {
     record('reserved', reservation);
     const bytes = new Uint8Array(reservation.buffer, 0, size);

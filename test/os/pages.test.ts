@@ -4,8 +4,8 @@ import { __testing, type DecommitMode, pageSize, Reservation, rssBytes } from '.
 const MiB = 2 ** 20;
 const page = pageSize();
 
-import { expectError } from './expect-error';
 import * as fs from 'node:fs';
+import { expectError } from './expect-error';
 
 /** Rss of the mapping that holds the reservation, from /proc/self/smaps (which, unlike mincore, leaves out the zero page). */
 function rangeRss(r: Reservation): number {
@@ -243,7 +243,11 @@ test("a 'none' reservation's readable pages are exactly its committed ones", () 
 
 test('access must be readwrite or none', () => {
   expectError(() => Reservation.create(page, page, 'rw' as 'none'), TypeError, 'ERR_INVALID_ARG_VALUE');
-  expectError(() => Reservation.create(page, page, 1 as unknown as 'none'), TypeError, 'ERR_INVALID_ARG_TYPE');
+  expectError(
+    () => Reservation.create(page, page, 1 as unknown as 'none'),
+    TypeError,
+    'ERR_INVALID_ARG_TYPE',
+  );
 });
 
 test('after release every view of the reservation has length 0 and reads undefined', () => {
