@@ -153,18 +153,35 @@ function checkField(name: string, value: unknown): number {
 
 /** Resolves and validates geometry options against the OS page size. */
 export function resolveGeometry(options: GeometryOptions, pageSize: number): Geometry {
-  const preset = options.preset ?? 'cpython-3.11';
-  const make = PRESETS[preset];
-  if (!make) fail(`unknown preset '${String(preset)}' (expected one of ${Object.keys(PRESETS).join(', ')})`);
-  const base = make(pageSize);
-  const custom = (
-    ['alignment', 'threshold', 'poolSize', 'arenaSize', 'reserve', 'mediumThreshold'] as const
-  ).some((k) => options[k] !== undefined);
-  const alignment = checkField('alignment', options.alignment ?? base.alignment);
-  const threshold = checkField('threshold', options.threshold ?? base.threshold);
-  const poolSize = checkField('poolSize', options.poolSize ?? base.poolSize);
-  const arenaSize = checkField('arenaSize', options.arenaSize ?? base.arenaSize);
-  const reserve = checkField('reserve', options.reserve ?? base.reserve);
+  // Each field is read once, here: a getter or Proxy that answers otherwise on a second read cannot make the
+  // geometry differ from what was checked. Nothing below reads `options`.
+  const {
+    preset: presetOption,
+    alignment: alignmentOption,
+    threshold: thresholdOption,
+    mediumThreshold: mediumOption,
+    poolSize: poolSizeOption,
+    arenaSize: arenaSizeOption,
+    reserve: reserveOption,
+  } = options;
+  const preset = presetOption ?? 'cpython-3.11';
+  // A string, an own key of PRESETS: an object's toString is never asked, and 'toString' is no preset.
+  if (typeof preset !== 'string' || !Object.hasOwn(PRESETS, preset))
+    fail(`unknown preset '${String(preset)}' (expected one of ${Object.keys(PRESETS).join(', ')})`);
+  const base = PRESETS[preset](pageSize);
+  const custom = [
+    alignmentOption,
+    thresholdOption,
+    mediumOption,
+    poolSizeOption,
+    arenaSizeOption,
+    reserveOption,
+  ].some((v) => v !== undefined);
+  const alignment = checkField('alignment', alignmentOption ?? base.alignment);
+  const threshold = checkField('threshold', thresholdOption ?? base.threshold);
+  const poolSize = checkField('poolSize', poolSizeOption ?? base.poolSize);
+  const arenaSize = checkField('arenaSize', arenaSizeOption ?? base.arenaSize);
+  const reserve = checkField('reserve', reserveOption ?? base.reserve);
 
   for (const [name, v] of [
     ['alignment', alignment],
@@ -199,10 +216,10 @@ export function resolveGeometry(options: GeometryOptions, pageSize: number): Geo
   // A pool always holds two blocks of 1024 bytes: it is at least a 4 KiB page, its header at most an alignment
   // (which is at most 512 here, since threshold is).
   let mediumThreshold: number;
-  if (options.mediumThreshold === undefined) {
+  if (mediumOption === undefined) {
     mediumThreshold = Math.max(threshold, Math.min(MAX_MEDIUM_THRESHOLD, MAX_CLASSES * alignment));
   } else {
-    mediumThreshold = checkField('mediumThreshold', options.mediumThreshold);
+    mediumThreshold = checkField('mediumThreshold', mediumOption);
     if (mediumThreshold < threshold || mediumThreshold > MAX_MEDIUM_THRESHOLD) {
       fail(
         `mediumThreshold must be from threshold (${threshold}) to ${MAX_MEDIUM_THRESHOLD}, got ${mediumThreshold}`,

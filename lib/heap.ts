@@ -7,7 +7,7 @@
 import { Allocator, checkPointer } from './alloc';
 import { initArenas, purgeFreePools, releaseFreeArenas } from './arena';
 import { checkHeap, HEAP_MAGIC } from './check';
-import { codedError, foldedConstants, POLICY_CODES, type ReturnPolicy } from './core';
+import { codedError, type FoldedConstants, foldedConstants, POLICY_CODES, type ReturnPolicy } from './core';
 import { installDebugHooks } from './debug';
 import { fastPathClasses } from './generated/fastpaths';
 import {
@@ -93,17 +93,138 @@ export interface HeapOptions extends GeometryOptions {
 const POLICIES: readonly ReturnPolicy[] = ['purge', 'cpython', 'never'];
 const MODES: readonly DecommitMode[] = ['dontneed', 'unmap'];
 
+/**
+ * Every option of HeapOptions, in the order they are read. (A Record of all of HeapOptions' keys: an option
+ * added to the interface and not here does not compile.)
+ */
+const OPTION_KEYS: Record<keyof HeapOptions, true> = {
+  preset: true,
+  alignment: true,
+  threshold: true,
+  mediumThreshold: true,
+  poolSize: true,
+  arenaSize: true,
+  reserve: true,
+  policy: true,
+  decommit: true,
+  purgeThreshold: true,
+  spanCache: true,
+  hugePages: true,
+  debug: true,
+};
+const OPTION_NAMES = Object.keys(OPTION_KEYS) as ReadonlyArray<keyof HeapOptions>;
+
+/**
+ * `new Heap(options)`'s options once read, checked and completed with their defaults and the environment: what
+ * a heap is made from. Frozen, its geometry too. Made only by resolveHeapOptions; the constructor takes one as it
+ * is (and any other object as options to resolve), so an object that merely looks like one is refused as options
+ * with unknown names.
+ */
+export interface ResolvedHeapOptions {
+  readonly geometry: Geometry;
+  readonly policy: ReturnPolicy;
+  readonly decommit: DecommitMode;
+  readonly purgeThreshold: number;
+  readonly spanCache: number;
+  /** Whether the arenas are advised MADV_HUGEPAGE: the option was set and the kernel has the pages. */
+  readonly hugePages: boolean;
+  /** The option, else whether PYMALLOC=debug was in the environment when the options were resolved. */
+  readonly debug: boolean;
+}
+
+/** The values resolveHeapOptions made: the brand that no other object can have. */
+const RESOLVED = new WeakSet<object>();
+
+function isResolved(options: unknown): options is ResolvedHeapOptions {
+  return typeof options === 'object' && options !== null && RESOLVED.has(options);
+}
+
 function optionError(message: string, type = false): Error {
   return type
     ? codedError(TypeError, 'ERR_INVALID_ARG_TYPE', `pymalloc: ${message}`)
     : codedError(RangeError, 'ERR_OUT_OF_RANGE', `pymalloc: ${message}`);
 }
 
-function checkOptions(options: unknown): HeapOptions {
+/**
+ * The options, read from the caller's object exactly once each (one [[Get]] per name, whatever getters or a
+ * Proxy answer) into an object of our own, after refusing names that are not options. Nothing reads the
+ * caller's object after this.
+ */
+function readOptions(options: unknown): HeapOptions {
   if (options === undefined) return {};
   if (options === null || typeof options !== 'object')
     throw optionError('Heap options must be an object', true);
-  const o = options as HeapOptions;
+  rejectUnknownNames(options);
+  const from = options as Record<string, unknown>;
+  const o: Record<string, unknown> = {};
+  for (const name of OPTION_NAMES) o[name] = from[name];
+  return o as HeapOptions;
+}
+
+/**
+ * Throws TypeError ERR_INVALID_ARG_VALUE naming every own string key of `options` that is not an option (as a
+ * Proxy's ownKeys reports them), with the option meant where it is a near miss. Symbols, inherited properties
+ * and properties defined non-enumerable are not options anyone wrote, and are left alone.
+ */
+function rejectUnknownNames(options: object): void {
+  const unknown: string[] = [];
+  for (const key of Reflect.ownKeys(options)) {
+    if (typeof key !== 'string' || Object.hasOwn(OPTION_KEYS, key)) continue;
+    const d = Reflect.getOwnPropertyDescriptor(options, key);
+    if (d === undefined || d.enumerable) unknown.push(key);
+  }
+  if (unknown.length === 0) return;
+  const MAX_NAMED = 10;
+  const named = unknown.slice(0, MAX_NAMED).map((key) => {
+    const near = nearestOption(key);
+    return near === undefined ? `'${key}'` : `'${key}' (did you mean '${near}'?)`;
+  });
+  if (unknown.length > MAX_NAMED) named.push(`and ${unknown.length - MAX_NAMED} more`);
+  throw codedError(
+    TypeError,
+    'ERR_INVALID_ARG_VALUE',
+    `pymalloc: unknown Heap option${unknown.length > 1 ? 's' : ''} ${named.join(', ')}; ` +
+      `the options are ${OPTION_NAMES.join(', ')}`,
+  );
+}
+
+/** The option `key` is a near miss of: the same but for case, '-' and '_', or a typo or two away. */
+function nearestOption(key: string): string | undefined {
+  if (key.length > 64) return undefined;
+  const k = key.toLowerCase().replace(/[-_]/g, '');
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const name of OPTION_NAMES) {
+    const d = editDistance(k, name.toLowerCase());
+    if (d < bestDistance) {
+      best = name;
+      bestDistance = d;
+    }
+  }
+  return best !== undefined && bestDistance <= Math.max(1, Math.floor(best.length / 4)) ? best : undefined;
+}
+
+/** Insertions, deletions, substitutions and swaps of neighbours that turn a into b (optimal string alignment). */
+function editDistance(a: string, b: string): number {
+  let before: number[] = [];
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d = Math.min(d, before[j - 2]! + 1);
+      row.push(d);
+    }
+    before = prev;
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/** Throws TypeError/RangeError naming the first bad option of `o` (our own copy: each is read as often as needed). */
+function checkOptions(o: HeapOptions): void {
   if (o.policy !== undefined && !POLICIES.includes(o.policy)) {
     throw optionError(`policy must be one of ${POLICIES.join(', ')}, got ${String(o.policy)}`);
   }
@@ -119,7 +240,6 @@ function checkOptions(options: unknown): HeapOptions {
   for (const k of ['debug', 'hugePages'] as const) {
     if (o[k] !== undefined && typeof o[k] !== 'boolean') throw optionError(`${k} must be a boolean`, true);
   }
-  return o;
 }
 
 /**
@@ -140,19 +260,37 @@ function useHugePages(o: HeapOptions, geometry: Geometry): boolean {
 }
 
 /**
- * The geometry of a heap made with `options`, and whether its arenas would be huge pages, without making it:
- * throws exactly what `new Heap(options)` throws for bad options.
+ * The one step from `new Heap(options)`'s options to what the heap is made of: reads each option once (see
+ * readOptions), refuses unknown names, checks the values, applies the defaults and the environment
+ * (PYMALLOC=debug), resolves the geometry for this machine's pages and whether the arenas get huge pages.
+ * Returns a frozen value; given one it made, returns it as it is. Throws exactly what `new Heap(options)` throws
+ * for bad options.
  */
-export function checkHeapOptions(options?: HeapOptions): { geometry: Geometry; hugePages: boolean } {
-  const { geometry, hugePages } = resolveOptions(options);
-  return { geometry, hugePages };
+export function resolveHeapOptions(options?: HeapOptions | ResolvedHeapOptions): ResolvedHeapOptions {
+  if (isResolved(options)) return options;
+  const o = readOptions(options);
+  checkOptions(o);
+  const geometry = Object.freeze(resolveGeometry(o, pageSize()));
+  const resolved: ResolvedHeapOptions = Object.freeze({
+    geometry,
+    policy: o.policy ?? 'purge',
+    decommit: o.decommit ?? 'dontneed',
+    purgeThreshold: o.purgeThreshold ?? 4 * 1024 * 1024,
+    spanCache: o.spanCache ?? 1024 * 1024,
+    hugePages: useHugePages(o, geometry),
+    debug: o.debug ?? process.env['PYMALLOC'] === 'debug',
+  });
+  RESOLVED.add(resolved);
+  return resolved;
 }
 
-/** The checked options, their geometry, and whether the arenas will be huge pages. */
-function resolveOptions(options: unknown): { o: HeapOptions; geometry: Geometry; hugePages: boolean } {
-  const o = checkOptions(options);
-  const geometry = resolveGeometry(o, pageSize());
-  return { o, geometry, hugePages: useHugePages(o, geometry) };
+/**
+ * The geometry of a heap made with `options`, and whether its arenas would be huge pages, without making it:
+ * throws exactly what `new Heap(options)` throws for bad options (it is the same resolveHeapOptions).
+ */
+export function checkHeapOptions(options?: HeapOptions): { geometry: Geometry; hugePages: boolean } {
+  const { geometry, hugePages } = resolveHeapOptions(options);
+  return { geometry, hugePages };
 }
 
 export class Heap extends Allocator {
@@ -161,32 +299,33 @@ export class Heap extends Allocator {
    * OS's error (code ENOMEM, …) when the reservation cannot be made.
    */
   // biome-ignore lint/correctness/noUnreachableSuper: the path that returns a heap of a subclass needs no super()
-  constructor(options?: HeapOptions) {
-    const { o, geometry, hugePages } = resolveOptions(options);
-    // `new Heap()` for a geometry that has specialised fast paths makes a heap of that subclass instead (a
-    // subclass of Heap's own keeps the generic paths: its prototype is its own).
-    if (new.target === Heap) {
-      const Fast = fastPathClass(geometry);
+  constructor(options?: HeapOptions | ResolvedHeapOptions) {
+    // The options are read here, once; what follows uses only `r`.
+    const r = resolveHeapOptions(options);
+    // `new Heap()`, and `new` on a specialised class (a heap's constructor), make a heap of the class that fits
+    // the geometry: the specialised one whose constants are the geometry's, else Heap itself. A subclass of the
+    // caller's own keeps its class (see checkSpecialisation).
+    if (new.target === Heap || isSpecialisedClass(new.target)) {
+      const Fit = fastPathClass(r.geometry) ?? Heap;
       // biome-ignore lint/correctness/noConstructorReturn: the heap is a Heap, of a subclass with the same API
-      if (Fast !== null) return new Fast(options);
+      if (Fit !== new.target) return new Fit(r);
     }
-    const debug = o.debug ?? process.env['PYMALLOC'] === 'debug';
     // 'dontneed' heaps are read-write from the start: no view access can fault (see docs/reliability.md).
-    const decommit = o.decommit ?? 'dontneed';
     const reservation = Reservation.create(
-      geometry.reserve,
+      r.geometry.reserve,
       MAX_RESERVE,
-      decommit === 'unmap' ? 'none' : 'readwrite',
+      r.decommit === 'unmap' ? 'none' : 'readwrite',
     );
-    super(reservation, geometry, o.policy ?? 'purge', decommit, debug, hugePages);
+    super(reservation, r.geometry, r.policy, r.decommit, r.debug, r.hugePages);
     try {
+      checkSpecialisation(this, new.target, r.geometry);
       reservation.commit(0, this.meta.metaBytes);
-      this.initState(geometry, o);
+      this.initState(r.geometry, r);
     } catch (err) {
       reservation.release();
       throw err;
     }
-    if (debug) installDebugHooks(this);
+    if (r.debug) installDebugHooks(this);
   }
 
   /** True when this heap runs fast paths specialised for its geometry (lib/generated/fastpaths.ts). */
@@ -194,7 +333,7 @@ export class Heap extends Allocator {
     return FAST_PATH_CLASSES.some((c) => this instanceof c.fast);
   }
 
-  private initState(g: Geometry, o: HeapOptions): void {
+  private initState(g: Geometry, o: ResolvedHeapOptions): void {
     const S = this.meta.state;
     heap_state_set_magic(this, S, HEAP_MAGIC);
     heap_state_set_version(this, S, 1);
@@ -224,7 +363,7 @@ export class Heap extends Allocator {
     heap_state_set_pagemap(this, S, this.meta.pagemap);
     heap_state_set_span_links(this, S, this.meta.spanLinks);
     heap_state_set_data_start_page(this, S, this.dataStartPage);
-    const purgeBytes = o.purgeThreshold ?? 4 * 1024 * 1024;
+    const purgeBytes = o.purgeThreshold;
     // Huge-page arenas go back whole: no count of empty pools triggers a purge (see purgeFreePools).
     const purgePools = this.hugePages ? 0xffffffff : Math.max(1, Math.ceil(purgeBytes / g.poolSize));
     heap_state_set_purge_threshold_pools(this, S, Math.min(purgePools, 0xffffffff));
@@ -236,7 +375,7 @@ export class Heap extends Allocator {
     }
     initArenas(this);
     initSpans(this);
-    setSpanCacheLimit(this, o.spanCache ?? 1024 * 1024);
+    setSpanCacheLimit(this, o.spanCache);
   }
 
   /**
@@ -332,15 +471,61 @@ export class Heap extends Allocator {
  * Heap's subclasses with fast paths specialised for the default geometries of the presets: the same code with the
  * constants folded in. `new Heap(options)` makes a heap of one of them when the geometry's constants equal its
  * (so the two are the same code); the heap is still `instanceof Heap`, with Heap's fields and other methods.
+ * No heap whose constants differ from a class's is ever made of it (checkSpecialisation).
  */
 const FAST_PATH_CLASSES = fastPathClasses(Heap);
 
-function fastPathClass(geometry: Geometry): typeof Heap | null {
-  const k = foldedConstants(geometry, metadataLayout(geometry)) as unknown as Record<string, unknown>;
-  for (const { constants, fast } of FAST_PATH_CLASSES) {
-    const want = constants as unknown as Record<string, unknown>;
-    const keys = Object.keys(k);
-    if (keys.length === Object.keys(want).length && keys.every((key) => k[key] === want[key])) return fast;
+function isSpecialisedClass(c: unknown): boolean {
+  return FAST_PATH_CLASSES.some(({ fast }) => fast === c);
+}
+
+/**
+ * Throws TypeError ERR_INVALID_ARG_VALUE when `heap` (just constructed, by `target`, for `geometry`) inherits
+ * specialised fast paths whose folded constants are not the geometry's: a subclass of a specialised class made
+ * with another geometry, which would run the literals of one geometry on the heap of another. (Heap and the
+ * specialised classes never get here with one: their constructor makes the class that fits.) The heap's own
+ * prototype chain is walked, not new.target's, so that a Proxy as new.target cannot answer one thing here and
+ * another to the engine. Construction time only: malloc and free do not know about it.
+ */
+function checkSpecialisation(heap: Heap, target: typeof Heap, geometry: Geometry): void {
+  let spec: (typeof FAST_PATH_CLASSES)[number] | undefined;
+  for (let p: unknown = Object.getPrototypeOf(heap); p !== null && p !== Heap.prototype && !spec; ) {
+    spec = FAST_PATH_CLASSES.find(({ fast }) => fast.prototype === p);
+    p = Object.getPrototypeOf(p);
   }
+  if (spec === undefined) return;
+  const want = spec.constants as unknown as Record<string, unknown>;
+  const have = geometryConstants(geometry);
+  const wrong = [...new Set([...Object.keys(want), ...Object.keys(have)])].filter((k) => want[k] !== have[k]);
+  if (wrong.length === 0) return;
+  const name: unknown = target.name;
+  const subclass = typeof name === 'string' && name !== '' ? name : '(anonymous)';
+  const fast = spec.fast.name;
+  const show = (v: unknown) => (v === undefined ? 'none' : String(v));
+  const differences = wrong.map((k) => `${k} ${show(have[k])}, folded ${show(want[k])}`).join('; ');
+  throw codedError(
+    TypeError,
+    'ERR_INVALID_ARG_VALUE',
+    `pymalloc: class ${subclass} extends ${fast}, whose fast paths have other constants folded in than this ` +
+      `heap's geometry gives (${differences}): extend Heap instead (new Heap picks the specialised class ` +
+      `itself), or use the geometry of ${fast}`,
+  );
+}
+
+/** The constants a specialised class must have folded in to be the same code as the generic paths on `geometry`. */
+function geometryConstants(geometry: Geometry): Record<string, unknown> {
+  return foldedConstants(geometry, metadataLayout(geometry)) as unknown as Record<string, unknown>;
+}
+
+/** Whether `constants` (a specialised class's) are exactly `k` (a geometry's): the same names, the same values. */
+function sameConstants(constants: FoldedConstants, k: Record<string, unknown>): boolean {
+  const want = constants as unknown as Record<string, unknown>;
+  const keys = Object.keys(k);
+  return keys.length === Object.keys(want).length && keys.every((key) => k[key] === want[key]);
+}
+
+function fastPathClass(geometry: Geometry): typeof Heap | null {
+  const k = geometryConstants(geometry);
+  for (const { constants, fast } of FAST_PATH_CLASSES) if (sameConstants(constants, k)) return fast;
   return null;
 }
