@@ -80,6 +80,34 @@ function dump(h: Allocator, p: number, reason: string): string {
   return lines.join('\n');
 }
 
+/** Templates for firstOtherThan: 64 KiB of one byte value each. */
+const templates = new Map<number, Buffer>();
+const TEMPLATE_BYTES = 64 * 1024;
+
+/**
+ * The index of the first byte of u8[from, end) that is not `value`, or -1. Long ranges (a large block) are
+ * compared natively, 64 KiB at a time, against a template.
+ */
+function firstOtherThan(u8: Uint8Array, from: number, end: number, value: number): number {
+  if (end - from > 256) {
+    let t = templates.get(value);
+    if (t === undefined) {
+      t = Buffer.alloc(TEMPLATE_BYTES, value);
+      templates.set(value, t);
+    }
+    const buf = Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+    let i = from;
+    for (; i < end; i += TEMPLATE_BYTES) {
+      const n = Math.min(TEMPLATE_BYTES, end - i);
+      if (buf.compare(t, 0, n, i, i + n) !== 0) break;
+    }
+    if (i >= end) return -1;
+    from = i; // the bad byte is in this chunk
+  }
+  for (let i = from; i < end; i++) if (u8[i] !== value) return i;
+  return -1;
+}
+
 function requested(h: Allocator, p: number): number {
   const b = p - 2 * S;
   return h.dv.getUint32(b, false) * 2 ** 32 + h.dv.getUint32(b + 4, false);
@@ -109,20 +137,19 @@ export function installDebugHooks(heap: Allocator): void {
 
   /** Throws if the block b, just handed out for a request of n bytes, was written to after it was freed. */
   const checkFreed = (b: number, n: number, api: string): void => {
-    const u8 = h.u8;
     const end = b + usable(b);
+    let expected = DEADBYTE;
+    let from = b;
     if (n + 3 * S <= h.geometry.mediumThreshold) {
-      for (let i = b + 2 * S; i < end; i++) if (u8[i] !== DEADBYTE) throw wafError(api, b, n, i, DEADBYTE);
-      return;
+      from = b + 2 * S; // past the free-list link and mark
+    } else if (h.spanWasFree) {
+      // Decommitted pages read as zeros and are not resident, unless something touched them since. (From the
+      // span cache, every byte was DEADBYTE-filled when its block was freed.)
+      if (h.reservation.residentPages(b, end - b) === 0) return;
+      expected = 0;
     }
-    if (!h.spanWasFree) {
-      // From the span cache: every byte was DEADBYTE-filled when its block was freed.
-      for (let i = b; i < end; i++) if (u8[i] !== DEADBYTE) throw wafError(api, b, n, i, DEADBYTE);
-      return;
-    }
-    // Decommitted pages read as zeros and are not resident, unless something touched them since.
-    if (h.reservation.residentPages(b, end - b) === 0) return;
-    for (let i = b; i < end; i++) if (u8[i] !== 0) throw wafError(api, b, n, i, 0);
+    const at = firstOtherThan(h.u8, from, end, expected);
+    if (at >= 0) throw wafError(api, b, n, at, expected);
   };
 
   const debugMalloc = (n: number, api: string): number => {

@@ -440,7 +440,7 @@ export class Heap extends Allocator {
           'ERR_PYMALLOC_NOMEM',
           `pymalloc: trim: gave back ${bytes} bytes, but the OS refused to take back the rest: ${refusal.message}`,
         ),
-        { cause: refusal, bytes },
+        { cause: (refusal as Error & { cause?: unknown }).cause ?? refusal, bytes },
       );
     }
     return bytes;

@@ -220,6 +220,12 @@ function findFree(h: HeapCore, n: number, align: number): number {
   return 0;
 }
 
+/** The message of an error from any realm (the shim's errors are not `instanceof Error` inside a vm context). */
+function messageOf(err: unknown): string {
+  const message = (err as { message?: unknown })?.message;
+  return typeof message === 'string' ? message : String(err);
+}
+
 function outOfMemory(h: HeapCore, bytes: number, cause?: unknown): RangeError {
   const g = h.geometry;
   const err = codedError(
@@ -227,7 +233,7 @@ function outOfMemory(h: HeapCore, bytes: number, cause?: unknown): RangeError {
     'ERR_PYMALLOC_NOMEM',
     `pymalloc: out of memory: cannot allocate ${bytes} bytes (heap capacity ${g.reserve - h.meta.dataStart} ` +
       `bytes, ${spanBytesInUse(h)} bytes in use by arenas and large blocks)` +
-      (cause instanceof Error ? `: ${cause.message}` : ''),
+      (cause !== undefined ? `: ${messageOf(cause)}` : ''),
   );
   if (cause !== undefined) (err as RangeError & { cause: unknown }).cause = cause;
   return err;
@@ -261,7 +267,7 @@ function commitRange(h: HeapCore, pg: number, n: number, bytes: number): void {
  * given back, with the OS error (`errno`, `syscall`) as its cause.
  */
 export function osRefused(bytes: number, cause: unknown): RangeError {
-  const why = cause instanceof Error ? cause.message : String(cause);
+  const why = messageOf(cause);
   const err = codedError(
     RangeError,
     'ERR_PYMALLOC_NOMEM',
@@ -277,7 +283,7 @@ export function osRefused(bytes: number, cause: unknown): RangeError {
  * arena emptied by a free): the memory stays with the heap, trim() retries, and a warning says so once.
  */
 export function noteRefusal(h: HeapCore, err: unknown): void {
-  h.osRefusal ??= err instanceof Error ? err : new Error(String(err));
+  h.osRefusal ??= typeof (err as Error)?.message === 'string' ? (err as Error) : new Error(String(err));
   h.warnOnce(
     'PYMALLOC_OS_REFUSED',
     `pymalloc: the OS refused to take back memory (${h.osRefusal.message}); it stays with the heap and trim() retries`,
@@ -412,14 +418,12 @@ function finishRelease(h: HeapCore, pg: number, n: number, cached: boolean): voi
   if (u32[usedIdx] > budget) evictQuietly(h, budget >>> 1);
 }
 
-/** evictSpanCache for memory nobody asked to give back: a refusal is noted (noteRefusal), not thrown. */
+/**
+ * evictSpanCache for memory nobody asked to give back: a span the OS refuses stays cached and the refusal is
+ * noted (noteRefusal), not thrown; the other spans still go.
+ */
 function evictQuietly(h: HeapCore, keep: number): number {
-  try {
-    return evictSpanCache(h, keep);
-  } catch (err) {
-    noteRefusal(h, err);
-    return 0;
-  }
+  return evictSpanCache(h, keep, true);
 }
 
 /** Cached spans, as page * scale + pages (so that sorting them sorts by page); reused between evictions. */
@@ -428,9 +432,10 @@ let evictBuf = new Float64Array(256);
 /**
  * Returns cached pages to the OS, the highest addresses first, until at most `keep` pages stay cached: whole
  * spans, and the tail of the last one when only part of it must go. Cached spans are never adjacent, so each
- * costs one madvise (or munmap). Returns the pages given back.
+ * costs one madvise (or munmap). Returns the pages given back. A refusal of the OS is thrown (the spans given
+ * back so far stay given back), or with `quiet` noted and skipped.
  */
-function evictSpanCache(h: HeapCore, keep: number): number {
+function evictSpanCache(h: HeapCore, keep: number, quiet = false): number {
   const u32 = h.u32;
   const pm = h.pagemapIdx;
   const usedIdx = stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES);
@@ -454,7 +459,16 @@ function evictSpanCache(h: HeapCore, keep: number): number {
     const pg = Math.floor(spans[i] / scale);
     const n = spans[i] % scale;
     const cut = Math.min(n, used - keep); // pages to give back, from the span's end
-    decommitSpan(h, pg + n - cut, cut); // throws before this span changes
+    if (!quiet) {
+      decommitSpan(h, pg + n - cut, cut); // throws before this span changes
+    } else {
+      try {
+        decommitSpan(h, pg + n - cut, cut);
+      } catch (err) {
+        noteRefusal(h, err); // this span stays cached; the next ones may still go
+        continue;
+      }
+    }
     listRemove(h, h.cacheIdx + bin(n), pg);
     clearTags(h, pg, n);
     if (cut < n) {

@@ -19,7 +19,8 @@
 //                          splits a mapping, and a process may have only vm.max_map_count of them (V8 aborts
 //                          the process when it cannot map): pymalloc's reservations together keep to half of
 //                          that count, and past it 'unmap' degrades to 'dontneed' for that range (decommit
-//                          returns the mode it applied) instead of failing or splitting further.
+//                          returns the mode it applied) instead of failing or splitting further. It degrades
+//                          at seven eighths of that share, so that commits (which split mappings too) still fit.
 //   - Every mapping we create gets MADV_NOHUGEPAGE, so transparent huge pages cannot keep a decommitted
 //     range resident (best effort). adviseHugePages(range, true) gives a range MADV_HUGEPAGE instead, and
 //     (range, false) takes it back; it returns false, changing nothing, where the kernel has no THP (EINVAL).
@@ -641,7 +642,7 @@ napi_value Decommit(napi_env env, napi_callback_info info) {
     const uint64_t first = range.offset / page;
     const uint64_t end = (range.offset + range.length) / page;
     const int64_t delta = MapDelta(r->committed, r->size / page, first, end, false);
-    if (delta <= 0 || extra_maps_total.load() + delta <= MapBudget()) {
+    if (delta <= 0 || extra_maps_total.load() + delta <= MapBudget() / 8 * 7) {
       // MAP_FIXED replaces the pages in one step; Linux checks its limits (map count, memory) before it drops
       // the old mapping, so a failure leaves the range as it was.
       const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED;
