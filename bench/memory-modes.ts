@@ -91,7 +91,9 @@ function main(): void {
   const f = (n: number) => n.toFixed(1);
   for (const { mode, phases } of results) {
     for (const p of phases) {
-      const tail = p.error ? ` | failed: ${p.error.slice(0, 80)} | |` : ` | ${f(p.residentMiB)} | ${f(p.committedMiB)} |`;
+      const tail = p.error
+        ? ` | failed: ${p.error.slice(0, 80)} | |`
+        : ` | ${f(p.residentMiB)} | ${f(p.committedMiB)} |`;
       console.log(`| ${mode} | ${p.phase} | ${f(p.rssMiB)}${tail}`);
     }
   }

@@ -72,8 +72,9 @@ export interface HeapOptions extends GeometryOptions {
   /** Bytes of empty pools in live arenas that trigger a purge under the 'purge' policy. @defaultValue 4 MiB */
   purgeThreshold?: number;
   /**
-   * Bytes of freed large blocks (of up to 16 pages each) kept committed for reuse, at least: the cache may also
-   * hold up to twice the pages of the live large blocks. @defaultValue 1 MiB
+   * Bytes of freed large blocks kept committed for reuse, at least: the cache may also hold up to twice the
+   * pages of the live large blocks, and gives back, every 128 large frees, half of the pages it held unused
+   * since the last time (down to this floor). @defaultValue 1 MiB
    */
   spanCache?: number;
   /**

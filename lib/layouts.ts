@@ -104,6 +104,13 @@ export const heap_state = struct('heap_state', {
    */
   span_cache_pages: t.uint32,
   span_cache_limit_pages: t.uint32,
+  /**
+   * The cache's decay: the fewest pages it held since its current epoch began, and the large spans released
+   * (freed, or cut off by a shrinking realloc) since then. Pages it held all epoch long went unused: at the
+   * epoch's end half of them go back to the OS (see decaySpanCache in lib/span.ts).
+   */
+  span_cache_low_pages: t.uint32,
+  span_cache_epoch_releases: t.uint32,
   /** Heads of the free-span lists: bin b holds spans of 2^b to 2^(b+1) - 1 pages. */
   span_bins: array(t.uint32, 32),
   /**

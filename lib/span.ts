@@ -10,6 +10,7 @@
  *     coalesces);  every FREE span is on the free bin list floor(log2(npages)) once, every CACHED span on the
  *     cache bin list floor(log2(npages)) once;
  *     sum of CACHED pages == span_cache_pages <= max(span_cache_limit_pages, 2 * large_pages);
+ *     span_cache_low_pages <= span_cache_pages;  span_cache_epoch_releases < SPAN_DECAY_RELEASES;
  *     sum of LARGE pages == large_pages.
  * Free spans are linked through `span_links[2 * page]` (next, prev: page numbers, 0 = none; page 0 is metadata).
  * For a LARGE span, `span_links[2 * page]` holds the bytes requested and `span_links[2 * page + 1]` the page
@@ -33,7 +34,9 @@ import {
   LENGTHOF_HEAP_STATE_SPAN_BINS,
   OFFSETOF_HEAP_STATE_LARGE_PAGES,
   OFFSETOF_HEAP_STATE_NLARGE,
+  OFFSETOF_HEAP_STATE_SPAN_CACHE_EPOCH_RELEASES,
   OFFSETOF_HEAP_STATE_SPAN_CACHE_LIMIT_PAGES,
+  OFFSETOF_HEAP_STATE_SPAN_CACHE_LOW_PAGES,
   OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES,
 } from './generated/layout';
 
@@ -44,6 +47,12 @@ export const SPAN_CACHED = 4;
 
 /** How many spans of a cache bin a large request looks at for the best fit before it takes the best so far. */
 const CACHE_FIT_SCAN = 16;
+
+/**
+ * Large spans released (freed, or cut off by a shrinking realloc) per epoch of the span cache's decay: at each
+ * epoch's end the cache gives back half of the pages it held all epoch long (see decaySpanCache).
+ */
+const SPAN_DECAY_RELEASES = 128;
 
 function stateWord(h: HeapCore, offset: number): number {
   return (h.meta.state + offset) >>> 2;
@@ -183,12 +192,22 @@ function takeCached(h: HeapCore, pg: number, n: number): void {
     setTags(h, pg + n, len - n, SPAN_CACHED);
     listPush(h, h.cacheIdx + bin(len - n), pg + n);
   }
-  u32[stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES)] -= n;
+  const usedIdx = stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES);
+  u32[usedIdx] -= n;
+  noteCacheLow(h, u32[usedIdx]);
+}
+
+/** The cache now holds `used` pages: lowers the epoch's low-water mark to it (see decaySpanCache). */
+function noteCacheLow(h: HeapCore, used: number): void {
+  const lowIdx = stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_LOW_PAGES);
+  if (used < h.u32[lowIdx]) h.u32[lowIdx] = used;
 }
 
 /** Sets up the span state of a new heap: one FREE span over the whole data region. */
 export function initSpans(h: HeapCore): void {
   const g = h.geometry;
+  h.u32[stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_LOW_PAGES)] = 0;
+  h.u32[stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_EPOCH_RELEASES)] = 0;
   insertFree(h, h.dataStartPage, g.pages - h.dataStartPage);
 }
 
@@ -362,7 +381,8 @@ export function releaseSpan(h: HeapCore, pg: number, n: number): void {
  * twice those pages when that is more. A workload whose large blocks come and go reuses their committed pages
  * instead of paying a madvise and then a page fault per page, and the cache never holds more than twice what is
  * in use beyond the floor: as the large blocks are freed, the budget shrinks with them and the cache goes back to
- * the OS.
+ * the OS. The budget is a ceiling, not a target: a steady live set keeps it far above what the cache needs, and
+ * decaySpanCache gives back what goes unused below it.
  */
 function cacheBudget(h: HeapCore, largePages = h.u32[stateWord(h, OFFSETOF_HEAP_STATE_LARGE_PAGES)]): number {
   const floor = h.u32[stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_LIMIT_PAGES)];
@@ -389,6 +409,9 @@ export function freeLargeSpan(h: HeapCore, pg: number, n: number): void {
  * are then untouched (an eviction done so far stands: it is consistent on its own).
  */
 function prepareRelease(h: HeapCore, pg: number, n: number): boolean {
+  // Before [pg, pg + n) joins the cache: the decay looks at what the cache held, not at what comes back now.
+  const epochIdx = stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_EPOCH_RELEASES);
+  if (++h.u32[epochIdx] >= SPAN_DECAY_RELEASES) decaySpanCache(h);
   const budget = cacheBudget(h, h.u32[stateWord(h, OFFSETOF_HEAP_STATE_LARGE_PAGES)] - n);
   if (n <= budget) {
     const used = h.u32[stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES)];
@@ -424,6 +447,25 @@ function finishRelease(h: HeapCore, pg: number, n: number, cached: boolean): voi
  */
 function evictQuietly(h: HeapCore, keep: number): number {
   return evictSpanCache(h, keep, true);
+}
+
+/**
+ * Ends an epoch of the cache's decay. The cache held at least span_cache_low_pages pages throughout the epoch, so
+ * that many went unused while SPAN_DECAY_RELEASES large spans were released: it gives back half of them (not
+ * below the `spanCache` floor), the highest addresses first, and a new epoch begins. Without it the cache only
+ * shrinks at its budget, which a steady live set never reaches: every page a large block ever held would stay
+ * committed and, reused dirty, resident. Cached pages the workload keeps taking are never idle for a whole epoch
+ * and stay (a replay of compileall pays no madvise); idle ones halve each epoch, down to the floor.
+ */
+function decaySpanCache(h: HeapCore): void {
+  const u32 = h.u32;
+  const usedIdx = stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES);
+  const lowIdx = stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_LOW_PAGES);
+  u32[stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_EPOCH_RELEASES)] = 0;
+  const floor = u32[stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_LIMIT_PAGES)];
+  const keep = Math.max(floor, u32[usedIdx] - Math.ceil(u32[lowIdx] / 2));
+  if (u32[usedIdx] > keep) evictQuietly(h, keep); // memory nobody asked for: a refusal is only noted
+  u32[lowIdx] = u32[usedIdx];
 }
 
 /** Cached spans, as page * scale + pages (so that sorting them sorts by page); reused between evictions. */
@@ -479,6 +521,7 @@ function evictSpanCache(h: HeapCore, keep: number, quiet = false): number {
     used -= cut;
     u32[usedIdx] = used;
   }
+  noteCacheLow(h, used);
   return before - used;
 }
 
@@ -623,4 +666,9 @@ export function checkSpans(h: HeapCore): void {
     fail(`large_pages is ${largeCount} but large spans hold ${largePages} pages`);
   if (cacheCount > cacheBudget(h))
     fail(`the span cache holds ${cacheCount} pages, over its budget of ${cacheBudget(h)}`);
+  const low = u32[stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_LOW_PAGES)];
+  if (low > cacheCount) fail(`span_cache_low_pages is ${low}, above the ${cacheCount} pages cached`);
+  const releases = u32[stateWord(h, OFFSETOF_HEAP_STATE_SPAN_CACHE_EPOCH_RELEASES)];
+  if (releases >= SPAN_DECAY_RELEASES)
+    fail(`span_cache_epoch_releases is ${releases}, not below ${SPAN_DECAY_RELEASES}`);
 }

@@ -99,11 +99,13 @@ struct heap_state {
   uint32_t large_pages;                         /*   188     4 */
   uint32_t span_cache_pages;                    /*   192     4 */
   uint32_t span_cache_limit_pages;              /*   196     4 */
-  uint32_t span_bins[32];                       /*   200   128 */
-  uint32_t span_cache[32];                      /*   328   128 */
-  struct pool_header *usedpools[128];           /*   456  1024 */
-  struct arena_object *nfp2lasta[1025];         /*  1480  8200 */
-}; /*     0  9680 align 8 */
+  uint32_t span_cache_low_pages;                /*   200     4 */
+  uint32_t span_cache_epoch_releases;           /*   204     4 */
+  uint32_t span_bins[32];                       /*   208   128 */
+  uint32_t span_cache[32];                      /*   336   128 */
+  struct pool_header *usedpools[128];           /*   464  1024 */
+  struct arena_object *nfp2lasta[1025];         /*  1488  8200 */
+}; /*     0  9688 align 8 */
 
 #if defined(__x86_64__) && defined(__linux__)
 PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_header) == 48, "sizeof(pool_header) on x86_64-linux-gnu");
@@ -144,7 +146,7 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, nextarena) == 32, "offset
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->nextarena) == 8, "sizeof(arena_object.nextarena) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, prevarena) == 40, "offsetof(arena_object.prevarena) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->prevarena) == 8, "sizeof(arena_object.prevarena) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9680, "sizeof(heap_state) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9688, "sizeof(heap_state) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct heap_state) == 8, "alignof(heap_state) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, magic) == 0, "offsetof(heap_state.magic) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->magic) == 4, "sizeof(heap_state.magic) on x86_64-linux-gnu");
@@ -226,13 +228,17 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_pages) == 192, "
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_pages) == 4, "sizeof(heap_state.span_cache_pages) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_limit_pages) == 196, "offsetof(heap_state.span_cache_limit_pages) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_limit_pages) == 4, "sizeof(heap_state.span_cache_limit_pages) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 200, "offsetof(heap_state.span_bins) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_low_pages) == 200, "offsetof(heap_state.span_cache_low_pages) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_low_pages) == 4, "sizeof(heap_state.span_cache_low_pages) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_epoch_releases) == 204, "offsetof(heap_state.span_cache_epoch_releases) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_epoch_releases) == 4, "sizeof(heap_state.span_cache_epoch_releases) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 208, "offsetof(heap_state.span_bins) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_bins) == 128, "sizeof(heap_state.span_bins) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 328, "offsetof(heap_state.span_cache) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 336, "offsetof(heap_state.span_cache) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache) == 128, "sizeof(heap_state.span_cache) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 456, "offsetof(heap_state.usedpools) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 464, "offsetof(heap_state.usedpools) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1480, "offsetof(heap_state.nfp2lasta) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1488, "offsetof(heap_state.nfp2lasta) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on x86_64-linux-gnu");
 #endif
 
@@ -275,7 +281,7 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, nextarena) == 32, "offset
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->nextarena) == 8, "sizeof(arena_object.nextarena) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, prevarena) == 40, "offsetof(arena_object.prevarena) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->prevarena) == 8, "sizeof(arena_object.prevarena) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9680, "sizeof(heap_state) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9688, "sizeof(heap_state) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct heap_state) == 8, "alignof(heap_state) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, magic) == 0, "offsetof(heap_state.magic) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->magic) == 4, "sizeof(heap_state.magic) on aarch64-linux-gnu");
@@ -357,13 +363,17 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_pages) == 192, "
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_pages) == 4, "sizeof(heap_state.span_cache_pages) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_limit_pages) == 196, "offsetof(heap_state.span_cache_limit_pages) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_limit_pages) == 4, "sizeof(heap_state.span_cache_limit_pages) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 200, "offsetof(heap_state.span_bins) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_low_pages) == 200, "offsetof(heap_state.span_cache_low_pages) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_low_pages) == 4, "sizeof(heap_state.span_cache_low_pages) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_epoch_releases) == 204, "offsetof(heap_state.span_cache_epoch_releases) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_epoch_releases) == 4, "sizeof(heap_state.span_cache_epoch_releases) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 208, "offsetof(heap_state.span_bins) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_bins) == 128, "sizeof(heap_state.span_bins) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 328, "offsetof(heap_state.span_cache) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 336, "offsetof(heap_state.span_cache) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache) == 128, "sizeof(heap_state.span_cache) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 456, "offsetof(heap_state.usedpools) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 464, "offsetof(heap_state.usedpools) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1480, "offsetof(heap_state.nfp2lasta) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1488, "offsetof(heap_state.nfp2lasta) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on aarch64-linux-gnu");
 #endif
 
@@ -406,7 +416,7 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, nextarena) == 20, "offset
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->nextarena) == 4, "sizeof(arena_object.nextarena) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, prevarena) == 24, "offsetof(arena_object.prevarena) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->prevarena) == 4, "sizeof(arena_object.prevarena) on i386-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 5032, "sizeof(heap_state) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 5040, "sizeof(heap_state) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct heap_state) == 4, "alignof(heap_state) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, magic) == 0, "offsetof(heap_state.magic) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->magic) == 4, "sizeof(heap_state.magic) on i386-linux-gnu");
@@ -488,13 +498,17 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_pages) == 156, "
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_pages) == 4, "sizeof(heap_state.span_cache_pages) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_limit_pages) == 160, "offsetof(heap_state.span_cache_limit_pages) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_limit_pages) == 4, "sizeof(heap_state.span_cache_limit_pages) on i386-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 164, "offsetof(heap_state.span_bins) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_low_pages) == 164, "offsetof(heap_state.span_cache_low_pages) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_low_pages) == 4, "sizeof(heap_state.span_cache_low_pages) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_epoch_releases) == 168, "offsetof(heap_state.span_cache_epoch_releases) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_epoch_releases) == 4, "sizeof(heap_state.span_cache_epoch_releases) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 172, "offsetof(heap_state.span_bins) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_bins) == 128, "sizeof(heap_state.span_bins) on i386-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 292, "offsetof(heap_state.span_cache) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 300, "offsetof(heap_state.span_cache) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache) == 128, "sizeof(heap_state.span_cache) on i386-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 420, "offsetof(heap_state.usedpools) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 428, "offsetof(heap_state.usedpools) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 512, "sizeof(heap_state.usedpools) on i386-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 932, "offsetof(heap_state.nfp2lasta) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 940, "offsetof(heap_state.nfp2lasta) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 4100, "sizeof(heap_state.nfp2lasta) on i386-linux-gnu");
 #endif
 
@@ -537,7 +551,7 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, nextarena) == 32, "offset
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->nextarena) == 8, "sizeof(arena_object.nextarena) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, prevarena) == 40, "offsetof(arena_object.prevarena) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->prevarena) == 8, "sizeof(arena_object.prevarena) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9680, "sizeof(heap_state) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9688, "sizeof(heap_state) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct heap_state) == 8, "alignof(heap_state) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, magic) == 0, "offsetof(heap_state.magic) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->magic) == 4, "sizeof(heap_state.magic) on x86_64-windows-msvc");
@@ -619,13 +633,17 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_pages) == 192, "
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_pages) == 4, "sizeof(heap_state.span_cache_pages) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_limit_pages) == 196, "offsetof(heap_state.span_cache_limit_pages) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_limit_pages) == 4, "sizeof(heap_state.span_cache_limit_pages) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 200, "offsetof(heap_state.span_bins) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_low_pages) == 200, "offsetof(heap_state.span_cache_low_pages) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_low_pages) == 4, "sizeof(heap_state.span_cache_low_pages) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_epoch_releases) == 204, "offsetof(heap_state.span_cache_epoch_releases) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_epoch_releases) == 4, "sizeof(heap_state.span_cache_epoch_releases) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 208, "offsetof(heap_state.span_bins) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_bins) == 128, "sizeof(heap_state.span_bins) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 328, "offsetof(heap_state.span_cache) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 336, "offsetof(heap_state.span_cache) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache) == 128, "sizeof(heap_state.span_cache) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 456, "offsetof(heap_state.usedpools) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 464, "offsetof(heap_state.usedpools) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1480, "offsetof(heap_state.nfp2lasta) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1488, "offsetof(heap_state.nfp2lasta) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on x86_64-windows-msvc");
 #endif
 
@@ -668,7 +686,7 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, nextarena) == 20, "offset
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->nextarena) == 4, "sizeof(arena_object.nextarena) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, prevarena) == 24, "offsetof(arena_object.prevarena) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->prevarena) == 4, "sizeof(arena_object.prevarena) on arm-linux-gnueabihf");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 5040, "sizeof(heap_state) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 5048, "sizeof(heap_state) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct heap_state) == 8, "alignof(heap_state) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, magic) == 0, "offsetof(heap_state.magic) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->magic) == 4, "sizeof(heap_state.magic) on arm-linux-gnueabihf");
@@ -750,13 +768,17 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_pages) == 160, "
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_pages) == 4, "sizeof(heap_state.span_cache_pages) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_limit_pages) == 164, "offsetof(heap_state.span_cache_limit_pages) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_limit_pages) == 4, "sizeof(heap_state.span_cache_limit_pages) on arm-linux-gnueabihf");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 168, "offsetof(heap_state.span_bins) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_low_pages) == 168, "offsetof(heap_state.span_cache_low_pages) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_low_pages) == 4, "sizeof(heap_state.span_cache_low_pages) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_epoch_releases) == 172, "offsetof(heap_state.span_cache_epoch_releases) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_epoch_releases) == 4, "sizeof(heap_state.span_cache_epoch_releases) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 176, "offsetof(heap_state.span_bins) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_bins) == 128, "sizeof(heap_state.span_bins) on arm-linux-gnueabihf");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 296, "offsetof(heap_state.span_cache) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 304, "offsetof(heap_state.span_cache) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache) == 128, "sizeof(heap_state.span_cache) on arm-linux-gnueabihf");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 424, "offsetof(heap_state.usedpools) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 432, "offsetof(heap_state.usedpools) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 512, "sizeof(heap_state.usedpools) on arm-linux-gnueabihf");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 936, "offsetof(heap_state.nfp2lasta) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 944, "offsetof(heap_state.nfp2lasta) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 4100, "sizeof(heap_state.nfp2lasta) on arm-linux-gnueabihf");
 #endif
 
@@ -799,7 +821,7 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, nextarena) == 20, "offset
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->nextarena) == 4, "sizeof(arena_object.nextarena) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, prevarena) == 24, "offsetof(arena_object.prevarena) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->prevarena) == 4, "sizeof(arena_object.prevarena) on wasm32");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 5040, "sizeof(heap_state) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 5048, "sizeof(heap_state) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct heap_state) == 8, "alignof(heap_state) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, magic) == 0, "offsetof(heap_state.magic) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->magic) == 4, "sizeof(heap_state.magic) on wasm32");
@@ -881,13 +903,17 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_pages) == 160, "
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_pages) == 4, "sizeof(heap_state.span_cache_pages) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_limit_pages) == 164, "offsetof(heap_state.span_cache_limit_pages) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_limit_pages) == 4, "sizeof(heap_state.span_cache_limit_pages) on wasm32");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 168, "offsetof(heap_state.span_bins) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_low_pages) == 168, "offsetof(heap_state.span_cache_low_pages) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_low_pages) == 4, "sizeof(heap_state.span_cache_low_pages) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache_epoch_releases) == 172, "offsetof(heap_state.span_cache_epoch_releases) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache_epoch_releases) == 4, "sizeof(heap_state.span_cache_epoch_releases) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_bins) == 176, "offsetof(heap_state.span_bins) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_bins) == 128, "sizeof(heap_state.span_bins) on wasm32");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 296, "offsetof(heap_state.span_cache) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, span_cache) == 304, "offsetof(heap_state.span_cache) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->span_cache) == 128, "sizeof(heap_state.span_cache) on wasm32");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 424, "offsetof(heap_state.usedpools) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 432, "offsetof(heap_state.usedpools) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 512, "sizeof(heap_state.usedpools) on wasm32");
-PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 936, "offsetof(heap_state.nfp2lasta) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 944, "offsetof(heap_state.nfp2lasta) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 4100, "sizeof(heap_state.nfp2lasta) on wasm32");
 #endif
 

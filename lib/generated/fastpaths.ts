@@ -28,7 +28,7 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
       if (typeof n === 'number' && (n & 2047) === n && (n - 1) >>> 0 < this.threshold) {
         const u32 = this.u32;
         const sz = (n - 1) >>> 4;
-        const slot = 456 + (sz << 4);
+        const slot = 464 + (sz << 4);
         const pool = u32[slot >>> 2];
         if (pool !== slot - 16) {
           const bp = u32[(pool + 8) >>> 2];
@@ -156,7 +156,7 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
       if (typeof n === 'number' && (n & 2047) === n && (n - 1) >>> 0 < this.threshold) {
         const u32 = this.u32;
         const sz = (n - 1) >>> 3;
-        const slot = 456 + (sz << 4);
+        const slot = 464 + (sz << 4);
         const pool = u32[slot >>> 2];
         if (pool !== slot - 16) {
           const bp = u32[(pool + 8) >>> 2];
@@ -284,7 +284,7 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
       if (typeof n === 'number' && (n & 2047) === n && (n - 1) >>> 0 < this.threshold) {
         const u32 = this.u32;
         const sz = (n - 1) >>> 4;
-        const slot = 456 + (sz << 4);
+        const slot = 464 + (sz << 4);
         const pool = u32[slot >>> 2];
         if (pool !== slot - 16) {
           const bp = u32[(pool + 8) >>> 2];
@@ -412,7 +412,7 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
       if (typeof n === 'number' && (n & 2047) === n && (n - 1) >>> 0 < this.threshold) {
         const u32 = this.u32;
         const sz = (n - 1) >>> 4;
-        const slot = 456 + (sz << 4);
+        const slot = 464 + (sz << 4);
         const pool = u32[slot >>> 2];
         if (pool !== slot - 16) {
           const bp = u32[(pool + 8) >>> 2];
@@ -528,19 +528,19 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
 
   const classes: Array<{ constants: FoldedConstants; fast: T }> = [
     {
-      constants: { alignShift: 4, poolMask: -16384, poolOffsetMask: 16383, poolOverhead: 48, arenaBits: 20, usedBase: 456, arenamapIdx: 2432, markOffset: 8, markValue: -604111365 },
+      constants: { alignShift: 4, poolMask: -16384, poolOffsetMask: 16383, poolOverhead: 48, arenaBits: 20, usedBase: 464, arenamapIdx: 2432, markOffset: 8, markValue: -604111365 },
       fast: Heap_cpython_3_11,
     },
     {
-      constants: { alignShift: 3, poolMask: -4096, poolOffsetMask: 4095, poolOverhead: 48, arenaBits: 18, usedBase: 456, arenamapIdx: 2432, markOffset: 4 },
+      constants: { alignShift: 3, poolMask: -4096, poolOffsetMask: 4095, poolOverhead: 48, arenaBits: 18, usedBase: 464, arenamapIdx: 2432, markOffset: 4 },
       fast: Heap_cpython_3_6,
     },
     {
-      constants: { alignShift: 4, poolMask: -16384, poolOffsetMask: 16383, poolOverhead: 48, arenaBits: 21, usedBase: 456, arenamapIdx: 2432, markOffset: 8, markValue: -604111365 },
+      constants: { alignShift: 4, poolMask: -16384, poolOffsetMask: 16383, poolOverhead: 48, arenaBits: 21, usedBase: 464, arenamapIdx: 2432, markOffset: 8, markValue: -604111365 },
       fast: Heap_cpython_hugepages,
     },
     {
-      constants: { alignShift: 4, poolMask: -4096, poolOffsetMask: 4095, poolOverhead: 48, arenaBits: 20, usedBase: 456, arenamapIdx: 2432, markOffset: 8, markValue: -604111365 },
+      constants: { alignShift: 4, poolMask: -4096, poolOffsetMask: 4095, poolOverhead: 48, arenaBits: 20, usedBase: 464, arenamapIdx: 2432, markOffset: 8, markValue: -604111365 },
       fast: Heap_os_page,
     },
   ];

@@ -155,7 +155,7 @@ export function arena_object_set_prevarena(m: LayoutViews, p: number, v: number)
 }
 
 // struct heap_state
-export const SIZEOF_HEAP_STATE = 9680;
+export const SIZEOF_HEAP_STATE = 9688;
 export const ALIGNOF_HEAP_STATE = 8;
 export const OFFSETOF_HEAP_STATE_MAGIC = 0;
 export function heap_state_get_magic(m: LayoutViews, p: number): number {
@@ -453,43 +453,57 @@ export function heap_state_get_span_cache_limit_pages(m: LayoutViews, p: number)
 export function heap_state_set_span_cache_limit_pages(m: LayoutViews, p: number, v: number): void {
   m.u32[(p + 196) >>> 2] = v;
 }
-export const OFFSETOF_HEAP_STATE_SPAN_BINS = 200;
+export const OFFSETOF_HEAP_STATE_SPAN_CACHE_LOW_PAGES = 200;
+export function heap_state_get_span_cache_low_pages(m: LayoutViews, p: number): number {
+  return m.u32[(p + 200) >>> 2];
+}
+export function heap_state_set_span_cache_low_pages(m: LayoutViews, p: number, v: number): void {
+  m.u32[(p + 200) >>> 2] = v;
+}
+export const OFFSETOF_HEAP_STATE_SPAN_CACHE_EPOCH_RELEASES = 204;
+export function heap_state_get_span_cache_epoch_releases(m: LayoutViews, p: number): number {
+  return m.u32[(p + 204) >>> 2];
+}
+export function heap_state_set_span_cache_epoch_releases(m: LayoutViews, p: number, v: number): void {
+  m.u32[(p + 204) >>> 2] = v;
+}
+export const OFFSETOF_HEAP_STATE_SPAN_BINS = 208;
 export const LENGTHOF_HEAP_STATE_SPAN_BINS = 32;
 export const STRIDEOF_HEAP_STATE_SPAN_BINS = 4;
 export function heap_state_get_span_bins(m: LayoutViews, p: number, i: number): number {
-  return m.u32[(p + 200 + i * 4) >>> 2];
+  return m.u32[(p + 208 + i * 4) >>> 2];
 }
 export function heap_state_set_span_bins(m: LayoutViews, p: number, i: number, v: number): void {
-  m.u32[(p + 200 + i * 4) >>> 2] = v;
+  m.u32[(p + 208 + i * 4) >>> 2] = v;
 }
-export const OFFSETOF_HEAP_STATE_SPAN_CACHE = 328;
+export const OFFSETOF_HEAP_STATE_SPAN_CACHE = 336;
 export const LENGTHOF_HEAP_STATE_SPAN_CACHE = 32;
 export const STRIDEOF_HEAP_STATE_SPAN_CACHE = 4;
 export function heap_state_get_span_cache(m: LayoutViews, p: number, i: number): number {
-  return m.u32[(p + 328 + i * 4) >>> 2];
+  return m.u32[(p + 336 + i * 4) >>> 2];
 }
 export function heap_state_set_span_cache(m: LayoutViews, p: number, i: number, v: number): void {
-  m.u32[(p + 328 + i * 4) >>> 2] = v;
+  m.u32[(p + 336 + i * 4) >>> 2] = v;
 }
-export const OFFSETOF_HEAP_STATE_USEDPOOLS = 456;
+export const OFFSETOF_HEAP_STATE_USEDPOOLS = 464;
 export const LENGTHOF_HEAP_STATE_USEDPOOLS = 128;
 export const STRIDEOF_HEAP_STATE_USEDPOOLS = 8;
 export function heap_state_get_usedpools(m: LayoutViews, p: number, i: number): number {
-  return m.u32[(p + 456 + i * 8) >>> 2];
+  return m.u32[(p + 464 + i * 8) >>> 2];
 }
 export function heap_state_set_usedpools(m: LayoutViews, p: number, i: number, v: number): void {
-  const w = (p + 456 + i * 8) >>> 2;
+  const w = (p + 464 + i * 8) >>> 2;
   m.u32[w] = v;
   m.u32[w + 1] = v ? m.baseHi : 0;
 }
-export const OFFSETOF_HEAP_STATE_NFP2LASTA = 1480;
+export const OFFSETOF_HEAP_STATE_NFP2LASTA = 1488;
 export const LENGTHOF_HEAP_STATE_NFP2LASTA = 1025;
 export const STRIDEOF_HEAP_STATE_NFP2LASTA = 8;
 export function heap_state_get_nfp2lasta(m: LayoutViews, p: number, i: number): number {
-  return m.u32[(p + 1480 + i * 8) >>> 2];
+  return m.u32[(p + 1488 + i * 8) >>> 2];
 }
 export function heap_state_set_nfp2lasta(m: LayoutViews, p: number, i: number, v: number): void {
-  const w = (p + 1480 + i * 8) >>> 2;
+  const w = (p + 1488 + i * 8) >>> 2;
   m.u32[w] = v;
   m.u32[w + 1] = v ? m.baseHi : 0;
 }
