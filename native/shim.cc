@@ -784,11 +784,8 @@ napi_value Release(napi_env env, napi_callback_info info) {
   return Undefined(env);
 }
 
-// _setFault(op: 'commit' | 'reserve' | 'decommit', nth): FOR TESTS ONLY. nth >= 1 makes the nth following call
-// of op fail with ENOMEM, after which the switch clears; 0 clears it. Process-wide (all workers).
-napi_value SetFault(napi_env env, napi_callback_info info) {
-  Args args;
-  if (!GetArgs(env, info, &args)) return nullptr;
+// The fault switch named by argv[0] ('commit', 'reserve' or 'decommit'), or null (thrown).
+std::atomic<int64_t>* ToFaultSwitch(napi_env env, const Args& args) {
   std::string op;
   if (!ToString(env, args.argv[0], "op", &op)) return nullptr;
   std::atomic<int64_t>* counter = op == "commit"     ? &fault_commit
@@ -798,8 +795,17 @@ napi_value SetFault(napi_env env, napi_callback_info info) {
   if (counter == nullptr) {
     ThrowCoded(env, Kind::kType, "ERR_INVALID_ARG_VALUE",
                "op must be 'commit', 'reserve' or 'decommit', got '" + op + "'");
-    return nullptr;
   }
+  return counter;
+}
+
+// _setFault(op: 'commit' | 'reserve' | 'decommit', nth): FOR TESTS ONLY. nth >= 1 makes the nth following call
+// of op fail with ENOMEM, after which the switch clears; 0 clears it. Process-wide (all workers).
+napi_value SetFault(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!GetArgs(env, info, &args)) return nullptr;
+  std::atomic<int64_t>* counter = ToFaultSwitch(env, args);
+  if (counter == nullptr) return nullptr;
   uint64_t nth = 0;
   if (!ToCount(env, args.argv[1], "nth", &nth)) return nullptr;
   if (nth > 0x7fffffff) {
@@ -815,17 +821,8 @@ napi_value SetFault(napi_env env, napi_callback_info info) {
 napi_value PendingFault(napi_env env, napi_callback_info info) {
   Args args;
   if (!GetArgs(env, info, &args)) return nullptr;
-  std::string op;
-  if (!ToString(env, args.argv[0], "op", &op)) return nullptr;
-  const std::atomic<int64_t>* counter = op == "commit"     ? &fault_commit
-                                        : op == "reserve"  ? &fault_reserve
-                                        : op == "decommit" ? &fault_decommit
-                                                           : nullptr;
-  if (counter == nullptr) {
-    ThrowCoded(env, Kind::kType, "ERR_INVALID_ARG_VALUE",
-               "op must be 'commit', 'reserve' or 'decommit', got '" + op + "'");
-    return nullptr;
-  }
+  const std::atomic<int64_t>* counter = ToFaultSwitch(env, args);
+  if (counter == nullptr) return nullptr;
   return Number(env, static_cast<double>(counter->load()));
 }
 
