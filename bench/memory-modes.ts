@@ -6,6 +6,8 @@
  *
  *   npm run build:ts && node dist/bench/memory-modes.js [--json]
  *
+ * It also makes default heaps (4 GiB each) until the kernel refuses one (at most 64), in each mode.
+ *
  * Run it under each vm.overcommit_memory setting to compare (as root: echo 2 > /proc/sys/vm/overcommit_memory;
  * put 0 back afterwards). Under strict overcommit (2) a 'dontneed' heap's read-write reservation is charged in
  * full; a 'unmap' heap is charged only for what it has committed.
@@ -30,7 +32,7 @@ function committedAs(): number {
   return m ? Number(m[1]) * 1024 : Number.NaN;
 }
 
-function child(mode: Mode): void {
+async function child(mode: Mode): Promise<void> {
   const phases: Phase[] = [];
   const rss0 = rssBytes();
   const c0 = committedAs();
@@ -69,20 +71,44 @@ function child(mode: Mode): void {
   }
   h.destroy();
   record('destroy()');
+  // The destroyed range stays reserved until nothing can reach its buffer: then garbage collection unmaps it.
+  h = undefined;
+  for (let i = 0; i < 4; i++) {
+    (globalThis as { gc?: () => void }).gc?.();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  record('collected');
   process.stdout.write(`${JSON.stringify({ mode, phases })}\n`);
+}
+
+/** How many default heaps (4 GiB) can be made before the kernel refuses one, and what it says (at most 64). */
+function capacity(mode: Mode): { made: number; error?: string } {
+  const heaps: Heap[] = [];
+  try {
+    while (heaps.length < 64) heaps.push(new Heap({ decommit: mode }));
+    return { made: heaps.length };
+  } catch (err) {
+    return { made: heaps.length, error: (err as Error).message };
+  } finally {
+    for (const h of heaps) h.destroy();
+  }
 }
 
 function main(): void {
   const json = process.argv.includes('--json');
   const overcommit = readFileSync('/proc/sys/vm/overcommit_memory', 'latin1').trim();
   const results: { mode: Mode; phases: Phase[] }[] = [];
+  const capacities: Record<string, { made: number; error?: string }> = {};
   for (const mode of ['dontneed', 'unmap'] as const) {
-    const r = spawnSync(process.execPath, [__filename, '--child', mode], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['--expose-gc', __filename, '--child', mode], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`memory-modes child (${mode}) failed: ${r.stderr || r.signal}`);
     results.push(JSON.parse(r.stdout));
+    const c = spawnSync(process.execPath, [__filename, '--capacity', mode], { encoding: 'utf8' });
+    if (c.status !== 0) throw new Error(`memory-modes capacity (${mode}) failed: ${c.stderr || c.signal}`);
+    capacities[mode] = JSON.parse(c.stdout);
   }
   if (json) {
-    console.log(JSON.stringify({ overcommit, results }, null, 2));
+    console.log(JSON.stringify({ overcommit, results, capacities }, null, 2));
     return;
   }
   console.log(`vm.overcommit_memory = ${overcommit}; changes from before new Heap(), in MiB`);
@@ -97,7 +123,13 @@ function main(): void {
       console.log(`| ${mode} | ${p.phase} | ${f(p.rssMiB)}${tail}`);
     }
   }
+  for (const [mode, c] of Object.entries(capacities)) {
+    console.log(
+      `${mode}: ${c.made} live heap(s) of 4 GiB made${c.error ? `, then: ${c.error.slice(0, 200)}` : ' (the most tried)'}`,
+    );
+  }
 }
 
-if (process.argv[2] === '--child') child(process.argv[3] as Mode);
+if (process.argv[2] === '--child') void child(process.argv[3] as Mode);
+else if (process.argv[2] === '--capacity') process.stdout.write(`${JSON.stringify(capacity(process.argv[3] as Mode))}\n`);
 else main();

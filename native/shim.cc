@@ -483,19 +483,13 @@ napi_value Reserve(napi_env env, napi_callback_info info) {
     return nullptr;
   }
 
-  // Over-reserve by the alignment, then trim both ends down to the aligned range.
+  // Over-reserve by the alignment (PROT_NONE: no commit charge, whatever the overcommit mode), then trim both ends
+  // down to the aligned range, and only then make that range read-write: under strict overcommit the charge is
+  // the reservation's size, not that plus the alignment.
   const size_t span = size + (alignment > PageSize() ? alignment : 0);
-  const int prot = readwrite ? PROT_READ | PROT_WRITE : PROT_NONE;
-  void* raw = mmap(nullptr, span, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* raw = mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (raw == MAP_FAILED) {
-    const int err = errno;
-    // Under strict overcommit (vm.overcommit_memory = 2) MAP_NORESERVE is ignored: a read-write reservation is
-    // charged in full.
-    ThrowSyscall(env, err, "mmap", what,
-                 readwrite && err == ENOMEM
-                     ? " (under strict overcommit a 'dontneed' heap's whole reservation counts as committed: use "
-                       "decommit 'unmap', or a smaller reserve)"
-                     : "");
+    ThrowSyscall(env, errno, "mmap", what);
     return nullptr;
   }
   const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
@@ -505,6 +499,17 @@ napi_value Reserve(napi_env env, napi_callback_info info) {
   char* base = reinterpret_cast<char*>(aligned);
   if (head != 0) munmap(raw, head);
   if (tail != 0) munmap(base + size, tail);
+  if (readwrite && mprotect(base, size, PROT_READ | PROT_WRITE) != 0) {
+    const int err = errno;
+    munmap(base, size);
+    // Under strict overcommit (vm.overcommit_memory = 2) MAP_NORESERVE is ignored: a read-write reservation is
+    // charged in full.
+    ThrowSyscall(env, err, "mprotect", what,
+                 err == ENOMEM ? " (under strict overcommit a 'dontneed' heap's whole reservation counts as "
+                                 "committed: use decommit 'unmap', or a smaller reserve)"
+                               : "");
+    return nullptr;
+  }
   AdviseNoHugePages(base, size);
 
   auto* region = new (std::nothrow) Region();
