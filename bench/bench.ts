@@ -188,7 +188,7 @@ async function main(): Promise<void> {
   try {
     const jobs: Job[] = [];
     if (o.files.length > 0) {
-      for (const f of o.files) jobs.push({ trace: loadTrace(f), file: resolve(f), micro: false });
+      for (const f of o.files) jobs.push({ trace: await loadTrace(f), file: resolve(f), micro: false });
     } else {
       for (const t of builtinTraces(o.quick ? 0.01 : 1)) {
         const file = join(tmp, `${t.name}.trace`);

@@ -131,5 +131,6 @@ function main(): void {
 }
 
 if (process.argv[2] === '--child') void child(process.argv[3] as Mode);
-else if (process.argv[2] === '--capacity') process.stdout.write(`${JSON.stringify(capacity(process.argv[3] as Mode))}\n`);
+else if (process.argv[2] === '--capacity')
+  process.stdout.write(`${JSON.stringify(capacity(process.argv[3] as Mode))}\n`);
 else main();

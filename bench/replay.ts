@@ -65,7 +65,7 @@ function measure(trace: Trace, policy: ReturnPolicy, reps: number): Row {
   };
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const { traces, reps } = parseArgs(process.argv.slice(2));
   console.log(
     `CPU: ${cpus()[0]?.model ?? 'unknown'} (${cpus().length} cores), Node ${process.version}; best of ${reps}`,
@@ -73,7 +73,7 @@ function main(): void {
   console.log('| trace | policy | ops | ns/op | resident at end (KiB) | resident after free-all (KiB) |');
   console.log('| --- | --- | ---: | ---: | ---: | ---: |');
   for (const path of traces) {
-    const trace = loadTrace(path);
+    const trace = await loadTrace(path);
     for (const policy of POLICIES) {
       const r = measure(trace, policy, reps);
       console.log(
@@ -83,4 +83,7 @@ function main(): void {
   }
 }
 
-main();
+main().catch((err: unknown) => {
+  process.stderr.write(`bench/replay: ${(err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -200,7 +200,7 @@ async function main(argv: string[]): Promise<void> {
   const [peer, file, reps, samples, cap] = argv;
   if (!(peer in JS_PEERS))
     throw new Error(`unknown peer '${peer}' (expected ${Object.keys(JS_PEERS).join(', ')})`);
-  const trace = loadTrace(file);
+  const trace = await loadTrace(file);
   const run = await runPeer(
     peer as JsPeer,
     trace,

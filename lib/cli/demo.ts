@@ -8,7 +8,7 @@ import { DEFAULT_OBJECTS, type DemoReport, MAX_OBJECTS, MIN_OBJECTS, runDemo } f
 import { demoChart, formatDemoReport } from '../demo/report';
 import { writeLineChart } from '../report/chart';
 import { startProgress } from './progress';
-import { parseCount, UsageError } from './usage';
+import { parseCount, quote, UsageError } from './usage';
 
 /** The least share of the freed memory the default policy must give back. */
 export const MIN_RETURNED_PERCENT = 95;
@@ -23,7 +23,7 @@ function parseObjects(text: string): number {
   const n = parseCount(text, '--objects');
   if (n < MIN_OBJECTS || n > MAX_OBJECTS) {
     throw new UsageError(
-      `demo: --objects: expected a whole number from ${MIN_OBJECTS} to ${MAX_OBJECTS}, got '${text}'`,
+      `demo: --objects: expected a whole number from ${MIN_OBJECTS} to ${MAX_OBJECTS}, got ${quote(text)}`,
     );
   }
   return n;
@@ -31,7 +31,7 @@ function parseObjects(text: string): number {
 
 function checkPlotFile(file: string): void {
   if (!file.toLowerCase().endsWith('.svg'))
-    throw new UsageError(`demo: --plot: expected a file name ending in .svg, got '${file}'`);
+    throw new UsageError(`demo: --plot: expected a file name ending in .svg, got ${quote(file)}`);
 }
 
 /** Runs the demo and prints it; returns the exit status. */
@@ -48,7 +48,7 @@ export async function runDemoCommand(options: DemoCliOptions): Promise<number> {
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       if (e.code && e.syscall)
-        throw new UsageError(`demo: --plot: cannot write '${options.plot}': ${e.code}`);
+        throw new UsageError(`demo: --plot: cannot write ${quote(options.plot)}: ${e.code}`);
       throw err;
     }
   }

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import type { GeometryPreset, HeapOptions, ReturnPolicy } from '..';
 import { GEOMETRY_PRESETS } from '../geometry';
 import type { DecommitMode } from '../os';
+import { quote } from '../quote';
 import { parseBytes, parseCount, UsageError } from './usage';
 
 export const PRESETS: readonly GeometryPreset[] = GEOMETRY_PRESETS;
@@ -52,7 +53,7 @@ export function addHeapFlags(cmd: Command, geometryOnly = false): Command {
 
 function oneOf<T extends string>(value: string, allowed: readonly T[], what: string): T {
   if (!(allowed as readonly string[]).includes(value)) {
-    throw new UsageError(`${what} must be one of ${allowed.join(', ')}, got '${value}'`);
+    throw new UsageError(`${what} must be one of ${allowed.join(', ')}, got ${quote(value)}`);
   }
   return value as T;
 }

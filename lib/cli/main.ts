@@ -3,10 +3,12 @@
  * The `pymalloc` command line: one program, one subcommand per module of `lib/cli/`.
  * A user's mistake (unknown command or option, bad value, missing file) ends in one line on stderr and exit
  * status 2; an internal failure in one line and status 1 (its stack trace too when PYMALLOC_TRACE is set).
+ * Every such line goes through oneLine: whatever a message repeats of the user's input (commander's messages
+ * quote unknown options and commands as typed), it is printable ASCII of a bounded length.
  */
 import { Command, CommanderError } from 'commander';
 import { registerCommands } from './commands';
-import { UsageError } from './usage';
+import { oneLine, quote, UsageError } from './usage';
 
 function version(): string {
   // package.json sits two levels above dist/lib/cli and lib/cli alike (dist/ adds one more).
@@ -41,7 +43,7 @@ function oneLineErrors(cmd: Command): void {
         .replace(/^error: /, '')
         .replace(/\s*\n\s*/g, ' ');
       const help = path ? `pymalloc ${path} --help` : 'pymalloc --help';
-      write(`pymalloc: ${path ? `${path}: ` : ''}${message} (see '${help}')\n`);
+      write(`${oneLine(`pymalloc: ${path ? `${path}: ` : ''}${message} (see '${help}')`)}\n`);
     },
   });
   for (const sub of cmd.commands) oneLineErrors(sub);
@@ -74,9 +76,10 @@ function fileErrorMessage(err: unknown): string | undefined {
     ENOTDIR: 'a part of the path is not a directory',
     EEXIST: 'it already exists',
     EROFS: 'read-only file system',
+    ENAMETOOLONG: 'file name too long',
   };
   const reason = e.code ? why[e.code] : undefined;
-  return reason ? `cannot ${e.syscall} '${e.path}': ${reason}` : undefined;
+  return reason ? `cannot ${e.syscall} ${quote(e.path)}: ${reason}` : undefined;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -94,12 +97,12 @@ export async function main(argv: string[]): Promise<number> {
       return err.exitCode === 0 ? 0 : 2;
     }
     if (err instanceof UsageError) {
-      process.stderr.write(`pymalloc: ${err.message}\n`);
+      process.stderr.write(`${oneLine(`pymalloc: ${err.message}`)}\n`);
       return 2;
     }
     const fileError = fileErrorMessage(err);
     if (fileError !== undefined) {
-      process.stderr.write(`pymalloc: ${fileError}\n`);
+      process.stderr.write(`${oneLine(`pymalloc: ${fileError}`)}\n`);
       return 2;
     }
     throw err;
@@ -117,7 +120,7 @@ if (require.main === module) {
       const e = err as Error & { code?: string };
       // The library's own errors already start with 'pymalloc: '.
       const message = e?.message ? e.message.replace(/^pymalloc: /, '') : String(err);
-      process.stderr.write(`pymalloc: ${message}\n`);
+      process.stderr.write(`${oneLine(`pymalloc: ${message}`)}\n`);
       if (process.env['PYMALLOC_TRACE']) process.stderr.write(`${e?.stack ?? ''}\n`);
       process.exitCode = 1;
     },

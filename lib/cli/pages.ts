@@ -7,7 +7,7 @@
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { type DecommitMode, nativeBuild, pageSize, Reservation, rssBytes } from '../os';
-import { parseBytes, UsageError } from './usage';
+import { parseBytes, quote, UsageError } from './usage';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -139,7 +139,7 @@ export function formatPagesReport(report: PagesReport): string {
 
 function parseMode(text: string): DecommitMode {
   if (text !== 'unmap' && text !== 'dontneed') {
-    throw new UsageError(`--mode: expected 'unmap' or 'dontneed', got '${text}'`);
+    throw new UsageError(`--mode: expected 'unmap' or 'dontneed', got ${quote(text)}`);
   }
   return text;
 }
@@ -149,7 +149,7 @@ function parseSize(text: string): number {
   const page = pageSize();
   if (size < MiB || size > MAX_SIZE || size % page !== 0) {
     throw new UsageError(
-      `--size: expected a multiple of the page size (${page}) from 1MiB to 2GiB, got '${text}'`,
+      `--size: expected a multiple of the page size (${page}) from 1MiB to 2GiB, got ${quote(text)}`,
     );
   }
   return size;

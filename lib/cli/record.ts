@@ -13,7 +13,7 @@ import type { Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import type { Command } from 'commander';
 import { buildPackagedC, CBuildError, type LibPython, libpython } from '../tools/cbuild';
-import { UsageError } from './usage';
+import { escapeInput, quote, UsageError } from './usage';
 
 const RECORDER = 'native/tools/record.c';
 const PYTHON_WORD = /^python3(\.\d+)?$/;
@@ -111,7 +111,7 @@ function checkCommand(command: string[]): string {
   if (!PYTHON_WORD.test(basename(word))) {
     throw new UsageError(
       `record runs the program in its own embedded CPython (libpython), so the command must be a python3 ` +
-        `interpreter (python3, python3.11, /usr/bin/python3...), not '${word}'`,
+        `interpreter (python3, python3.11, /usr/bin/python3...), not ${quote(word)}`,
     );
   }
   return word;
@@ -140,7 +140,7 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
   const wordVersion = interpreterVersion(word);
   if (wordVersion !== undefined && wordVersion !== py.version) {
     log(
-      `pymalloc record: note: ${word} is Python ${wordVersion} but the libpython found (${py.configTool}) is ` +
+      `pymalloc record: note: ${escapeInput(word)} is Python ${wordVersion} but the libpython found (${py.configTool}) is ` +
         `${py.version}: the program runs under Python ${py.version}`,
     );
   }
@@ -156,7 +156,7 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
     try {
       fd = openSync(out, 'w');
     } catch (err) {
-      throw new UsageError(`record: cannot write ${out}: ${(err as Error).message}`);
+      throw new UsageError(`record: cannot write ${quote(out)}: ${(err as Error).message}`);
     }
     const file = createWriteStream(out, { fd });
     done = new Promise<void>((resolve, reject) => {

@@ -12,27 +12,65 @@ import { measureReplay, type ReplayMeasurement } from '../measure';
 import { pageSize } from '../os';
 import { writeLineChart } from '../report/chart';
 import { human, mib, textTable } from '../report/format';
-import { loadTrace, type Trace, TraceError } from '../trace';
+import { loadTrace, MAX_TRACE_LIVE_BYTES, type Trace, TraceError, traceLiveBytesPeak } from '../trace';
 import { addHeapFlags, type HeapFlags, heapOptionsFrom } from './heap-options';
 import { startProgress } from './progress';
-import { parseCount, UsageError } from './usage';
+import { escapeInput, parseCount, quote, UsageError } from './usage';
 
-/** Loads a trace for the CLI: a missing file or a malformed line is the user's mistake, one line. */
-export function loadTraceForCli(file: string, progress = true): Trace {
+/** Why a trace file cannot be read, by error code. */
+const READ_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file',
+  ENOTDIR: 'a part of the path is not a directory',
+  EISDIR: 'it is a directory',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENAMETOOLONG: 'file name too long',
+  ELOOP: 'too many symbolic links',
+  ENXIO: 'no such device or address',
+  EIO: 'input/output error',
+  Z_DATA_ERROR: 'not valid gzip data',
+  Z_BUF_ERROR: 'not valid gzip data',
+};
+
+/**
+ * Loads a trace for the CLI: a missing or unreadable file, invalid gzip data, a malformed line or a trace beyond
+ * a limit is the user's mistake, one line (UsageError).
+ */
+export async function loadTraceForCli(file: string, progress = true): Promise<Trace> {
   const bar = startProgress('loading', 100, '%', progress);
   try {
-    return loadTrace(file, (done, total) => bar.update((100 * done) / total));
+    return await loadTrace(file, (done, total) => bar.update(total > 0 ? (100 * done) / total : 0));
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
     if (err instanceof TraceError) throw new UsageError(err.message);
-    if (e.code === 'ENOENT') throw new UsageError(`cannot read trace '${file}': no such file`);
-    if (e.code === 'EISDIR') throw new UsageError(`cannot read trace '${file}': it is a directory`);
-    if (e.code === 'EACCES') throw new UsageError(`cannot read trace '${file}': permission denied`);
-    if (e.code === 'Z_DATA_ERROR' || e.code === 'Z_BUF_ERROR')
-      throw new UsageError(`cannot read trace '${file}': not valid gzip data`);
+    const why = READ_ERRORS[(err as NodeJS.ErrnoException).code ?? ''];
+    if (why !== undefined) throw new UsageError(`cannot read trace ${quote(file)}: ${why}`);
     throw err;
   } finally {
     bar.stop();
+  }
+}
+
+/**
+ * Runs `replayIt` (replays of `trace`), first checking that the trace's live bytes can fit a heap at all: a trace
+ * that holds more than MAX_TRACE_LIVE_BYTES live at once, or that runs a heap out of memory, is one line.
+ */
+export function withinHeapCapacity<T>(trace: Trace, replayIt: () => T): T {
+  const name = escapeInput(trace.name);
+  const peak = traceLiveBytesPeak(trace);
+  if (peak > MAX_TRACE_LIVE_BYTES) {
+    throw new UsageError(
+      `${name}: the trace holds up to ${peak} bytes live at once, more than a heap can hold ` +
+        `(${MAX_TRACE_LIVE_BYTES} bytes, the limit MAX_TRACE_LIVE_BYTES)`,
+    );
+  }
+  try {
+    return replayIt();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_PYMALLOC_NOMEM') throw err;
+    throw new UsageError(
+      `${name}: the trace does not fit a heap (at most ${MAX_TRACE_LIVE_BYTES} bytes, the limit ` +
+        `MAX_TRACE_LIVE_BYTES, less the heap's own metadata): ${(err as Error).message.replace(/^pymalloc: /, '')}`,
+    );
   }
 }
 
@@ -88,7 +126,7 @@ export function replayReport(m: ReplayMeasurement, options: HeapOptions): Replay
 export function formatReplayReport(r: ReplayReport): string {
   const g = r.geometry;
   const lines = [
-    `trace      ${r.trace}: ${r.ops.toLocaleString('en-US')} operations, ${r.objects.toLocaleString('en-US')} objects`,
+    `trace      ${escapeInput(r.trace)}: ${r.ops.toLocaleString('en-US')} operations, ${r.objects.toLocaleString('en-US')} objects`,
     `geometry   ${g.preset}: alignment ${g.alignment}, threshold ${g.threshold} (medium ${g.mediumThreshold}), pools ${human(g.poolSize)}, arenas ${human(g.arenaSize)}`,
     `policy     ${r.policy} (decommit ${r.decommit})${r.hugePages ? ', arenas on huge pages' : ''}${r.debug ? ', debug hooks on' : ''}`,
     `time       ${r.nsPerOp.toFixed(1)} ns/op, best of ${r.reps} (${((r.nsPerOp * r.ops) / 1e6).toFixed(1)} ms per replay)`,
@@ -152,17 +190,19 @@ export function registerReplayCommand(program: Command): void {
       if (samples < 1) throw new UsageError('--samples must be at least 1');
       const options = heapOptionsFrom(flags);
       checkHeapOptions(options);
-      const trace = loadTraceForCli(file);
+      const trace = await loadTraceForCli(file);
       const bar = startProgress('replaying', samples + reps, 'steps');
       let m: ReplayMeasurement;
       try {
-        m = measureReplay(trace, {
-          heap: options,
-          reps,
-          samples,
-          debugStats: flags.stats === true,
-          onProgress: (done) => bar.update(done),
-        });
+        m = withinHeapCapacity(trace, () =>
+          measureReplay(trace, {
+            heap: options,
+            reps,
+            samples,
+            debugStats: flags.stats === true,
+            onProgress: (done) => bar.update(done),
+          }),
+        );
       } finally {
         bar.stop();
       }
@@ -189,7 +229,7 @@ export function registerReplayCommand(program: Command): void {
           ],
           markers: [{ x: m.ops, label: 'free-all' }],
         });
-        process.stderr.write(`wrote ${flags.plot}\n`);
+        process.stderr.write(`wrote ${escapeInput(flags.plot)}\n`);
       }
     });
 }

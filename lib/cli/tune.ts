@@ -11,8 +11,8 @@ import { human, textTable } from '../report/format';
 import type { Trace } from '../trace';
 import { POLICIES } from './heap-options';
 import { startProgress } from './progress';
-import { checkHeapOptions, loadTraceForCli } from './replay';
-import { parseCount, UsageError } from './usage';
+import { checkHeapOptions, loadTraceForCli, withinHeapCapacity } from './replay';
+import { escapeInput, parseCount, quote, UsageError } from './usage';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
@@ -159,7 +159,7 @@ export function formatTuneReport(t: TuneReport): string {
     r.nsPerOp.toFixed(1),
   ]);
   return [
-    `trace ${t.trace}: ${t.ops.toLocaleString('en-US')} operations, policy ${t.policy}, best of ${t.reps}`,
+    `trace ${escapeInput(t.trace)}: ${t.ops.toLocaleString('en-US')} operations, policy ${t.policy}, best of ${t.reps}`,
     "bytes lost are counted at the heap's peak (the moment it held the most arenas)",
     '',
     textTable(
@@ -205,22 +205,24 @@ export function registerTuneCommand(program: Command): void {
       'after',
       '\nExamples:\n  $ pymalloc tune compileall.trace.gz\n  $ pymalloc tune regex.trace.gz --reps 5 --json | jq .why\n',
     )
-    .action((file: string, flags: TuneFlags) => {
+    .action(async (file: string, flags: TuneFlags) => {
       const reps = parseCount(flags.reps, '--reps');
       if (reps < 1) throw new UsageError('--reps must be at least 1');
       if (!(POLICIES as readonly string[]).includes(flags.policy)) {
-        throw new UsageError(`--policy must be one of ${POLICIES.join(', ')}, got '${flags.policy}'`);
+        throw new UsageError(`--policy must be one of ${POLICIES.join(', ')}, got ${quote(flags.policy)}`);
       }
       for (const g of TUNE_GRID) checkHeapOptions(g);
-      const trace = loadTraceForCli(file);
+      const trace = await loadTraceForCli(file);
       const bar = startProgress('geometries', 2 * TUNE_GRID.length, 'steps');
       let report: TuneReport;
       try {
-        report = runTune(trace, {
-          policy: flags.policy as ReturnPolicy,
-          reps,
-          onProgress: (d) => bar.update(d),
-        });
+        report = withinHeapCapacity(trace, () =>
+          runTune(trace, {
+            policy: flags.policy as ReturnPolicy,
+            reps,
+            onProgress: (d) => bar.update(d),
+          }),
+        );
       } finally {
         bar.stop();
       }

@@ -47,12 +47,12 @@ describe('generated traces', () => {
     ['realloc-grow', () => growTrace(1_000)],
     ['pairs-64', () => pairsTrace(64, 1_000)],
     ['free-random', () => orderTrace('random', 1_000, 2)],
-  ])('%s round-trips through the text format and replays with check() passing', (name, make) => {
+  ])('%s round-trips through the text format and replays with check() passing', async (name, make) => {
     const t = make();
     expect(t.name).toBe(name);
     const file = join(dir, `${name}.trace`);
     writeTraceText(t, file);
-    const back = loadTrace(file);
+    const back = await loadTrace(file);
     expect(back.length).toBe(t.length);
     expect(back.objects).toBe(t.objects);
     expect([...back.ops]).toEqual([...t.ops]);

@@ -137,8 +137,8 @@ describe('specialised and generic paths do the same', () => {
     ['cpython-hugepages', { preset: 'cpython-hugepages', hugePages: true }],
   ];
 
-  test.each(configs)('%s: the same pointers, stats and check() over a real trace', (_name, options) => {
-    const trace = loadTrace(join(__dirname, '..', 'fixtures', 'traces', 'regex.trace.gz'));
+  test.each(configs)('%s: the same pointers, stats and check() over a real trace', async (_name, options) => {
+    const trace = await loadTrace(join(__dirname, '..', 'fixtures', 'traces', 'regex.trace.gz'));
     const results = [false, true].map((generic) => {
       const h = heap({ ...options, reserve: 256 * 1024 * 1024 }, generic);
       expect(h.specialised).toBe(!generic && osPage === SPECIALISED_PAGE_SIZE);

@@ -167,8 +167,8 @@ describe('on this machine', () => {
     }
   });
 
-  run('a real trace: the same pointers and statistics as a heap of normal pages', () => {
-    const trace = loadTrace(join(__dirname, '..', 'fixtures', 'traces', 'regex.trace.gz'));
+  run('a real trace: the same pointers and statistics as a heap of normal pages', async () => {
+    const trace = await loadTrace(join(__dirname, '..', 'fixtures', 'traces', 'regex.trace.gz'));
     const results = [false, true].map((hugePages) => {
       const h = makeHeap({ preset: 'cpython-hugepages', hugePages, policy: 'cpython' });
       const ptrs = new Uint32Array(trace.objects);

@@ -14,8 +14,8 @@ const counters = (t: string) =>
 describe.each(['regex', 'compileall'])('the %s trace (recorded from CPython 3.11)', (name) => {
   const cpython = () => readFileSync(join(fixtures, `${name}.cpython-3.11.stats.txt`), 'utf8');
 
-  test("replays with heap.check() passing and prints CPython's own class table", () => {
-    const trace = loadTrace(join(fixtures, `${name}.trace.gz`));
+  test("replays with heap.check() passing and prints CPython's own class table", async () => {
+    const trace = await loadTrace(join(fixtures, `${name}.trace.gz`));
     const h = makeHeap({ reserve: 2 ** 32 });
     const ptrs = new Uint32Array(trace.objects);
     replay(h, trace, ptrs);
@@ -38,8 +38,8 @@ describe.each(['regex', 'compileall'])('the %s trace (recorded from CPython 3.11
     expect(h.stats().blocksInUse).toBe(0);
   });
 
-  test("without medium classes, CPython's table and its arena counters, and no medium table", () => {
-    const trace = loadTrace(join(fixtures, `${name}.trace.gz`));
+  test("without medium classes, CPython's table and its arena counters, and no medium table", async () => {
+    const trace = await loadTrace(join(fixtures, `${name}.trace.gz`));
     const h = makeHeap({ reserve: 2 ** 32, mediumThreshold: 512 });
     const ptrs = new Uint32Array(trace.objects);
     replay(h, trace, ptrs);

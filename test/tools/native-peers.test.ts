@@ -87,7 +87,7 @@ function expectSane(o: PeerOutcome, trace: Trace, peer: string): PeerRun {
 }
 
 withPython("cpythonStats on regex.trace.gz prints CPython 3.11's committed class table", async () => {
-  const stats = await cpythonStats(loadTrace(join(fixtures, 'regex.trace.gz')));
+  const stats = await cpythonStats(await loadTrace(join(fixtures, 'regex.trace.gz')));
   if (typeof stats !== 'string') throw new Error(`skipped unexpectedly: ${stats.skipped}`);
   const reference = readFileSync(join(fixtures, 'regex.cpython-3.11.stats.txt'), 'utf8');
   expect(stats.split('\n')[0]).toBe(reference.split('\n')[0]);

@@ -67,7 +67,7 @@ withPython('records a script: a consistent trace with mallocs, frees and realloc
   expect(summary).toMatch(
     /^pymalloc record: \d+ operations \(\d+ malloc, \d+ free, \d+ realloc; \d+ blocks live/,
   );
-  const trace = loadTrace(out); // throws on any f/r of an ID that is not live
+  const trace = await loadTrace(out); // throws on any f/r of an ID that is not live
   expect(count(trace, OP_MALLOC)).toBeGreaterThan(5000);
   expect(count(trace, OP_FREE)).toBeGreaterThan(1000);
   expect(count(trace, OP_REALLOC)).toBeGreaterThan(10);
