@@ -8,6 +8,7 @@
  * total number of operations of this file (default 1.2 million). A failure names the configuration, the seed
  * and the index of the operation.
  */
+
 import { __testing, Heap, type HeapOptions } from '../../lib';
 import {
   type Block,
@@ -330,7 +331,9 @@ describe(`differential fuzzing (${TOTAL_OPS} operations, FUZZ_SEED=${BASE_SEED})
       for (const n of [malloc, calloc, realloc, free]) expect(n).toBeGreaterThan(ops / 50);
       // Faults fired: thrown by the call that met them, or met in passing (a decommit nobody asked for).
       if (config.faults) expect(f.faultsFired + f.faultsAbsorbed).toBeGreaterThan(2);
-      if (config.faults?.includes('decommit')) expect(f.faultsFired).toBeGreaterThan(0);
+      // Commit faults are always thrown; decommit faults mostly hit memory given back in passing, and their
+      // thrown paths are aimed at one by one in os-failures.test.ts.
+      if (config.faults?.includes('commit')) expect(f.faultsFired).toBeGreaterThan(0);
     });
   });
 });
