@@ -179,68 +179,47 @@ export class Allocator extends HeapCore {
     const u32 = this.u32;
     const g = this.geometry;
     if (p >= g.reserve) {
-      badPointer(
-        what,
-        p,
-        `pointer is beyond this heap's ${g.reserve}-byte reservation`,
-        'ERR_PYMALLOC_INVALID_POINTER',
-        shown,
-      );
+      badPointer(what, shown, `pointer is beyond this heap's ${g.reserve}-byte reservation`);
     }
     const slot = u32[this.arenamapIdx + (p >>> this.arenaBits)];
     if (slot !== 0) {
       const pool = (p & this.poolMask) >>> 0;
       const count = u32[(pool + REF_COUNT) >>> 2];
       const off = p - pool - this.poolOverhead;
-      if (off < 0)
-        badPointer(
-          what,
-          p,
-          'pointer is inside a pool header, not a block',
-          'ERR_PYMALLOC_INVALID_POINTER',
-          shown,
-        );
+      if (off < 0) badPointer(what, shown, 'pointer is inside a pool header, not a block');
       if (count === 0) this.emptyPoolPointer(p, pool, slot - 1, what, shown);
       const size = (u32[(pool + SZIDX) >>> 2] + 1) << this.alignShift;
       if (off % size !== 0) {
         badPointer(
           what,
-          p,
-          `pointer is not at the start of a block (blocks of ${size} bytes; ${off % size} bytes in)`,
-          'ERR_PYMALLOC_INVALID_POINTER',
           shown,
+          `pointer is not at the start of a block (blocks of ${size} bytes; ${off % size} bytes in)`,
         );
       }
       if (off >= u32[(pool + NEXTOFFSET) >>> 2] - this.poolOverhead) {
-        badPointer(
-          what,
-          p,
-          'pointer is beyond the blocks handed out so far',
-          'ERR_PYMALLOC_INVALID_POINTER',
-          shown,
-        );
+        badPointer(what, shown, 'pointer is beyond the blocks handed out so far');
       }
       if (
         (u32[(p + this.markOffset) >>> 2] | 0) === this.markValue &&
         onFreeList(this, pool, p, g.poolSize)
       ) {
-        badPointer(what, p, 'block is already free (double free)', 'ERR_PYMALLOC_DOUBLE_FREE', shown);
+        badPointer(what, shown, 'block is already free (double free)', 'ERR_PYMALLOC_DOUBLE_FREE');
       }
       return size;
     }
     const notABlock = 'pointer is not the start of a block of this heap';
-    if (p % g.pageSize !== 0) badPointer(what, p, notABlock, 'ERR_PYMALLOC_INVALID_POINTER', shown);
+    if (p % g.pageSize !== 0) badPointer(what, shown, notABlock);
     const pg = p >>> this.pageBits;
-    if (pg < this.dataStartPage) badPointer(what, p, notABlock, 'ERR_PYMALLOC_INVALID_POINTER', shown);
+    if (pg < this.dataStartPage) badPointer(what, shown, notABlock);
     const tag = u32[this.pagemapIdx + pg];
     // A LARGE tag is at both ends of its span: only the head (marked by allocSpan) starts the block.
     if ((tag & 7) === SPAN_LARGE && u32[this.linksIdx + 2 * pg + 1] === pg) return -(tag >>> 3);
     // A large block freed here, whatever its pages became since (cached, merged into a neighbour, given back),
     // as long as they have not been handed out again.
     if (isFreedHead(this, pg)) {
-      badPointer(what, p, 'large block is already free (double free)', 'ERR_PYMALLOC_DOUBLE_FREE', shown);
+      badPointer(what, shown, 'large block is already free (double free)', 'ERR_PYMALLOC_DOUBLE_FREE');
     }
-    return badPointer(what, p, notABlock, 'ERR_PYMALLOC_INVALID_POINTER', shown);
+    return badPointer(what, shown, notABlock);
   }
 
   /**
@@ -253,32 +232,20 @@ export class Allocator extends HeapCore {
     const ao = this.arenasBase + arena * SIZEOF_ARENA_OBJECT;
     const address = u32[(ao + OFFSETOF_ARENA_OBJECT_ADDRESS) >>> 2];
     if (pool >= u32[(ao + OFFSETOF_ARENA_OBJECT_POOL_ADDRESS) >>> 2]) {
-      badPointer(
-        what,
-        p,
-        'pointer is in a pool that was never used: not a block',
-        'ERR_PYMALLOC_INVALID_POINTER',
-        shown,
-      );
+      badPointer(what, shown, 'pointer is in a pool that was never used: not a block');
     }
     const double = 'ERR_PYMALLOC_DOUBLE_FREE';
     const noLive = 'pointer is in a pool that holds no live blocks (already freed?)';
-    if (isPurged(this, address, (pool - address) / this.poolSize)) badPointer(what, p, noLive, double, shown);
+    if (isPurged(this, address, (pool - address) / this.poolSize)) badPointer(what, shown, noLive, double);
     const sz = u32[(pool + SZIDX) >>> 2];
     const off = p - pool - this.poolOverhead;
     if (sz < this.geometry.poolClasses) {
       const size = (sz + 1) << this.alignShift;
       if (off % size === 0 && off < u32[(pool + NEXTOFFSET) >>> 2] - this.poolOverhead) {
-        badPointer(what, p, noLive, double, shown);
+        badPointer(what, shown, noLive, double);
       }
     }
-    return badPointer(
-      what,
-      p,
-      'pointer is not the start of a block of this heap',
-      'ERR_PYMALLOC_INVALID_POINTER',
-      shown,
-    );
+    return badPointer(what, shown, 'pointer is not the start of a block of this heap');
   }
 
   /**
@@ -415,14 +382,9 @@ export class Allocator extends HeapCore {
   }
 }
 
-function badPointer(
-  what: string,
-  p: number,
-  why: string,
-  code = 'ERR_PYMALLOC_INVALID_POINTER',
-  shown = p,
-): never {
-  throw codedError(Error, code, `pymalloc: ${what}(${hex(shown)}): ${why}`);
+/** The error for pointer p given to `what`: invalid, or (code) a double free. */
+function badPointer(what: string, p: number, why: string, code = 'ERR_PYMALLOC_INVALID_POINTER'): never {
+  throw codedError(Error, code, `pymalloc: ${what}(${hex(p)}): ${why}`);
 }
 
 /** calloc's byte count: count and size checked, and their product at most MAX_REQUEST. */

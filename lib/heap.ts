@@ -432,7 +432,7 @@ export class Heap extends Allocator {
     this.checkLive('trim');
     this.osRefusal = undefined;
     const bytes = flushSpanCache(this) + purgeFreePools(this) + releaseFreeArenas(this);
-    const refusal = this.osRefusal as Error | undefined;
+    const refusal = this.osRefusal as Error | undefined; // set by the calls above when the OS refused
     if (refusal !== undefined) {
       // Everything else was given back, and the heap is consistent: what the OS refused stays with it.
       throw Object.assign(
