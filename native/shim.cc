@@ -416,6 +416,14 @@ bool ToRange(napi_env env, const Args& args, size_t i, const Reservation& r, Ran
   return true;
 }
 
+// The arguments, argv[0] as a live reservation and argv[1], argv[2] as a range inside it; null (thrown) otherwise.
+Reservation* ToReservationRange(napi_env env, napi_callback_info info, Args* args, Range* range) {
+  if (!GetArgs(env, info, args)) return nullptr;
+  Reservation* r = ToReservation(env, args->argv[0]);
+  if (r == nullptr || !ToRange(env, *args, 1, *r, range)) return nullptr;
+  return r;
+}
+
 napi_value Undefined(napi_env env) {
   napi_value v = nullptr;
   (void)napi_get_undefined(env, &v);
@@ -583,10 +591,9 @@ bool EnsureBitmap(napi_env env, Reservation* r) {
 // commit(handle, offset, length): 'none' reservations: mprotect(READ | WRITE). 'readwrite': nothing to do.
 napi_value Commit(napi_env env, napi_callback_info info) {
   Args args;
-  if (!GetArgs(env, info, &args)) return nullptr;
-  Reservation* r = ToReservation(env, args.argv[0]);
   Range range{};
-  if (r == nullptr || !ToRange(env, args, 1, *r, &range)) return nullptr;
+  Reservation* r = ToReservationRange(env, info, &args, &range);
+  if (r == nullptr) return nullptr;
   if (TakeFault(fault_commit)) {
     ThrowSyscall(env, ENOMEM, "mprotect", RangeText(range.offset, range.length, *r), " [injected fault]");
     return nullptr;
@@ -618,13 +625,10 @@ napi_value Commit(napi_env env, napi_callback_info info) {
 // 'dontneed' at pymalloc's share of vm.max_map_count, or when the kernel refuses the new mapping with ENOMEM).
 napi_value Decommit(napi_env env, napi_callback_info info) {
   Args args;
-  if (!GetArgs(env, info, &args)) return nullptr;
-  Reservation* r = ToReservation(env, args.argv[0]);
   Range range{};
+  Reservation* r = ToReservationRange(env, info, &args, &range);
   std::string mode;
-  if (r == nullptr || !ToRange(env, args, 1, *r, &range) || !ToString(env, args.argv[3], "mode", &mode)) {
-    return nullptr;
-  }
+  if (r == nullptr || !ToString(env, args.argv[3], "mode", &mode)) return nullptr;
   if (mode != "unmap" && mode != "dontneed") {
     ThrowCoded(env, Kind::kType, "ERR_INVALID_ARG_VALUE", "mode must be 'unmap' or 'dontneed', got '" + mode + "'");
     return nullptr;
@@ -677,10 +681,9 @@ napi_value Decommit(napi_env env, napi_callback_info info) {
 // (enable) or MADV_NOHUGEPAGE. false where it has no transparent huge pages (EINVAL), or no such advice.
 napi_value AdviseHugePages(napi_env env, napi_callback_info info) {
   Args args;
-  if (!GetArgs(env, info, &args)) return nullptr;
-  Reservation* r = ToReservation(env, args.argv[0]);
   Range range{};
-  if (r == nullptr || !ToRange(env, args, 1, *r, &range)) return nullptr;
+  Reservation* r = ToReservationRange(env, info, &args, &range);
+  if (r == nullptr) return nullptr;
   if (!IsType(env, args.argv[3], napi_boolean)) {
     ThrowCoded(env, Kind::kType, "ERR_INVALID_ARG_TYPE", "enable must be a boolean, got " + TypeName(env, args.argv[3]));
     return nullptr;
@@ -703,10 +706,9 @@ napi_value AdviseHugePages(napi_env env, napi_callback_info info) {
 // residentPages(handle, offset, length) -> the number of pages of the range in RAM (mincore)
 napi_value ResidentPages(napi_env env, napi_callback_info info) {
   Args args;
-  if (!GetArgs(env, info, &args)) return nullptr;
-  Reservation* r = ToReservation(env, args.argv[0]);
   Range range{};
-  if (r == nullptr || !ToRange(env, args, 1, *r, &range)) return nullptr;
+  Reservation* r = ToReservationRange(env, info, &args, &range);
+  if (r == nullptr) return nullptr;
   const size_t page = PageSize();
   const size_t pages = range.length / page;
   unsigned char vec[4096];
