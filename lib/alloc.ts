@@ -342,7 +342,8 @@ export class Allocator extends HeapCore {
     this.checkLive('calloc');
     const total = callocSize(count, size);
     const p = this.malloc(total);
-    if (total > this.threshold && this.spanWasFree && this.zeroFresh(p, -this.locate(p, 'calloc'))) return p;
+    if (total > this.threshold && this.spanWasFree && this.zeroFresh(p, ((total - 1) >>> this.pageBits) + 1))
+      return p;
     // The whole block, not just the request: usableSize promises the rest too, and a reused span or block may
     // hold an earlier block's bytes there.
     this.u8.fill(0, p, p + this.usableSize(p));

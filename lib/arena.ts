@@ -64,6 +64,7 @@ import {
   pool_header_set_szidx,
   SIZEOF_ARENA_OBJECT,
 } from './generated/layout';
+import type { ReadablePages } from './os';
 import { allocSpan, decommitSpan, noteRefusal, releaseSpan, SPAN_ARENA } from './span';
 
 /** Arena objects made at the first arena; the table doubles from there (CPython's INITIAL_ARENA_OBJECTS). */
@@ -420,6 +421,16 @@ function takePurgedPool(h: HeapCore, ao: number): number {
     }
   }
   return 0;
+}
+
+/**
+ * True when `address`, read from the arena table (which JavaScript may have overwritten), names an arena that can
+ * be walked: arena-aligned, in the data region, and on pages that `pages` says are readable. For the whole-heap
+ * walkers (check, stats), which trust nothing in the heap's memory.
+ */
+export function isReadableArena(h: HeapCore, pages: ReadablePages, address: number): boolean {
+  const g = h.geometry;
+  return address % g.arenaSize === 0 && address >= h.meta.dataStart && pages.readable(address, g.arenaSize);
 }
 
 /** True when pool `index` of the arena at `address` has been purged. */

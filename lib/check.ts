@@ -8,7 +8,7 @@
  * (all of them in 'dontneed' mode; the committed ones in 'unmap' mode), before anything is read there, and every
  * walk is bounded. A corrupt heap is reported as ERR_PYMALLOC_CORRUPT, never as a fault.
  */
-import { arenaAddress, arenaObject, isPurged } from './arena';
+import { arenaAddress, arenaObject, isPurged, isReadableArena } from './arena';
 import { codedError, type HeapCore } from './core';
 import {
   arena_object_get_freepools,
@@ -99,7 +99,7 @@ export function checkHeap(h: HeapCore): void {
     const address = arenaAddress(h, ao);
     if (address === 0) continue;
     associated++;
-    if (address % g.arenaSize !== 0 || address < h.meta.dataStart || !pages.readable(address, g.arenaSize))
+    if (!isReadableArena(h, pages, address))
       fail(`arena ${i}: address ${address} is not a readable arena of this heap`);
     const slot = address / g.arenaSize;
     if (u32[h.arenamapIdx + slot] !== i + 1) fail(`arenamap[${slot}] does not name arena ${i}`);

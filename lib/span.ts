@@ -285,7 +285,7 @@ function commitRange(h: HeapCore, pg: number, n: number, bytes: number): void {
  * The OS refused to take back memory (a decommit failed): RangeError ERR_PYMALLOC_NOMEM naming what was being
  * given back, with the OS error (`errno`, `syscall`) as its cause.
  */
-export function osRefused(bytes: number, cause: unknown): RangeError {
+function osRefused(bytes: number, cause: unknown): RangeError {
   const why = messageOf(cause);
   const err = codedError(
     RangeError,

@@ -4,7 +4,7 @@
  *   arenas * ARENA_SIZE == allocated blocks + available blocks + unused pools + pool headers + quantization
  *                          + arena alignment (always 0 here: arenas are aligned to their size).
  */
-import { arenaAddress, arenaObject, isPurged } from './arena';
+import { arenaAddress, arenaObject, isPurged, isReadableArena } from './arena';
 import { codedError, type HeapCore } from './core';
 import {
   arena_object_get_nfreepools,
@@ -106,7 +106,7 @@ export function computeStats(h: HeapCore): HeapStats {
     const ao = arenaObject(h, i);
     const address = arenaAddress(h, ao);
     if (address === 0) continue;
-    if (address % g.arenaSize !== 0 || address < h.meta.dataStart || !readable.readable(address, g.arenaSize))
+    if (!isReadableArena(h, readable, address))
       corrupt(`arena ${i} has address ${address}, not a readable arena of this heap`);
     narenas++;
     freePools += arena_object_get_nfreepools(h, ao);

@@ -617,33 +617,25 @@ class PackedTrace implements Trace {
   }
 
   get ops(): Uint8Array {
-    if (this.#ops === undefined) {
-      const packed = packedTrace(this);
-      const ops = new Uint8Array(this.length);
-      for (let i = 0; i < ops.length; i++) ops[i] = packed[2 * i] & 3;
-      this.#ops = ops;
-    }
+    this.#ops ??= this.#unpack(new Uint8Array(this.length), 0, 3, 0);
     return this.#ops;
   }
 
   get ids(): Uint32Array {
-    if (this.#ids === undefined) {
-      const packed = packedTrace(this);
-      const ids = new Uint32Array(this.length);
-      for (let i = 0; i < ids.length; i++) ids[i] = packed[2 * i] >>> 2;
-      this.#ids = ids;
-    }
+    this.#ids ??= this.#unpack(new Uint32Array(this.length), 0, 0xffffffff, 2);
     return this.#ids;
   }
 
   get sizes(): Uint32Array {
-    if (this.#sizes === undefined) {
-      const packed = packedTrace(this);
-      const sizes = new Uint32Array(this.length);
-      for (let i = 0; i < sizes.length; i++) sizes[i] = packed[2 * i + 1];
-      this.#sizes = sizes;
-    }
+    this.#sizes ??= this.#unpack(new Uint32Array(this.length), 1, 0xffffffff, 0);
     return this.#sizes;
+  }
+
+  /** Fills `out` with word `word` (0 or 1) of each packed operation, masked by `mask` after `>>> shift`. */
+  #unpack<A extends Uint8Array | Uint32Array>(out: A, word: number, mask: number, shift: number): A {
+    const packed = packedTrace(this);
+    for (let i = 0; i < out.length; i++) out[i] = ((packed[2 * i + word]! >>> shift) & mask) >>> 0;
+    return out;
   }
 }
 
