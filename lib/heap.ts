@@ -397,6 +397,17 @@ export class Heap extends Allocator {
     return this.reservation.base + BigInt(p);
   }
 
+  /**
+   * The ArrayBuffer over the heap's whole reservation, for passing to your own C addon, which reads and writes
+   * the heap's blocks through include/pymalloc.h (`pymalloc_view_from`; docs/c-addon.md). The same object for
+   * the heap's life; after `destroy()` it is detached (byteLength 0), so a view made from it has size 0 and
+   * every pointer from it is NULL. It cannot be transferred (postMessage copies it). Writing into it from
+   * JavaScript outside your own blocks corrupts the heap, as a C addon writing there would.
+   */
+  get buffer(): ArrayBuffer {
+    return this.reservation.memory;
+  }
+
   /** Per size class and in total: pools, blocks, arenas, large blocks, and CPython's byte accounting. */
   stats(): HeapStats {
     this.checkLive('stats');
