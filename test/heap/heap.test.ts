@@ -129,6 +129,23 @@ describe('views and addresses', () => {
     expect(h.reservation.base % 2n ** 32n).toBe(0n);
   });
 
+  test("buffer is the ArrayBuffer under the views, the same object for the heap's life, detached by destroy", () => {
+    const h = makeHeap();
+    const buffer = h.buffer;
+    expect(buffer).toBeInstanceOf(ArrayBuffer);
+    expect(buffer).toBe(h.u8.buffer);
+    expect(buffer.byteLength).toBe(h.reservation.size);
+    const p = h.malloc(32);
+    new Uint8Array(buffer, p, 32).fill(7);
+    expect(h.u8[p + 31]).toBe(7);
+    h.free(p);
+    expect(h.buffer).toBe(buffer);
+    h.destroy();
+    expect(h.buffer).toBe(buffer);
+    expect(buffer.byteLength).toBe(0);
+    expect(h.u8.length).toBe(0);
+  });
+
   test('f64 and i32 views alias the same bytes', () => {
     const h = makeHeap();
     const p = h.malloc(16);
