@@ -105,7 +105,6 @@ export class Reservation {
   readonly access: ReservationAccess;
   readonly #handle: NativeHandle;
   #buffer: ArrayBuffer;
-  readonly #memory: ArrayBuffer;
   #released = false;
 
   private constructor(
@@ -121,7 +120,6 @@ export class Reservation {
     this.access = access;
     this.#handle = handle;
     this.#buffer = buffer;
-    this.#memory = buffer;
     this.base = base;
   }
 
@@ -172,15 +170,6 @@ export class Reservation {
   /** Covers the whole reservation; an empty ArrayBuffer once released. */
   get buffer(): ArrayBuffer {
     return this.#buffer;
-  }
-
-  /**
-   * The ArrayBuffer over the reservation, the same object for the reservation's whole life: detached
-   * (byteLength 0) once released, where `buffer` is then a fresh empty one that views can still be made over.
-   * This is what C code is given (`heap.buffer`, include/pymalloc.h).
-   */
-  get memory(): ArrayBuffer {
-    return this.#memory;
   }
 
   /** True once `release()` has run. */

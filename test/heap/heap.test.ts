@@ -129,7 +129,7 @@ describe('views and addresses', () => {
     expect(h.reservation.base % 2n ** 32n).toBe(0n);
   });
 
-  test("buffer is the ArrayBuffer under the views, the same object for the heap's life, detached by destroy", () => {
+  test("buffer is the ArrayBuffer under the views, the same object while the heap lives, detached by destroy", () => {
     const h = makeHeap();
     const buffer = h.buffer;
     expect(buffer).toBeInstanceOf(ArrayBuffer);
@@ -141,8 +141,10 @@ describe('views and addresses', () => {
     h.free(p);
     expect(h.buffer).toBe(buffer);
     h.destroy();
-    expect(h.buffer).toBe(buffer);
     expect(buffer.byteLength).toBe(0);
+    expect(h.buffer.byteLength).toBe(0);
+    expect(() => new Uint8Array(h.buffer)).toThrow(/detached/); // detached, as the original is
+    expect(() => new Uint8Array(buffer)).toThrow(/detached/);
     expect(h.u8.length).toBe(0);
   });
 
