@@ -159,6 +159,12 @@ export class HeapCore implements LayoutViews {
   declare osRefusal: Error | undefined;
   /** Warnings already emitted for this heap (each at most once). */
   declare readonly warned: Set<string>;
+  /** The idle return (lib/idle.ts): its delay in ms (0: none), the slow paths' count, the armed timer. */
+  declare readonly idleDelay: number;
+  declare idleActivity: number;
+  declare idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** What the timer does once the heap is idle (set by the Heap; undefined once destroyed). */
+  declare idleGiveBack: (() => void) | undefined;
 
   constructor(
     reservation: Reservation,
@@ -167,6 +173,7 @@ export class HeapCore implements LayoutViews {
     decommitMode: DecommitMode,
     debug: boolean,
     hugePages = false,
+    idleDelay = 0,
   ) {
     this.reservation = reservation;
     this.hugePages = hugePages;
@@ -221,6 +228,10 @@ export class HeapCore implements LayoutViews {
     this.poolSize = geometry.poolSize;
     this.markOffset = k.markOffset;
     this.markValue = k.markValue ?? this.baseHi | 0;
+    this.idleDelay = idleDelay;
+    this.idleActivity = 0;
+    this.idleTimer = undefined;
+    this.idleGiveBack = undefined;
   }
 
   /**
