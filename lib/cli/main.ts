@@ -8,6 +8,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { registerCommands } from './commands';
+import { stopAllProgress } from './progress';
 import { oneLine, quote, UsageError } from './usage';
 
 function version(): string {
@@ -111,7 +112,23 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * When the reader of stdout or stderr goes away (`pymalloc --help | head -1`), the next write fails with EPIPE:
+ * the output is no longer wanted, so the process ends at once, quietly and with status 0, as a Unix filter does.
+ * Any other error on those streams is a failure as before.
+ */
+export function exitQuietlyOnClosedPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      stopAllProgress();
+      process.exit(0);
+    });
+  }
+}
+
 if (require.main === module) {
+  exitQuietlyOnClosedPipe();
   main(process.argv).then(
     (code) => {
       process.exitCode = code;
