@@ -56,6 +56,7 @@ function panelLayers(
   yLabel: string,
   order: readonly string[],
   markers: LineChart['markers'],
+  zero = true,
 ): unknown[] {
   const values: Array<{ x: number; y: number; series: string }> = [];
   for (const s of series) {
@@ -69,7 +70,7 @@ function panelLayers(
     mark: { type: 'line', interpolate: 'step-after', strokeWidth: 1.5 },
     encoding: {
       x: { field: 'x', type: 'quantitative', title: xLabel },
-      y: { field: 'y', type: 'quantitative', title: yLabel },
+      y: { field: 'y', type: 'quantitative', title: yLabel, scale: { zero } },
       color: { field: 'series', type: 'nominal', title: null, sort: order, scale: { domain: order } },
     },
   };
@@ -94,8 +95,8 @@ function panelLayers(
 
 /**
  * Renders a multi-series line chart to an SVG document. Series with a `panel` are drawn in panels of their
- * own, stacked under one another on the same x axis, each with a y axis scaled to what it shows (so that a
- * small line is not squashed flat by a large one).
+ * own, stacked under one another on the same x axis, each with a y axis scaled to what it shows (from its
+ * least value, not from zero: so that a small line, or a small change, is not squashed flat by a large one).
  */
 export async function renderLineChart(chart: LineChart): Promise<string> {
   if (chart.series.length === 0) throw new Error('renderLineChart: no series to plot');
@@ -122,6 +123,7 @@ export async function renderLineChart(chart: LineChart): Promise<string> {
         panel,
         order,
         chart.markers,
+        false,
       ),
     })),
     resolve: { scale: { x: 'shared', color: 'shared' } },

@@ -1,10 +1,11 @@
 /**
  * The picture of a heap map (lib/heap-map.ts) as an SVG document, drawn with Vega-Lite's rect marks (a heat map)
  * and rendered by Vega like the line charts of chart.ts: every arena a row, every pool a cell coloured by its
- * state (and, for a used pool, by how full it is), and each large block a row of its own, as wide as the pools
- * its pages would make (at most an arena's width). Several maps (the peak and after free-all, say) are panels
+ * state (and, for a used pool, by how full it is); then the large blocks (and cached large spans) in address
+ * order, each as many cells as the pools its pages would make, in rows as wide as an arena. Several maps (the peak and after free-all, say) are panels
  * stacked under one another with one legend.
  */
+import { writeFileSync } from 'node:fs';
 import { countPools, type HeapMap, type PoolCell } from '../heap-map';
 import { renderVegaLite } from './chart';
 import { human } from './format';
@@ -23,8 +24,8 @@ export const MAP_CATEGORIES: ReadonlyArray<readonly [string, string]> = [
   ['cached large span', '#dadaeb'],
 ];
 
-/** Large spans drawn one row each; past this many, the rest are one row that says how many. */
-const MAX_SPAN_ROWS = 32;
+/** The rows the large spans take at most (past that, a cell stands for several pools' worth of pages). */
+const MAX_SPAN_ROWS = 16;
 
 export interface MapPanel {
   /** What the map shows, e.g. 'at the peak'. */
@@ -72,23 +73,20 @@ function cells(map: HeapMap): Cell[] {
     });
     order++;
   }
-  const spanRow = (row: string, category: string, bytes: number) => {
-    const width = Math.min(map.poolsPerArena, Math.max(1, Math.ceil(bytes / map.poolSize)));
-    for (let col = 0; col < width; col++) out.push({ row, order, col, category });
-    order++;
-  };
-  const shown = map.spans.slice(0, MAX_SPAN_ROWS);
-  shown.forEach((s, i) => {
-    spanRow(
-      `${s.kind === 'large' ? 'large' : 'cached'} ${i + 1} (${human(s.bytes)})`,
-      s.kind === 'large' ? 'large block' : 'cached large span',
-      s.bytes,
-    );
-  });
-  const rest = map.spans.slice(MAX_SPAN_ROWS);
-  if (rest.length > 0) {
-    const bytes = rest.reduce((n, s) => n + s.bytes, 0);
-    spanRow(`${rest.length} more spans (${human(bytes)})`, 'large block', bytes);
+  // The large spans, in address order, one after the other in rows as wide as an arena: each takes as many
+  // cells as the pools its bytes would make (at least one), or 1/k of that when they would need more than
+  // MAX_SPAN_ROWS rows.
+  const need = map.spans.reduce((n, s) => n + Math.max(1, Math.ceil(s.bytes / map.poolSize)), 0);
+  const k = Math.max(1, Math.ceil(need / (MAX_SPAN_ROWS * map.poolsPerArena)));
+  const label = (r: number) => (k === 1 ? `large ${r + 1}` : `large ${r + 1} (1 cell: ${k} pools)`);
+  let cell = 0;
+  for (const s of map.spans) {
+    const width = Math.max(1, Math.round(Math.ceil(s.bytes / map.poolSize) / k));
+    const category = s.kind === 'large' ? 'large block' : 'cached large span';
+    for (let i = 0; i < width; i++, cell++) {
+      const r = Math.floor(cell / map.poolsPerArena);
+      out.push({ row: label(r), order: order + r, col: cell % map.poolsPerArena, category });
+    }
   }
   return out;
 }
@@ -119,7 +117,7 @@ export async function renderHeapMap(title: string, panels: readonly MapPanel[]):
     return {
       title: {
         text: panelCaption(panel),
-        subtitle: `rows: arenas of ${human(panel.map.arenaSize)} in address order, then large blocks`,
+        subtitle: `rows: arenas of ${human(panel.map.arenaSize)} in address order, then the large blocks`,
         fontSize: 12,
         anchor: 'start',
       },
@@ -165,4 +163,9 @@ export async function renderHeapMap(title: string, panels: readonly MapPanel[]):
     spacing: 24,
     resolve: { scale: { color: 'shared' }, legend: { color: 'shared' } },
   });
+}
+
+/** Renders the panels and writes the SVG document to `file`. */
+export async function writeHeapMap(file: string, title: string, panels: readonly MapPanel[]): Promise<void> {
+  writeFileSync(file, await renderHeapMap(title, panels));
 }

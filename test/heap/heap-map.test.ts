@@ -1,7 +1,8 @@
 /** heapMap(heap): the state of every pool of every arena, and the large spans, on heaps of a known layout. */
-import { countPools, heapMap } from '../../lib/heap-map';
+
 import { arenaObject } from '../../lib/arena';
 import { OFFSETOF_ARENA_OBJECT_ADDRESS } from '../../lib/generated/layout';
+import { countPools, heapMap } from '../../lib/heap-map';
 import { destroyAll, makeHeap } from './helpers';
 
 afterEach(destroyAll);
