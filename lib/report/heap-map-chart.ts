@@ -67,7 +67,8 @@ function cells(map: HeapMap): Cell[] {
   const out: Cell[] = [];
   let order = 0;
   for (const a of map.arenas) {
-    const row = `arena ${a.index}`;
+    // Labelled by where the arena lies in the reservation (rows are in address order).
+    const row = `at ${human(a.address)}`;
     a.pools.forEach((p, col) => {
       out.push({ row, order, col, category: poolCategory(p) });
     });
