@@ -12,9 +12,10 @@ import type { Command } from 'commander';
 import { DEFAULT_OBJECTS, type DemoReport, MAX_OBJECTS, MIN_OBJECTS, runDemo } from '../demo/demo';
 import { demoChart, demoMapPanels, formatDemoReport } from '../demo/report';
 import { writeLineChart } from '../report/chart';
+import { wrap } from '../report/format';
 import { writeHeapMap } from '../report/heap-map-chart';
 import { startProgress } from './progress';
-import { checkOutputDir, checkOutputFile, escapeInput, parseCount, quote, UsageError } from './usage';
+import { checkOutputDir, checkOutputFile, parseCount, quote, UsageError } from './usage';
 
 /** The least share of the freed memory the default policy must give back. */
 export const MIN_RETURNED_PERCENT = 95;
@@ -47,24 +48,18 @@ export async function runDemoCommand(options: DemoCliOptions): Promise<number> {
     progress: (label, totalMiB) => startProgress(label, totalMiB, 'MiB'),
     maps: options.map !== undefined,
   });
-  const wrote: string[] = [];
-  if (options.plot !== undefined) {
-    await writeLineChart(options.plot, demoChart(report));
-    wrote.push(options.plot);
-  }
+  if (options.plot !== undefined) await writeLineChart(options.plot, demoChart(report));
   if (options.map !== undefined) {
     mkdirSync(options.map, { recursive: true });
     for (const run of report.runs) {
       const file = join(options.map, `${run.policy}.svg`);
       const { title, panels } = demoMapPanels(report, run);
       await writeHeapMap(file, title, panels);
-      wrote.push(file);
     }
   }
   // The maps are pictures, not numbers: --json leaves them out.
   const numbers = { ...report, runs: report.runs.map(({ maps: _maps, ...run }) => run) };
   process.stdout.write(options.json ? `${JSON.stringify(numbers)}\n` : `${formatDemoReport(report)}\n`);
-  for (const file of wrote) process.stderr.write(`pymalloc demo: wrote ${escapeInput(file)}\n`);
   if (report.returnedPercent < MIN_RETURNED_PERCENT) {
     process.stderr.write(
       `pymalloc demo: the ${report.defaultPolicy} policy gave back only ${report.returnedPercent.toFixed(1)}% ` +
@@ -75,18 +70,29 @@ export async function runDemoCommand(options: DemoCliOptions): Promise<number> {
   return 0;
 }
 
+const paragraph = (text: string) => wrap(text, 80, 0).join('\n');
 const HELP = `
-Each policy runs in its own heap, one after the other: build ${DEFAULT_OBJECTS.toLocaleString('en-US')} objects of
-16-512 bytes (about 256 MiB), free them all, run a simulator process that allocates as much, then build again
-and keep one object in 64 (every 64th, then one run of 512 in 64) to show what fragmentation pins.
+${paragraph(
+  `Each policy runs in its own heap, one after the other: build ${DEFAULT_OBJECTS.toLocaleString('en-US')} ` +
+    'objects of 16-512 bytes (about 256 MiB), free them all, run a simulator process that allocates as much, ' +
+    'then build again and keep one object in 64 (every 64th, then one run of 512 in 64) to show what ' +
+    'fragmentation pins.',
+)}
   never     nothing goes back to the OS (Python 2.4)
   cpython   wholly empty arenas go back (Python 2.5 and later)
   purge     the default: also the empty pools inside live arenas
 
-The last line is 'returned X% of freed memory to the OS' for the default policy after the full free:
-(RSS built - RSS freed) / (RSS built - RSS baseline). The exit status is 1 when that is below ${MIN_RETURNED_PERCENT}%.
---map DIR writes DIR/never.svg, DIR/cpython.svg and DIR/purge.svg: each policy's heap map (every arena a row,
-every pool a cell) after each fragmentation, where the survivors pin pools and arenas.
+${paragraph(
+  "The last line is 'returned X% of freed memory to the OS' for the default policy after the full free: " +
+    '(RSS built - RSS freed) / (RSS built - RSS baseline). The exit status is 1 when that is below ' +
+    `${MIN_RETURNED_PERCENT}%. Fewer than ${MIN_OBJECTS.toLocaleString('en-US')} objects make too few arenas ` +
+    'for that verdict.',
+)}
+
+${paragraph(
+  "--map DIR writes DIR/never.svg, DIR/cpython.svg and DIR/purge.svg: each policy's heap map (every arena " +
+    'a row, every pool a cell) after each fragmentation, where the survivors pin pools and arenas.',
+)}
 
 Example:
   $ pymalloc demo
@@ -97,8 +103,9 @@ Example:
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
+    .summary('the PyCon 2005 story under three policies')
     .description(
-      'the PyCon 2005 story: build, free, run a simulator and fragment, under three return policies',
+      'The PyCon 2005 story: build, free, run a simulator and fragment, under three return policies.',
     )
     .option('--objects <n>', `objects per build (${MIN_OBJECTS} to ${MAX_OBJECTS})`, String(DEFAULT_OBJECTS))
     .option('--json', 'print every number as one JSON object instead of the table')

@@ -71,7 +71,7 @@ export function buildProgram(): Command {
   const program = new Command();
   program
     .name('pymalloc')
-    .description("CPython's small-object allocator on real OS pages, and a C-struct layout compiler")
+    .description("CPython's small-object allocator on OS pages, and a C-struct layout compiler")
     .version(version(), '-V, --version', 'print the version')
     .exitOverride();
   program.hook('preAction', (_program, action) => {

@@ -158,7 +158,8 @@ function parseSize(text: string): number {
 export function registerPagesCommand(program: Command): void {
   program
     .command('pages')
-    .description('commit, touch and decommit memory, and show that its pages go back to the OS')
+    .summary('show that decommitted pages go back to the OS')
+    .description('Commits, touches and decommits memory, and shows that its pages go back to the OS.')
     .option(
       '--size <bytes>',
       'bytes to commit and touch (the reservation is twice that, at least 1 GiB)',

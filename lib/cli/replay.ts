@@ -209,7 +209,7 @@ interface ReplayFlags extends HeapFlags {
 export function registerReplayCommand(program: Command): void {
   const cmd = program
     .command('replay')
-    .summary('replay an allocation trace: time per operation, RSS, per-class statistics')
+    .summary('replay a trace: time, memory, heap map, stats')
     .description(
       'Replays an allocation trace (m ID SIZE / f ID / r ID SIZE lines, .gz read transparently) through a heap ' +
         'REPS times and reports the best time per operation and RSS at the baseline, the peak, the end of the ' +
@@ -229,10 +229,11 @@ export function registerReplayCommand(program: Command): void {
     .addHelpText(
       'after',
       '\nExamples:\n  $ pymalloc replay regex.trace.gz --stats\n' +
-        '  $ pymalloc replay regex.trace.gz --preset cpython-3.6 --policy never --json | jq .nsPerOp\n' +
+        '  $ pymalloc replay regex.trace.gz --preset cpython-3.6 --policy never --json |\n' +
+        '      jq .nsPerOp\n' +
         '  $ pymalloc replay regex.trace.gz --plot regex-rss.svg --map regex-map.svg\n' +
-        '\nThe heap map has two panels: at the peak (the sample where the heap held the most arenas) and after\n' +
-        'every block still live at the end of the trace was freed.\n',
+        '\nThe heap map has two panels: at the peak (the sample where the heap held the\n' +
+        'most arenas) and after every block still live at the end of the trace was freed.\n',
     )
     .action(async (file: string, flags: ReplayFlags) => {
       const reps = parseCount(flags.reps, '--reps');
@@ -280,14 +281,12 @@ export function registerReplayCommand(program: Command): void {
       }
       if (flags.plot !== undefined) {
         await writeLineChart(flags.plot, replayChart(m, report.policy));
-        process.stderr.write(`pymalloc replay: wrote ${escapeInput(flags.plot)}\n`);
       }
       if (flags.map !== undefined && m.maps) {
         await writeHeapMap(flags.map, `Heap map of ${escapeInput(m.trace)} (${report.policy})`, [
           { title: 'at the peak', map: m.maps.peak },
           { title: 'after free-all', map: m.maps.afterFree },
         ]);
-        process.stderr.write(`pymalloc replay: wrote ${escapeInput(flags.map)}\n`);
       }
     });
 }

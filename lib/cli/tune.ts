@@ -199,7 +199,7 @@ interface TuneFlags {
 export function registerTuneCommand(program: Command): void {
   program
     .command('tune')
-    .summary('replay a trace under a grid of geometries and recommend one')
+    .summary('recommend a geometry for a trace')
     .description(
       'Replays a trace under alignment 8 or 16 × pools of 4 or 16 KiB × arenas of 256 KiB or 1 MiB and reports ' +
         'for each the bytes lost to quantization, pool headers and unused pools, the peak resident memory and ' +

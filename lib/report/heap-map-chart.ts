@@ -68,7 +68,7 @@ function cells(map: HeapMap): Cell[] {
   let order = 0;
   for (const a of map.arenas) {
     // Labelled by where the arena lies in the reservation (rows are in address order).
-    const row = `at ${human(a.address)}`;
+    const row = `arena at 0x${a.address.toString(16)}`;
     a.pools.forEach((p, col) => {
       out.push({ row, order, col, category: poolCategory(p) });
     });

@@ -149,7 +149,7 @@ describe('pymalloc replay --huge-pages', () => {
     expect(code).toBe(2);
     expect(stdout).toBe('');
     expect(stderr).toBe(
-      'pymalloc: hugePages needs the arena size to be a multiple of the huge page size (2097152), got 1048576: ' +
+      'pymalloc replay: hugePages needs the arena size to be a multiple of the huge page size (2097152), got 1048576: ' +
         "use preset 'cpython-hugepages' or arenaSize 2097152\n",
     );
   });
@@ -229,7 +229,7 @@ describe('pymalloc tune', () => {
   test('a missing trace is one line', async () => {
     const { code, stderr } = await run(['tune', join(dir, 'absent.trace')]);
     expect(code).toBe(2);
-    expect(stderr).toMatch(/^pymalloc: cannot read trace '.*absent\.trace': no such file\n$/);
+    expect(stderr).toMatch(/^pymalloc tune: cannot read trace '.*absent\.trace': no such file\n$/);
     expect(existsSync(join(dir, 'absent.trace'))).toBe(false);
   });
 });
