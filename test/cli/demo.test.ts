@@ -35,15 +35,17 @@ function checkBuilt(): void {
 let dir: string;
 let report: DemoReport;
 let svg: string;
+let maps: Record<string, string>;
 let stderr: string;
 
 beforeAll(() => {
   checkBuilt();
   dir = mkdtempSync(join(tmpdir(), 'pymalloc-demo-'));
   const plot = join(dir, 'rss.svg');
+  const mapDir = join(dir, 'maps');
   const r = spawnSync(
     process.execPath,
-    [BIN, 'demo', '--objects', String(OBJECTS), '--json', '--plot', plot],
+    [BIN, 'demo', '--objects', String(OBJECTS), '--json', '--plot', plot, '--map', mapDir],
     {
       encoding: 'utf8',
       timeout: 120_000,
@@ -53,6 +55,9 @@ beforeAll(() => {
   if (r.status !== 0) throw new Error(`demo exited with ${r.status}: ${r.stderr}`);
   report = JSON.parse(r.stdout) as DemoReport;
   svg = readFileSync(plot, 'utf8');
+  maps = Object.fromEntries(
+    ['never', 'cpython', 'purge'].map((p) => [p, readFileSync(join(mapDir, `${p}.svg`), 'utf8')]),
+  );
 });
 
 afterAll(() => {
@@ -181,13 +186,41 @@ test('--plot writes an SVG of the three policies and the simulator', () => {
   }
 });
 
-test('the table ends with the returned line and fits in 110 columns', () => {
+test('--map writes each policy its heap map after both fragmentations, and --json leaves the maps out', () => {
+  for (const r of report.runs) expect(r).not.toHaveProperty('maps');
+  for (const [policy, map] of Object.entries(maps)) {
+    expect(map.startsWith('<svg')).toBe(true);
+    expect(map).toContain(`the heap under ${policy}`);
+    expect(map).toContain('kept every 64th object: ');
+    expect(map).toContain('kept 1 run of 512 in 64: ');
+    // Each panel: one cell per pool of every arena alive after its pattern (64 pools of 16 KiB a 1 MiB
+    // arena), the used ones (by fill) and the purged ones as many as heap.stats() counted then.
+    const panels = map.split('concat_1_marks');
+    expect(panels).toHaveLength(2);
+    run(policy).fragmentation.forEach((f, i) => {
+      const panel = panels[i]!;
+      const cells = (category: string) => panel.split(`; pool: ${category}`).length - 1;
+      expect(cells('')).toBe(f.arenasAfter * 64);
+      expect(cells('used') + cells('full')).toBe(f.poolsUsed);
+      expect(cells('purged')).toBe(f.poolsPurged);
+      expect(cells('empty') + cells('purged') + cells('never carved')).toBe(f.poolsUnused);
+    });
+  }
+  // Under never, nothing is purged; under purge, most free pools are.
+  expect(maps['never']).not.toContain('; pool: purged');
+  const purge = run('purge').fragmentation[0]!;
+  expect(maps['purge']).toContain(
+    `kept every 64th object: ${purge.arenasAfter} arenas, ${purge.poolsUsed} pools in use`,
+  );
+});
+
+test('the report ends with the returned line and fits in 80 columns', () => {
   const text = formatDemoReport(report);
   const lines = text.split('\n');
   expect(lines[lines.length - 1]).toBe(
     `returned ${report.returnedPercent.toFixed(1)}% of freed memory to the OS`,
   );
-  for (const line of lines) expect(line.length).toBeLessThanOrEqual(110);
+  for (const line of lines) expect(line.length).toBeLessThanOrEqual(80);
   expect(text).toContain('kept every 64th object');
   expect(text).toContain('simulator running: both processes');
 });
@@ -195,4 +228,6 @@ test('the table ends with the returned line and fits in 110 columns', () => {
 test('wrap keeps words whole and indents continuation lines', () => {
   expect(wrap('aaa bbb ccc', 7)).toEqual(['aaa bbb', '  ccc']);
   expect(wrap('one', 100)).toEqual(['one']);
+  // A number stays with its unit.
+  expect(wrap('gave back 2.5 MiB through trim', 14)).toEqual(['gave back', '  2.5 MiB', '  through trim']);
 });

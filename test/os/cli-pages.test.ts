@@ -1,6 +1,7 @@
 /** `pymalloc pages`: the command run in this process through the CLI's own entry point. */
-import { resolveHeapOptions } from '../../lib/heap';
+
 import { formatPagesReport, measurePages, type PagesReport } from '../../lib/cli/pages';
+import { resolveHeapOptions } from '../../lib/heap';
 import { runCli } from '../cli/run-cli';
 
 const MiB = 2 ** 20;
