@@ -130,8 +130,8 @@ export function formatPagesReport(report: PagesReport): string {
     (r) => `${r[0]!.padEnd(widths[0]!)}  ${r[1]!.padStart(widths[1]!)}  ${r[2]!.padStart(widths[2]!)}`,
   );
   return [
-    `committed and touched ${mib(report.size)} of a ${mib(report.reservationSize)} reservation, ` +
-      `decommit mode '${report.mode}', ${report.nativeBuild} build`,
+    `committed and touched ${mib(report.size)} of a ${mib(report.reservationSize)} reservation`,
+    `decommit mode '${report.mode}', ${report.nativeBuild} build`,
     ...lines,
     `returned ${report.returnedPercent.toFixed(1)}% of committed memory to the OS`,
   ].join('\n');

@@ -41,6 +41,8 @@ export function stopAllProgress(): void {
 export function startProgress(label: string, total: number, unit = '', enabled = true): Progress {
   if (!enabled || !process.stderr.isTTY || !(total > 0)) return SILENT;
   const count = unit === '%' ? '' : ` {value}/{total}${unit ? ` ${unit}` : ''}`;
+  // The handler goes in before the bar hides the cursor: a Ctrl-C typed as soon as the bar shows finds it.
+  if (active.size === 0) process.on('SIGINT', onInterrupt);
   const bar = new SingleBar({
     stream: process.stderr,
     format: `${label.padEnd(14)} [{bar}] {percentage}%${count}`,
@@ -48,7 +50,6 @@ export function startProgress(label: string, total: number, unit = '', enabled =
     hideCursor: true,
     clearOnComplete: true,
   });
-  bar.start(total, 0);
   let stopped = false;
   const progress: Progress = {
     update(value: number) {
@@ -62,7 +63,7 @@ export function startProgress(label: string, total: number, unit = '', enabled =
       bar.stop();
     },
   };
-  if (active.size === 0) process.on('SIGINT', onInterrupt);
   active.add(progress);
+  bar.start(total, 0);
   return progress;
 }

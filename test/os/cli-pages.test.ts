@@ -60,7 +60,7 @@ test('the table ends with the returned line', async () => {
   const { code, stdout } = await run(['pages', '--size', '8MiB']);
   expect(code).toBe(0);
   const lines = stdout.trimEnd().split('\n');
-  expect(lines.slice(1, 6).map((l) => l.split(/\s+/)[0])).toEqual([
+  expect(lines.slice(2, 7).map((l) => l.split(/\s+/)[0])).toEqual([
     'phase',
     'baseline',
     'reserved',
