@@ -74,21 +74,27 @@ function cells(map: HeapMap): Cell[] {
     });
     order++;
   }
-  // The large spans, in address order, one after the other in rows as wide as an arena: each takes as many
+  // The large spans, in address order, one after the other in rows as wide as an arena: each covers as many
   // cells as the pools its bytes would make (at least one), or 1/k of that when they would need more than
-  // MAX_SPAN_ROWS rows.
-  const need = map.spans.reduce((n, s) => n + Math.max(1, Math.ceil(s.bytes / map.poolSize)), 0);
+  // MAX_SPAN_ROWS rows (a cell shared by a large block and a cached span is drawn as the large block).
+  const units = map.spans.map((s) => Math.max(1, Math.ceil(s.bytes / map.poolSize)));
+  const need = units.reduce((n, u) => n + u, 0);
   const k = Math.max(1, Math.ceil(need / (MAX_SPAN_ROWS * map.poolsPerArena)));
   const label = (r: number) => (k === 1 ? `large ${r + 1}` : `large ${r + 1} (1 cell: ${k} pools)`);
-  let cell = 0;
-  for (const s of map.spans) {
-    const width = Math.max(1, Math.round(Math.ceil(s.bytes / map.poolSize) / k));
+  const spanCells: string[] = [];
+  let start = 0;
+  map.spans.forEach((s, i) => {
+    const end = start + units[i]!;
     const category = s.kind === 'large' ? 'large block' : 'cached large span';
-    for (let i = 0; i < width; i++, cell++) {
-      const r = Math.floor(cell / map.poolsPerArena);
-      out.push({ row: label(r), order: order + r, col: cell % map.poolsPerArena, category });
+    for (let c = Math.floor(start / k); c <= Math.floor((end - 1) / k); c++) {
+      if (spanCells[c] !== 'large block') spanCells[c] = category;
     }
-  }
+    start = end;
+  });
+  spanCells.forEach((category, c) => {
+    const r = Math.floor(c / map.poolsPerArena);
+    out.push({ row: label(r), order: order + r, col: c % map.poolsPerArena, category });
+  });
   return out;
 }
 
