@@ -133,6 +133,8 @@ export async function renderHeapMap(title: string, panels: readonly MapPanel[]):
       height: rows === 0 ? 20 : { step: yStep },
       mark: {
         type: 'rect',
+        // No accessibility label per cell: tens of thousands of them would make the file megabytes long.
+        aria: false,
         ...(xStep >= 6 && yStep >= 6 ? { stroke: 'white', strokeWidth: 0.5 } : {}),
       },
       encoding: {
