@@ -12,9 +12,9 @@ import { human } from './format';
 
 /** The legend's entries in order, with their colours: blues for used pools (darker = fuller). */
 export const MAP_CATEGORIES: ReadonlyArray<readonly [string, string]> = [
-  ['used <25%', '#c6dbef'],
-  ['used 25-50%', '#6baed6'],
-  ['used 50-75%', '#3182bd'],
+  ['used <25%', '#9ecae1'],
+  ['used 25-50%', '#4292c6'],
+  ['used 50-75%', '#2171b5'],
   ['used >=75%', '#08519c'],
   ['full', '#08306b'],
   ['empty (resident)', '#fd8d3c'],
@@ -124,7 +124,9 @@ export async function renderHeapMap(title: string, panels: readonly MapPanel[]):
     return {
       title: {
         text: panelCaption(panel),
-        subtitle: `rows: arenas of ${human(panel.map.arenaSize)} in address order, then the large blocks`,
+        subtitle:
+          `rows: arenas of ${human(panel.map.arenaSize)} in address order` +
+          (panel.map.spans.length > 0 ? ', then the large blocks' : ''),
         fontSize: 12,
         anchor: 'start',
       },
