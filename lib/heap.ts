@@ -294,6 +294,18 @@ export function checkHeapOptions(options?: HeapOptions): { geometry: Geometry; h
   return { geometry, hugePages };
 }
 
+let detached: ArrayBuffer | undefined;
+
+/** One detached ArrayBuffer: what a destroyed heap's `buffer` is. */
+function detachedBuffer(): ArrayBuffer {
+  if (detached === undefined) {
+    const b = new ArrayBuffer(0);
+    structuredClone(b, { transfer: [b] });
+    detached = b;
+  }
+  return detached;
+}
+
 export class Heap extends Allocator {
   /**
    * Reserves the heap's memory and sets up its state. Throws TypeError/RangeError for bad options and the
@@ -395,6 +407,19 @@ export class Heap extends Allocator {
       );
     }
     return this.reservation.base + BigInt(p);
+  }
+
+  /**
+   * The ArrayBuffer over the heap's whole reservation, for passing to your own C addon, which reads and writes
+   * the heap's blocks through include/pymalloc.h (`pymalloc_view_from`; docs/c-addon.md). The same object while
+   * the heap lives. `destroy()` detaches it (byteLength 0), so a view made from it has size 0 and every pointer
+   * from it is NULL; a destroyed heap's `buffer` is a detached one too (the heap lets go of the original, so
+   * that the range can be unmapped once nothing else holds it). It cannot be transferred (postMessage copies
+   * it). Writing into it from JavaScript outside your own blocks corrupts the heap, as a C addon writing there
+   * would.
+   */
+  get buffer(): ArrayBuffer {
+    return this.destroyed ? detachedBuffer() : this.reservation.buffer;
   }
 
   /** Per size class and in total: pools, blocks, arenas, large blocks, and CPython's byte accounting. */
