@@ -158,10 +158,10 @@ const HELP = `
 ${wrap(`Targets: host, ${TARGET_NAMES.join(', ')}.`, 80, 2).join('\n')}
   --c:     static assertions for every --target (all six when none is named)
   --ts:    accessors for the first --target (x86_64-linux-gnu if none is named)
-  --js:    the same accessors as plain JavaScript, with a declaration file beside
-           it (out.js -> out.d.ts); an ES module or CommonJS as --module says,
-           else as Node would load the file name (.mjs, .cjs, or .js by the
-           nearest package.json's "type")
+  --js:    the same accessors as plain JavaScript, with a declaration file
+           beside it (out.js -> out.d.ts); an ES module or CommonJS as --module
+           says, else as Node would load the file name (.mjs, .cjs, or .js by
+           the nearest package.json's "type")
   report:  one per --target (the host's when none is named); printed when
            neither --c, --ts nor --js is given
 
