@@ -11,6 +11,7 @@
  * operation here), which would penalise whatever is timed later. No clock is read inside a replay.
  */
 import { Heap, type HeapOptions, type HeapStats } from './heap';
+import { type HeapMap, heapMap } from './heap-map';
 import { rssBytes } from './os';
 import { collectGarbage } from './report/gc';
 import { freeAll, replay, type Trace } from './trace';
@@ -50,6 +51,8 @@ export interface ReplayMeasurement {
   statsAtPeak: HeapStats;
   /** heap.debugStats() at the end of the trace, when asked for. */
   debugStats?: string;
+  /** When asked for (MeasureOptions.heapMap): the heap map at the peak (where statsAtPeak is) and after free-all. */
+  maps?: { peak: HeapMap; afterFree: HeapMap };
   /** The heap's arenas were transparent huge pages (heap.hugePages). */
   hugePages: boolean;
 }
@@ -63,6 +66,8 @@ export interface MeasureOptions {
   samples?: number;
   /** Keep heap.debugStats() at the end of the trace. */
   debugStats?: boolean;
+  /** Keep the heap map (lib/heap-map.ts) at the peak and after free-all. */
+  heapMap?: boolean;
   /** Called as the work advances: `done` of `total` steps (timed replays, then samples). */
   onProgress?: (done: number, total: number) => void;
 }
@@ -79,13 +84,32 @@ export interface TimedReplays {
   runs: number[];
 }
 
-/** One untimed warm-up replay, then `reps` timed replays on the same heap, each followed by an untimed free-all. */
-export function timeReplays(
+/** Runs a measurement's steps to the end in one go. */
+function runSteps<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * Runs a measurement's steps, letting the event loop run between them (a signal handler, say: Ctrl-C during a
+ * progress bar). The steps are the same as runSteps's, so are the numbers; no clock runs across a pause.
+ */
+async function runStepsYielding<T>(steps: Generator<void, T>): Promise<T> {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+function* timing(
   trace: Trace,
   heapOptions: HeapOptions | undefined,
   reps: number,
   onRep?: () => void,
-): TimedReplays {
+): Generator<void, TimedReplays> {
   if (!Number.isSafeInteger(reps) || reps < 1)
     throw new RangeError(`reps must be a positive integer, got ${reps}`);
   const heap = new Heap(heapOptions);
@@ -95,6 +119,7 @@ export function timeReplays(
     replay(heap, trace, ptrs);
     freeAll(heap, ptrs);
     for (let r = 0; r < reps; r++) {
+      yield;
       const t0 = process.hrtime.bigint();
       replay(heap, trace, ptrs);
       const ns = Number(process.hrtime.bigint() - t0);
@@ -108,6 +133,26 @@ export function timeReplays(
     throw err;
   }
   return { heap, runs };
+}
+
+/** One untimed warm-up replay, then `reps` timed replays on the same heap, each followed by an untimed free-all. */
+export function timeReplays(
+  trace: Trace,
+  heapOptions: HeapOptions | undefined,
+  reps: number,
+  onRep?: () => void,
+): TimedReplays {
+  return runSteps(timing(trace, heapOptions, reps, onRep));
+}
+
+/** timeReplays, letting the event loop run between replays. */
+export function timeReplaysAsync(
+  trace: Trace,
+  heapOptions: HeapOptions | undefined,
+  reps: number,
+  onRep?: () => void,
+): Promise<TimedReplays> {
+  return runStepsYielding(timing(trace, heapOptions, reps, onRep));
 }
 
 /** Replays `trace` `reps` times timed and once sampled; see the module comment. */
@@ -124,6 +169,23 @@ export function measureReplay(trace: Trace, options: MeasureOptions = {}): Repla
 
 /** The sampled replay on a fresh heap, completing a measurement whose timed replays gave `runs`. */
 export function sampleReplay(trace: Trace, runs: number[], options: MeasureOptions = {}): ReplayMeasurement {
+  return runSteps(sampling(trace, runs, options));
+}
+
+/** sampleReplay, letting the event loop run between samples. */
+export function sampleReplayAsync(
+  trace: Trace,
+  runs: number[],
+  options: MeasureOptions = {},
+): Promise<ReplayMeasurement> {
+  return runStepsYielding(sampling(trace, runs, options));
+}
+
+function* sampling(
+  trace: Trace,
+  runs: number[],
+  options: MeasureOptions,
+): Generator<void, ReplayMeasurement> {
   const samples = Math.max(1, Math.min(options.samples ?? 200, trace.length || 1));
   const progress = options.onProgress;
   // The sampled replay.
@@ -139,7 +201,9 @@ export function sampleReplay(trace: Trace, runs: number[], options: MeasureOptio
     const timeline: TimelineSample[] = [{ op: 0, ...baseline }];
     const peak = { ...baseline };
     let statsAtPeak = heap.stats();
+    let mapAtPeak = options.heapMap ? heapMap(heap) : undefined;
     for (let s = 1; s <= samples; s++) {
+      yield;
       const from = Math.floor(((s - 1) * trace.length) / samples);
       const to = Math.floor((s * trace.length) / samples);
       replay(heap, trace, ptrs, from, to);
@@ -153,6 +217,7 @@ export function sampleReplay(trace: Trace, runs: number[], options: MeasureOptio
         (st.arenas.current === statsAtPeak.arenas.current && st.bytesInUse > statsAtPeak.bytesInUse)
       ) {
         statsAtPeak = st;
+        if (options.heapMap) mapAtPeak = heapMap(heap);
       }
       progress?.(s, samples);
     }
@@ -161,6 +226,7 @@ export function sampleReplay(trace: Trace, runs: number[], options: MeasureOptio
     const debugStats = options.debugStats ? heap.debugStats() : undefined;
     freeAll(heap, ptrs);
     const afterFree = point(heap, true);
+    const mapAfterFree = options.heapMap ? heapMap(heap) : undefined;
     timeline.push({ op: trace.length, ...afterFree });
     heap.trim();
     const afterTrim = point(heap);
@@ -177,6 +243,7 @@ export function sampleReplay(trace: Trace, runs: number[], options: MeasureOptio
       statsAtEnd,
       statsAtPeak,
       ...(debugStats === undefined ? {} : { debugStats }),
+      ...(mapAtPeak && mapAfterFree ? { maps: { peak: mapAtPeak, afterFree: mapAfterFree } } : {}),
       hugePages: heap.hugePages,
     };
   } finally {

@@ -218,7 +218,8 @@ export function formatDebugStats(h: HeapCore, s: HeapStats): string {
   let out = `Small block threshold = ${g.threshold}, in ${g.nbClasses} size classes.\n\n`;
   out += classTable(s, 0, g.nbClasses);
   if (s.classes.slice(g.nbClasses).some((c) => c.pools > 0)) {
-    out += `Medium block threshold = ${g.mediumThreshold}, in ${g.poolClasses - g.nbClasses} size classes `;
+    // Two lines, so that the table prints in 80 columns.
+    out += `Medium block threshold = ${g.mediumThreshold}, in ${g.poolClasses - g.nbClasses} size classes\n`;
     out += '(pymalloc only: CPython hands these sizes to the system malloc).\n\n';
     out += classTable(s, g.nbClasses, g.poolClasses);
   }

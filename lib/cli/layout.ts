@@ -19,6 +19,7 @@ import {
   loadDescription,
   TARGET_NAMES,
 } from '../../codegen';
+import { wrap } from '../report/format';
 import { UsageError } from './usage';
 
 export interface LayoutOptions {
@@ -143,7 +144,7 @@ export function runLayout(file: string, options: LayoutOptions): number {
     else if (options.check) {
       if (readOrUndefined(name) !== text) {
         process.stderr.write(
-          `pymalloc: layout: ${displayName(name)} is stale; run the same command without --check\n`,
+          `pymalloc layout: ${displayName(name)} is stale; run the same command without --check\n`,
         );
         status = 1;
       }
@@ -154,28 +155,32 @@ export function runLayout(file: string, options: LayoutOptions): number {
 }
 
 const HELP = `
-Targets: host, ${TARGET_NAMES.join(', ')}.
-  --c:      static assertions for every --target (all six when none is named)
-  --ts:     accessors for the first --target (x86_64-linux-gnu when none is named)
-  --js:     the same accessors as plain JavaScript, with a declaration file beside it (out.js → out.d.ts);
-            an ES module or CommonJS as --module says, else as Node would load the file name (.mjs, .cjs,
-            or .js by the nearest package.json's "type")
-  report:   one per --target (the host's when none is named); printed when neither --c nor --ts is given
+${wrap(`Targets: host, ${TARGET_NAMES.join(', ')}.`, 80, 2).join('\n')}
+  --c:     static assertions for every --target (all six when none is named)
+  --ts:    accessors for the first --target (x86_64-linux-gnu if none is named)
+  --js:    the same accessors as plain JavaScript, with a declaration file
+           beside it (out.js -> out.d.ts); an ES module or CommonJS as --module
+           says, else as Node would load the file name (.mjs, .cjs, or .js by
+           the nearest package.json's "type")
+  report:  one per --target (the host's when none is named); printed when
+           neither --c, --ts nor --js is given
 
-A .ts description is transpiled in memory with the typescript package (a dev dependency); a compiled .js works
-without it. The module's exported structs, unions, typedefs and enums are emitted (or its default export array).
-JSON descriptions follow codegen/SCHEMA.md.
+A .ts description is transpiled in memory with the typescript package (a dev
+dependency); a compiled .js works without it. The module's exported structs,
+unions, typedefs and enums are emitted (or its default export array). JSON
+descriptions follow codegen/SCHEMA.md.
 
 Example:
-  $ pymalloc layout lib/layouts.ts --c native/pymalloc_layout.h --ts lib/generated/layout.ts
-  $ pymalloc layout lib/layouts.ts --target i386-linux-gnu           # pahole-style report
-  $ pymalloc layout lib/layouts.ts --c native/pymalloc_layout.h --ts lib/generated/layout.ts --check
+  $ pymalloc layout point.ts --c point.h --ts point-layout.ts
+  $ pymalloc layout point.ts --target i386-linux-gnu      # pahole-style report
+  $ pymalloc layout point.ts --c point.h --ts point-layout.ts --check
 `;
 
 export function registerLayoutCommand(program: Command): void {
   program
     .command('layout')
-    .description('compile C struct descriptions into a C header, TypeScript accessors and a layout report')
+    .summary('compile struct descriptions to C and TypeScript')
+    .description('Compiles C struct descriptions into a C header, TypeScript accessors and a layout report.')
     .argument('<file>', 'description: .ts, .js or .json')
     .option(
       '-t, --target <target>',

@@ -4,9 +4,9 @@
  * resident bytes of the range (mincore) after each phase, then the share of the touched memory returned:
  * (rssTouched - rssAfter) / (rssTouched - rssBaseline).
  */
-import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { type DecommitMode, nativeBuild, pageSize, Reservation, rssBytes } from '../os';
+import { startProgress } from './progress';
 import { parseBytes, quote, UsageError } from './usage';
 
 const MiB = 2 ** 20;
@@ -41,7 +41,7 @@ export interface PagesReport {
 export interface PagesOptions {
   /** Bytes to commit and touch: a multiple of the page size from 1 MiB to 2 GiB. */
   size: number;
-  /** @defaultValue 'unmap' */
+  /** @defaultValue 'dontneed', the mode a Heap uses by default */
   mode?: DecommitMode;
   /** Called after each 1 MiB step with the bytes touched so far. */
   onProgress?: (touched: number) => void;
@@ -84,7 +84,7 @@ function exercise(
 
 /** Runs the experiment in this process and returns the numbers. */
 export function measurePages(options: PagesOptions): PagesReport {
-  const { size, mode = 'unmap', onProgress } = options;
+  const { size, mode = 'dontneed', onProgress } = options;
   const page = pageSize();
   if (!Number.isSafeInteger(size) || size < MiB || size > MAX_SIZE || size % page !== 0) {
     throw new RangeError(
@@ -130,8 +130,8 @@ export function formatPagesReport(report: PagesReport): string {
     (r) => `${r[0]!.padEnd(widths[0]!)}  ${r[1]!.padStart(widths[1]!)}  ${r[2]!.padStart(widths[2]!)}`,
   );
   return [
-    `committed and touched ${mib(report.size)} of a ${mib(report.reservationSize)} reservation, ` +
-      `decommit mode '${report.mode}', ${report.nativeBuild} build`,
+    `committed and touched ${mib(report.size)} of a ${mib(report.reservationSize)} reservation`,
+    `decommit mode '${report.mode}', ${report.nativeBuild} build`,
     ...lines,
     `returned ${report.returnedPercent.toFixed(1)}% of committed memory to the OS`,
   ].join('\n');
@@ -158,7 +158,8 @@ function parseSize(text: string): number {
 export function registerPagesCommand(program: Command): void {
   program
     .command('pages')
-    .description('commit, touch and decommit memory, and show that its pages go back to the OS')
+    .summary('show that decommitted pages go back to the OS')
+    .description('Commits, touches and decommits memory, and shows that its pages go back to the OS.')
     .option(
       '--size <bytes>',
       'bytes to commit and touch (the reservation is twice that, at least 1 GiB)',
@@ -166,33 +167,23 @@ export function registerPagesCommand(program: Command): void {
     )
     .option(
       '--mode <mode>',
-      "decommit mode: 'unmap' (fresh PROT_NONE pages) or 'dontneed' (madvise)",
-      'unmap',
+      "decommit mode: 'dontneed' (madvise, what a Heap uses by default) or 'unmap' (fresh PROT_NONE pages)",
+      'dontneed',
     )
     .option('--json', 'print one JSON object instead of the table')
     .addHelpText(
       'after',
-      '\nExample:\n  $ pymalloc pages --size 256MiB\n  $ pymalloc pages --json --mode dontneed | jq .returnedPercent\n',
+      '\nExample:\n  $ pymalloc pages --size 256MiB\n  $ pymalloc pages --json --mode unmap | jq .returnedPercent\n',
     )
     .action((opts: { size: string; mode: string; json?: boolean }) => {
       const size = parseSize(opts.size);
       const mode = parseMode(opts.mode);
-      const bar = process.stderr.isTTY
-        ? new SingleBar({
-            stream: process.stderr,
-            format: 'touching [{bar}] {percentage}% {value}/{total} MiB',
-          })
-        : undefined;
-      bar?.start(Math.ceil(size / MiB), 0);
+      const bar = startProgress('touching', Math.ceil(size / MiB), 'MiB');
       let report: PagesReport;
       try {
-        report = measurePages({
-          size,
-          mode,
-          onProgress: bar && ((touched) => bar.update(Math.ceil(touched / MiB))),
-        });
+        report = measurePages({ size, mode, onProgress: (touched) => bar.update(Math.ceil(touched / MiB)) });
       } finally {
-        bar?.stop();
+        bar.stop();
       }
       process.stdout.write(opts.json ? `${JSON.stringify(report)}\n` : `${formatPagesReport(report)}\n`);
     });

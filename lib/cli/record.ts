@@ -106,11 +106,11 @@ function interpreterVersion(word: string): string | undefined {
 function checkCommand(command: string[]): string {
   const word = command[0];
   if (word === undefined) {
-    throw new UsageError('record needs a command after --, e.g. pymalloc record -- python3 script.py');
+    throw new UsageError('needs a command after --, e.g. pymalloc record -- python3 script.py');
   }
   if (!PYTHON_WORD.test(basename(word))) {
     throw new UsageError(
-      `record runs the program in its own embedded CPython (libpython), so the command must be a python3 ` +
+      `the program runs in an embedded CPython (libpython), so the command must be a python3 ` +
         `interpreter (python3, python3.11, /usr/bin/python3...), not ${quote(word)}`,
     );
   }
@@ -233,7 +233,8 @@ export function formatRecordSummary(r: RecordResult): string {
 export function registerRecordCommand(program: Command): void {
   program
     .command('record')
-    .description("record a Python program's object allocations as a trace (runs it in an embedded CPython)")
+    .summary("record a Python program's allocations")
+    .description("Records a Python program's object allocations as a trace (runs it in an embedded CPython).")
     .argument('<command...>', 'python3 SCRIPT [ARGS] (after --)')
     .option(
       '--out <file>',
@@ -241,8 +242,9 @@ export function registerRecordCommand(program: Command): void {
     )
     .addHelpText(
       'after',
-      '\nThe program runs in libpython as found by python3-config --embed (apt-get install python3-dev).\n' +
-        "Python's own options go after --, with the script: pymalloc record -- python3 -X dev bench.py\n" +
+      '\nThe program runs in libpython as found by python3-config --embed\n' +
+        '(apt-get install python3-dev). Python options go after --, with the script:\n' +
+        '  pymalloc record -- python3 -X dev bench.py\n' +
         '\nExample:\n  $ pymalloc record --out regex.trace.gz -- python3 bench.py\n',
     )
     .action(async (command: string[], opts: { out?: string }) => {

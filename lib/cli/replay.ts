@@ -2,20 +2,22 @@
  * `pymalloc replay TRACE`: replays an allocation trace through a heap N times and reports the best time per
  * operation and the memory at the baseline, the peak, the end of the trace and after freeing every block still
  * live; `--stats` adds CPython's per-class table at the end of the trace, `--json` prints one object, `--plot`
- * writes the RSS over the replay as an SVG chart.
+ * writes the memory over the replay as an SVG chart (process RSS and the heap's resident bytes in panels of
+ * their own), `--map` the heap map at the peak and after free-all (two panels of one SVG).
  */
 import type { Command } from 'commander';
 import type { HeapOptions } from '..';
 import { resolveGeometry } from '../geometry';
 import { checkHeapOptions as checkOptions } from '../heap';
-import { measureReplay, type ReplayMeasurement } from '../measure';
+import { type ReplayMeasurement, sampleReplayAsync, timeReplaysAsync } from '../measure';
 import { pageSize } from '../os';
 import { writeLineChart } from '../report/chart';
-import { human, mib, textTable } from '../report/format';
+import { human, mib, textTable, wrap } from '../report/format';
+import { writeHeapMap } from '../report/heap-map-chart';
 import { loadTrace, MAX_TRACE_LIVE_BYTES, type Trace, TraceError, traceLiveBytesPeak } from '../trace';
 import { addHeapFlags, type HeapFlags, heapOptionsFrom } from './heap-options';
 import { startProgress } from './progress';
-import { escapeInput, parseCount, quote, UsageError } from './usage';
+import { checkOutputFile, escapeInput, parseCount, quote, UsageError } from './usage';
 
 /** Why a trace file cannot be read, by error code. */
 const READ_ERRORS: Record<string, string> = {
@@ -38,8 +40,9 @@ const READ_ERRORS: Record<string, string> = {
  */
 export async function loadTraceForCli(file: string, progress = true): Promise<Trace> {
   const bar = startProgress('loading', 100, '%', progress);
+  let trace: Trace;
   try {
-    return await loadTrace(file, (done, total) => bar.update(total > 0 ? (100 * done) / total : 0));
+    trace = await loadTrace(file, (done, total) => bar.update(total > 0 ? (100 * done) / total : 0));
   } catch (err) {
     if (err instanceof TraceError) throw new UsageError(err.message);
     const why = READ_ERRORS[(err as NodeJS.ErrnoException).code ?? ''];
@@ -48,13 +51,16 @@ export async function loadTraceForCli(file: string, progress = true): Promise<Tr
   } finally {
     bar.stop();
   }
+  if (trace.length === 0)
+    throw new UsageError(`${quote(file)} is an empty trace: it has no m, f or r line to replay`);
+  return trace;
 }
 
 /**
  * Runs `replayIt` (replays of `trace`), first checking that the trace's live bytes can fit a heap at all: a trace
  * that holds more than MAX_TRACE_LIVE_BYTES live at once, or that runs a heap out of memory, is one line.
  */
-export function withinHeapCapacity<T>(trace: Trace, replayIt: () => T): T {
+export async function withinHeapCapacity<T>(trace: Trace, replayIt: () => T | Promise<T>): Promise<T> {
   const name = escapeInput(trace.name);
   const peak = traceLiveBytesPeak(trace);
   if (peak > MAX_TRACE_LIVE_BYTES) {
@@ -64,7 +70,7 @@ export function withinHeapCapacity<T>(trace: Trace, replayIt: () => T): T {
     );
   }
   try {
-    return replayIt();
+    return await replayIt();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ERR_PYMALLOC_NOMEM') throw err;
     throw new UsageError(
@@ -84,7 +90,8 @@ export function checkHeapOptions(options: HeapOptions): void {
 }
 
 /** What `--json` prints. */
-export interface ReplayReport extends Omit<ReplayMeasurement, 'statsAtPeak' | 'statsAtEnd' | 'debugStats'> {
+export interface ReplayReport
+  extends Omit<ReplayMeasurement, 'statsAtPeak' | 'statsAtEnd' | 'debugStats' | 'maps'> {
   geometry: {
     preset: string;
     alignment: number;
@@ -104,7 +111,7 @@ export interface ReplayReport extends Omit<ReplayMeasurement, 'statsAtPeak' | 's
 
 export function replayReport(m: ReplayMeasurement, options: HeapOptions): ReplayReport {
   const g = resolveGeometry(options, pageSize());
-  const { statsAtPeak: _peak, statsAtEnd, debugStats: _text, ...rest } = m;
+  const { statsAtPeak: _peak, statsAtEnd, debugStats: _text, maps: _maps, ...rest } = m;
   return {
     ...rest,
     geometry: {
@@ -125,11 +132,24 @@ export function replayReport(m: ReplayMeasurement, options: HeapOptions): Replay
 
 export function formatReplayReport(r: ReplayReport): string {
   const g = r.geometry;
+  const field = (name: string, text: string) => wrap(`${name.padEnd(10)} ${text}`, 80, 11);
   const lines = [
-    `trace      ${escapeInput(r.trace)}: ${r.ops.toLocaleString('en-US')} operations, ${r.objects.toLocaleString('en-US')} objects`,
-    `geometry   ${g.preset}: alignment ${g.alignment}, threshold ${g.threshold} (medium ${g.mediumThreshold}), pools ${human(g.poolSize)}, arenas ${human(g.arenaSize)}`,
-    `policy     ${r.policy} (decommit ${r.decommit})${r.hugePages ? ', arenas on huge pages' : ''}${r.debug ? ', debug hooks on' : ''}`,
-    `time       ${r.nsPerOp.toFixed(1)} ns/op, best of ${r.reps} (${((r.nsPerOp * r.ops) / 1e6).toFixed(1)} ms per replay)`,
+    ...field(
+      'trace',
+      `${escapeInput(r.trace)}: ${r.ops.toLocaleString('en-US')} operations, ${r.objects.toLocaleString('en-US')} objects`,
+    ),
+    ...field(
+      'geometry',
+      `${g.preset}: alignment ${g.alignment}, threshold ${g.threshold} (medium ${g.mediumThreshold}), pools ${human(g.poolSize)}, arenas ${human(g.arenaSize)}`,
+    ),
+    ...field(
+      'policy',
+      `${r.policy} (decommit ${r.decommit})${r.hugePages ? ', arenas on huge pages' : ''}${r.debug ? ', debug hooks on' : ''}`,
+    ),
+    ...field(
+      'time',
+      `${r.nsPerOp.toFixed(1)} ns/op, best of ${r.reps} (${((r.nsPerOp * r.ops) / 1e6).toFixed(1)} ms per replay)`,
+    ),
     '',
     textTable(
       ['', 'process RSS', 'heap resident', 'bytes in use'],
@@ -153,18 +173,43 @@ export function formatReplayReport(r: ReplayReport): string {
   return lines.join('\n');
 }
 
+/** The chart of `--plot`: process RSS and the heap's resident bytes, each in a panel with its own y axis. */
+export function replayChart(m: ReplayMeasurement, policy: string) {
+  const rssPanel = 'process RSS (MiB)';
+  const heapPanel = 'heap resident (MiB)';
+  return {
+    title: `Memory while replaying ${escapeInput(m.trace)} (${policy})`,
+    xLabel: 'operations',
+    yLabel: 'MiB',
+    series: [
+      {
+        name: 'process RSS',
+        panel: rssPanel,
+        points: m.timeline.map((s, i) => [plotX(m, i), s.rss / 2 ** 20] as const),
+      },
+      {
+        name: 'heap resident',
+        panel: heapPanel,
+        points: m.timeline.map((s, i) => [plotX(m, i), s.heapResident / 2 ** 20] as const),
+      },
+    ],
+    markers: [{ x: m.ops, label: 'free-all' }],
+  };
+}
+
 interface ReplayFlags extends HeapFlags {
   reps: string;
   stats?: boolean;
   json?: boolean;
   plot?: string;
+  map?: string;
   samples: string;
 }
 
 export function registerReplayCommand(program: Command): void {
   const cmd = program
     .command('replay')
-    .summary('replay an allocation trace: time per operation, RSS, per-class statistics')
+    .summary('replay a trace: time, memory, heap map, stats')
     .description(
       'Replays an allocation trace (m ID SIZE / f ID / r ID SIZE lines, .gz read transparently) through a heap ' +
         'REPS times and reports the best time per operation and RSS at the baseline, the peak, the end of the ' +
@@ -174,38 +219,57 @@ export function registerReplayCommand(program: Command): void {
     .option('--reps <n>', 'timed replays; the best is reported', '5')
     .option('--stats', "print CPython's per-class table (heap.debugStats()) at the end of the trace")
     .option('--json', 'print one JSON object instead of the report')
-    .option('--plot <file.svg>', 'write an SVG chart of RSS over the replay')
+    .option('--plot <file.svg>', 'write an SVG chart of process RSS and heap resident memory over the replay')
+    .option(
+      '--map <file.svg>',
+      'write an SVG heap map (every arena a row, every pool a cell) at the peak and after free-all',
+    )
     .option('--samples <n>', 'memory samples taken during the sampled replay', '200');
   addHeapFlags(cmd)
     .addHelpText(
       'after',
       '\nExamples:\n  $ pymalloc replay regex.trace.gz --stats\n' +
-        '  $ pymalloc replay regex.trace.gz --preset cpython-3.6 --policy never --json | jq .nsPerOp\n' +
-        '  $ pymalloc replay regex.trace.gz --plot regex-rss.svg\n',
+        '  $ pymalloc replay regex.trace.gz --preset cpython-3.6 --policy never --json |\n' +
+        '      jq .nsPerOp\n' +
+        '  $ pymalloc replay regex.trace.gz --plot regex-rss.svg --map regex-map.svg\n' +
+        '\nThe heap map has two panels: at the peak (the sample where the heap held the\n' +
+        'most arenas) and after every block still live at the end of the trace was freed.\n',
     )
     .action(async (file: string, flags: ReplayFlags) => {
       const reps = parseCount(flags.reps, '--reps');
       const samples = parseCount(flags.samples, '--samples');
       if (reps < 1) throw new UsageError('--reps must be at least 1');
       if (samples < 1) throw new UsageError('--samples must be at least 1');
+      let done = 0;
       const options = heapOptionsFrom(flags);
       checkHeapOptions(options);
+      if (flags.plot !== undefined) checkOutputFile('--plot', flags.plot);
+      if (flags.map !== undefined) checkOutputFile('--map', flags.map);
       const trace = await loadTraceForCli(file);
-      const bar = startProgress('replaying', samples + reps, 'steps');
-      let m: ReplayMeasurement;
-      try {
-        m = withinHeapCapacity(trace, () =>
-          measureReplay(trace, {
+      const m = await withinHeapCapacity(trace, async () => {
+        let bar = startProgress('timing', reps, 'reps');
+        let runs: number[];
+        try {
+          const timed = await timeReplaysAsync(trace, options, reps, () => bar.update(++done));
+          runs = timed.runs;
+          timed.heap.destroy();
+        } finally {
+          bar.stop();
+        }
+        const sampleCount = Math.min(samples, trace.length);
+        bar = startProgress('sampling', sampleCount, 'samples');
+        try {
+          return await sampleReplayAsync(trace, runs, {
             heap: options,
-            reps,
             samples,
             debugStats: flags.stats === true,
-            onProgress: (done) => bar.update(done),
-          }),
-        );
-      } finally {
-        bar.stop();
-      }
+            heapMap: flags.map !== undefined,
+            onProgress: (s) => bar.update(s),
+          });
+        } finally {
+          bar.stop();
+        }
+      });
       const report = replayReport(m, options);
       if (flags.json) {
         process.stdout.write(
@@ -215,21 +279,14 @@ export function registerReplayCommand(program: Command): void {
         process.stdout.write(`${formatReplayReport(report)}\n`);
         if (flags.stats) process.stdout.write(`\n${m.debugStats}`);
       }
-      if (flags.plot) {
-        await writeLineChart(flags.plot, {
-          title: `RSS while replaying ${report.trace} (${report.policy})`,
-          xLabel: 'operations',
-          yLabel: 'MiB',
-          series: [
-            { name: 'process RSS', points: m.timeline.map((s, i) => [plotX(m, i), s.rss / 2 ** 20]) },
-            {
-              name: 'heap resident',
-              points: m.timeline.map((s, i) => [plotX(m, i), s.heapResident / 2 ** 20]),
-            },
-          ],
-          markers: [{ x: m.ops, label: 'free-all' }],
-        });
-        process.stderr.write(`wrote ${escapeInput(flags.plot)}\n`);
+      if (flags.plot !== undefined) {
+        await writeLineChart(flags.plot, replayChart(m, report.policy));
+      }
+      if (flags.map !== undefined && m.maps) {
+        await writeHeapMap(flags.map, `Heap map of ${escapeInput(m.trace)} (${report.policy})`, [
+          { title: 'at the peak', map: m.maps.peak },
+          { title: 'after free-all', map: m.maps.afterFree },
+        ]);
       }
     });
 }

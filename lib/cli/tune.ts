@@ -6,8 +6,8 @@
  */
 import type { Command } from 'commander';
 import type { HeapOptions, ReturnPolicy } from '..';
-import { type ReplayMeasurement, sampleReplay, timeReplays } from '../measure';
-import { human, textTable } from '../report/format';
+import { type ReplayMeasurement, sampleReplayAsync, timeReplaysAsync } from '../measure';
+import { human, textTable, wrap } from '../report/format';
 import type { Trace } from '../trace';
 import { POLICIES } from './heap-options';
 import { startProgress } from './progress';
@@ -116,23 +116,31 @@ export function recommend(rows: TuneRow[]): { index: number; why: string } {
   return { index, why: parts.join(' ') };
 }
 
-export function runTune(
+export async function runTune(
   trace: Trace,
-  options: { policy: ReturnPolicy; reps: number; onProgress?: (done: number) => void },
-): TuneReport {
+  options: {
+    policy: ReturnPolicy;
+    reps: number;
+    /** Called after each geometry's timed replays, then after each geometry's sampled replay. */
+    onTimed?: (geometries: number) => void;
+    onSampled?: (geometries: number) => void;
+  },
+): Promise<TuneReport> {
   // Every geometry's timed replays first, its heap kept alive until all are timed: destroying a heap detaches
   // its buffer, which would slow every typed-array access of the geometries timed after it.
-  const timed = TUNE_GRID.map((g, i) => {
-    const t = timeReplays(trace, { ...g, policy: options.policy }, options.reps);
-    options.onProgress?.(i + 1);
-    return t;
-  });
+  const timed = [];
+  for (const [i, g] of TUNE_GRID.entries()) {
+    timed.push(await timeReplaysAsync(trace, { ...g, policy: options.policy }, options.reps));
+    options.onTimed?.(i + 1);
+  }
   for (const t of timed) t.heap.destroy();
-  const rows = TUNE_GRID.map((g, i) => {
-    const m = sampleReplay(trace, timed[i].runs, { heap: { ...g, policy: options.policy }, samples: 100 });
-    options.onProgress?.(TUNE_GRID.length + i + 1);
-    return tuneRow(g, m);
-  });
+  const rows: TuneRow[] = [];
+  for (const [i, g] of TUNE_GRID.entries()) {
+    const heap = { ...g, policy: options.policy };
+    const m = await sampleReplayAsync(trace, timed[i]!.runs, { heap, samples: 100 });
+    options.onSampled?.(i + 1);
+    rows.push(tuneRow(g, m));
+  }
   const { index, why } = recommend(rows);
   return {
     trace: trace.name.replace(/^.*[\\/]/, ''),
@@ -145,11 +153,15 @@ export function runTune(
   };
 }
 
+/** A geometry in the table's first column: alignment/pool/arena, e.g. 16/16K/1M. */
+function shortGeometry(r: Pick<TuneRow, 'alignment' | 'poolSize' | 'arenaSize'>): string {
+  const size = (b: number) => (b >= MiB ? `${b / MiB}M` : `${b / KiB}K`);
+  return `${r.alignment}/${size(r.poolSize)}/${size(r.arenaSize)}`;
+}
+
 export function formatTuneReport(t: TuneReport): string {
   const rows = t.rows.map((r, i) => [
-    `${i === t.recommended ? '* ' : '  '}${r.alignment}`,
-    human(r.poolSize),
-    human(r.arenaSize),
+    `${i === t.recommended ? '* ' : '  '}${shortGeometry(r)}`,
     human(r.quantization),
     human(r.poolHeaders),
     human(r.unusedPools),
@@ -159,26 +171,22 @@ export function formatTuneReport(t: TuneReport): string {
     r.nsPerOp.toFixed(1),
   ]);
   return [
-    `trace ${escapeInput(t.trace)}: ${t.ops.toLocaleString('en-US')} operations, policy ${t.policy}, best of ${t.reps}`,
-    "bytes lost are counted at the heap's peak (the moment it held the most arenas)",
+    ...wrap(
+      `trace ${escapeInput(t.trace)}: ${t.ops.toLocaleString('en-US')} operations, policy ${t.policy}, best of ${t.reps}`,
+    ),
+    ...wrap(
+      'geometry is alignment/pool size/arena size. Bytes lost to quantization, pool headers and unused ' +
+        "pools are counted at the heap's peak (when it held the most arenas).",
+      80,
+      0,
+    ),
     '',
     textTable(
-      [
-        'align',
-        'pool',
-        'arena',
-        'quantization',
-        'pool headers',
-        'unused pools',
-        'arenas',
-        'peak resident',
-        'peak RSS',
-        'ns/op',
-      ],
+      ['  geometry', 'quantiz.', 'headers', 'unused', 'arenas', 'peak heap', 'peak RSS', 'ns/op'],
       rows,
     ),
     '',
-    `recommended (*): ${t.why}`,
+    ...wrap(`recommended (*): ${t.why}`),
   ].join('\n');
 }
 
@@ -191,7 +199,7 @@ interface TuneFlags {
 export function registerTuneCommand(program: Command): void {
   program
     .command('tune')
-    .summary('replay a trace under a grid of geometries and recommend one')
+    .summary('recommend a geometry for a trace')
     .description(
       'Replays a trace under alignment 8 or 16 × pools of 4 or 16 KiB × arenas of 256 KiB or 1 MiB and reports ' +
         'for each the bytes lost to quantization, pool headers and unused pools, the peak resident memory and ' +
@@ -213,19 +221,22 @@ export function registerTuneCommand(program: Command): void {
       }
       for (const g of TUNE_GRID) checkHeapOptions(g);
       const trace = await loadTraceForCli(file);
-      const bar = startProgress('geometries', 2 * TUNE_GRID.length, 'steps');
-      let report: TuneReport;
-      try {
-        report = withinHeapCapacity(trace, () =>
-          runTune(trace, {
-            policy: flags.policy as ReturnPolicy,
-            reps,
-            onProgress: (d) => bar.update(d),
-          }),
-        );
-      } finally {
-        bar.stop();
-      }
+      const grid = TUNE_GRID.length;
+      let bar = startProgress('timing', grid, 'geometries');
+      const report = await withinHeapCapacity(trace, () =>
+        runTune(trace, {
+          policy: flags.policy as ReturnPolicy,
+          reps,
+          onTimed: (d) => {
+            bar.update(d);
+            if (d === grid) {
+              bar.stop();
+              bar = startProgress('sampling', grid, 'geometries');
+            }
+          },
+          onSampled: (d) => bar.update(d),
+        }),
+      ).finally(() => bar.stop());
       process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : `${formatTuneReport(report)}\n`);
     });
 }

@@ -1,10 +1,13 @@
 /**
- * What `pymalloc demo` prints: the table (phase × policy → process RSS and the heap's resident bytes, with the
- * bytes in use, which all policies share), a few sentences on what each policy did and where the limit is, and
- * the last line `returned X% of freed memory to the OS`; and the chart of RSS over the run for `--plot`.
+ * What `pymalloc demo` prints, in 80 columns: two tables (phase × policy → this process's RSS; and the heap's
+ * resident bytes, with the bytes in use, which all policies share), a few sentences on what each policy did and
+ * where the limit is, and the last line `returned X% of freed memory to the OS`; the chart of RSS over the run
+ * for `--plot`, and the panels of each policy's heap map for `--map`.
  */
 import type { ReturnPolicy } from '../core';
 import type { LineChart } from '../report/chart';
+import { wrap } from '../report/format';
+import type { MapPanel } from '../report/heap-map-chart';
 import type { DemoReport, FragmentationRecord, PhaseId, PhaseRecord, PolicyRun } from './demo';
 
 const MiB = 2 ** 20;
@@ -21,6 +24,11 @@ function mib(bytes: number | null | undefined): string {
 
 function count(n: number): string {
   return n.toLocaleString('en-US');
+}
+
+/** `1 arena`, `42 arenas`. */
+function arenas(n: number): string {
+  return `${count(n)} arena${n === 1 ? '' : 's'}`;
 }
 
 function phase(run: PolicyRun, id: PhaseId): PhaseRecord | undefined {
@@ -44,7 +52,7 @@ function rows(report: DemoReport): Row[] {
     }),
     inUse: mib(runs.map((r) => phase(r, id)).find((p) => p)?.bytesInUse),
   });
-  const objects = `${count(report.objects)} objects, ${mib(report.requestedBytes)} MiB`;
+  const objects = `${count(report.objects)} objects`;
   return [
     fromPhase('baseline', 'baseline'),
     fromPhase(`built (${objects})`, 'built'),
@@ -67,45 +75,34 @@ function rows(report: DemoReport): Row[] {
   ];
 }
 
-/** The table, in MiB. */
+/** The two tables, in MiB: this process's RSS under each policy, then the heap's resident bytes. */
 export function formatDemoTable(report: DemoReport): string {
   const body = rows(report);
-  const labelWidth = Math.max(5, ...body.map((r) => r.label.length));
+  const labelWidth = Math.max(20, ...body.map((r) => r.label.length));
   const cellWidth = 8;
-  const groupWidth = 2 * cellWidth + 1;
-  const head1 = [
-    ''.padEnd(labelWidth),
-    ...report.runs.map((r) => POLICY_TITLES[r.policy].padStart(groupWidth)),
-    'all'.padStart(cellWidth),
-  ].join('  ');
-  const head2 = [
-    'MiB'.padEnd(labelWidth),
-    ...report.runs.map(() => `${'RSS'.padStart(cellWidth)} ${'heap'.padStart(cellWidth)}`),
-    'in use'.padStart(cellWidth),
-  ].join('  ');
-  const lines = body.map((r) =>
-    [
-      r.label.padEnd(labelWidth),
-      ...r.cells.map(([rss, heap]) => `${rss.padStart(cellWidth)} ${heap.padStart(cellWidth)}`),
-      r.inUse.padStart(cellWidth),
-    ].join('  '),
-  );
-  return [head1, head2, ...lines].map((l) => l.trimEnd()).join('\n');
+  const line = (label: string, cells: readonly string[]) =>
+    [label.padEnd(labelWidth), ...cells.map((c) => c.padStart(cellWidth))].join('  ').trimEnd();
+  const policies = report.runs.map((r) => r.policy);
+  const rss = [
+    line('process RSS, MiB', policies),
+    ...body.map((r) =>
+      line(
+        r.label,
+        r.cells.map(([cell]) => cell),
+      ),
+    ),
+  ];
+  const heap = [
+    line('heap resident, MiB', [...policies, 'in use']),
+    ...body
+      .filter((r) => r.cells.some(([, cell]) => cell !== '-'))
+      .map((r) => line(r.label, [...r.cells.map(([, cell]) => cell), r.inUse])),
+  ];
+  return [...rss, '', ...heap].join('\n');
 }
 
-/** Word-wraps a paragraph to `width` columns, indenting every line after the first by two spaces. */
-export function wrap(paragraph: string, width = 100): string[] {
-  const lines: string[] = [];
-  let line = '';
-  for (const word of paragraph.split(' ')) {
-    if (line !== '' && line.length + 1 + word.length > width) {
-      lines.push(line);
-      line = `  ${word}`;
-    } else line = line === '' ? word : `${line} ${word}`;
-  }
-  if (line !== '') lines.push(line);
-  return lines;
-}
+/** Word-wraps a paragraph to 80 columns (see lib/report/format.ts). */
+export { wrap };
 
 function fragmentationParagraph(
   report: DemoReport,
@@ -123,9 +120,9 @@ function fragmentationParagraph(
       : `Kept 1 run of ${report.runLength} consecutive objects in ${report.keepOneIn}`;
   const cpython =
     cp.arenasAfter === cp.arenasBefore
-      ? `every arena held a survivor, so cpython gave back none of its ${count(cp.arenasBefore)}`
-      : `cpython gave back the ${count(cp.arenasBefore - cp.arenasAfter)} of ${count(cp.arenasBefore)} arenas ` +
-        'left wholly empty';
+      ? `every arena held a survivor, so cpython gave back none of its ${arenas(cp.arenasBefore)}`
+      : `cpython gave back the ${count(cp.arenasBefore - cp.arenasAfter)} of ${arenas(cp.arenasBefore)} ` +
+        `left wholly empty`;
   const trim =
     pu.trimmedBytes === null
       ? ''
@@ -133,8 +130,8 @@ function fragmentationParagraph(
         `${mib(pu.trimmedBytes)} MiB through heap.trim())`;
   return (
     `${what} (${count(cp.survivors)} objects, ${mib(cp.survivingBytes)} MiB): never kept all ` +
-    `${count(never.arenasAfter)} arenas; ${cpython}; purge also gave back ${count(pu.poolsPurged)} empty pools ` +
-    `(${mib(pu.poolsPurged * report.poolSize)} MiB) inside the ${count(pu.arenasAfter)} live arenas${trim}. ` +
+    `${arenas(never.arenasAfter)}; ${cpython}; purge also gave back ${count(pu.poolsPurged)} empty pools ` +
+    `(${mib(pu.poolsPurged * report.poolSize)} MiB) inside the ${arenas(pu.arenasAfter)} still live${trim}. ` +
     `The other ${count(pu.poolsUsed)} pools (${mib(pu.poolsUsed * report.poolSize)} MiB) each hold a survivor: ` +
     'an allocator that cannot move objects cannot give those back.'
   );
@@ -147,17 +144,18 @@ export function explainDemo(report: DemoReport): string[] {
   const cpython = run('cpython');
   const purge = run('purge');
   if (!never || !cpython || !purge) return [];
-  const arenas = phase(never, 'built')?.arenas ?? 0;
+  const built = phase(never, 'built')?.arenas ?? 0;
   const keptCpython = phase(cpython, 'freed')?.arenas ?? 0;
   const keptPurge = phase(purge, 'freed')?.arenas ?? 0;
+  const allBut = (n: number) => (n === 1 ? 'all but one' : `all but ${count(n)}`);
   const kept =
     keptCpython === keptPurge
-      ? `cpython and purge each gave back all but ${count(keptCpython)}`
-      : `cpython gave back all but ${count(keptCpython)}, purge all but ${count(keptPurge)}`;
+      ? `cpython and purge each gave back ${allBut(keptCpython)}`
+      : `cpython gave back ${allBut(keptCpython)}, purge ${allBut(keptPurge)}`;
   const paragraphs = [
-    `After the full free: never kept all ${count(arenas)} arenas, so this process and the simulator needed ` +
+    `After the full free: never kept all ${arenas(built)}, so this process and the simulator needed ` +
       `${mib(never.simulator.parentRssBytes + never.simulator.peakRssBytes)} MiB together (what starved ` +
-      `Evan Jones's simulator); ${kept} (the last arena is kept against thrashing).`,
+      `Evan Jones's simulator); ${kept} (one arena is kept against thrashing).`,
     fragmentationParagraph(report, 'spread'),
     fragmentationParagraph(report, 'clustered'),
   ];
@@ -198,5 +196,20 @@ export function demoChart(report: DemoReport): LineChart {
     width: 720,
     height: 340,
     markers: report.markers,
+  };
+}
+
+/** The heap map of one policy's run for `--map`: a panel per fragmentation pattern; none without maps. */
+export function demoMapPanels(report: DemoReport, run: PolicyRun): { title: string; panels: MapPanel[] } {
+  const panels: MapPanel[] = run.maps
+    ? [
+        { title: `kept every ${report.keepOneIn}th object`, map: run.maps.spread },
+        { title: `kept 1 run of ${report.runLength} in ${report.keepOneIn}`, map: run.maps.clustered },
+      ]
+    : [];
+  const trimmed = run.policy === 'purge' ? ', after heap.trim()' : '';
+  return {
+    title: `pymalloc demo: the heap under ${POLICY_TITLES[run.policy]} after fragmentation${trimmed}`,
+    panels,
   };
 }

@@ -1,4 +1,4 @@
-/** Small text-formatting helpers for the CLI's reports. */
+/** Small text-formatting helpers for the CLI's reports: sizes, tables, and paragraphs wrapped to 80 columns. */
 
 const MiB = 2 ** 20;
 
@@ -17,12 +17,16 @@ export function human(bytes: number): string {
 }
 
 /** A plain-text table: the first column left-aligned, the others right-aligned. */
-export function textTable(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+export function textTable(
+  header: readonly string[],
+  rows: ReadonlyArray<readonly string[]>,
+  gap = 2,
+): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) =>
     cells
       .map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
-      .join('  ')
+      .join(' '.repeat(gap))
       .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
@@ -35,4 +39,22 @@ export function markdownTable(
 ): string {
   const sep = header.map((_, i) => (right[i] ? '---:' : '---'));
   return [header, sep, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
+}
+
+/**
+ * Word-wraps a paragraph to `width` columns, indenting every line after the first by `indent` spaces. A word
+ * longer than a line stays whole on a line of its own, and so does a number with its unit ("16 KiB").
+ */
+export function wrap(paragraph: string, width = 80, indent = 2): string[] {
+  const lines: string[] = [];
+  const pad = ' '.repeat(indent);
+  let line = '';
+  for (const word of paragraph.split(/ (?!(?:B|KiB|MiB|GiB|ns\/op|%)\b)/)) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = `${pad}${word}`;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  if (line !== '') lines.push(line);
+  return lines;
 }

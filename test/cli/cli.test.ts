@@ -20,7 +20,7 @@ const run = runCli;
 function expectOneLineError(result: { code: number; stdout: string; stderr: string }): void {
   expect(result.code).not.toBe(0);
   expect(result.stdout).toBe('');
-  expect(result.stderr).toMatch(/^pymalloc: \S/);
+  expect(result.stderr).toMatch(/^pymalloc( [a-z]+)?: \S/);
   expect(result.stderr).not.toMatch(/^\s+at /m);
   expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
 }

@@ -50,6 +50,7 @@ describe('pymalloc replay', () => {
     const file = join(dir, 'small.trace');
     writeFileSync(file, smallTrace());
     const svg = join(dir, 'rss.svg');
+    const map = join(dir, 'map.svg');
     const { code, stdout } = await run([
       'replay',
       file,
@@ -64,6 +65,8 @@ describe('pymalloc replay', () => {
       'cpython',
       '--plot',
       svg,
+      '--map',
+      map,
     ]);
     expect(code).toBe(0);
     const r = JSON.parse(stdout) as ReplayReport;
@@ -93,6 +96,21 @@ describe('pymalloc replay', () => {
     const chart = readFileSync(svg, 'utf8');
     expect(chart.startsWith('<svg')).toBe(true);
     expect(chart).toContain('heap resident');
+    // Process RSS and the heap's resident bytes each have a panel, and so a y axis, of their own.
+    expect(chart).toContain('process RSS (MiB)');
+    expect(chart).toContain('heap resident (MiB)');
+    expect(chart.match(/class="mark-line role-mark/g)).toHaveLength(2);
+    // The heap map: at the peak, the live pools and the one large block; after free-all, no pool in use.
+    const picture = readFileSync(map, 'utf8');
+    const peak =
+      /at the peak: (\d+) arenas?, (\d+) pools? in use, \d+ empty, \d+ purged, 1 large block\b/.exec(picture);
+    expect(peak).not.toBeNull();
+    expect(Number(peak![2])).toBeGreaterThan(0);
+    expect(picture).toMatch(
+      /after free-all: \d+ arenas?, 0 pools in use, \d+ empty, \d+ purged, 0 large blocks/,
+    );
+    // --json carries the numbers only, not the maps.
+    expect(r).not.toHaveProperty('maps');
   });
 
   test.each([
@@ -149,7 +167,7 @@ describe('pymalloc replay --huge-pages', () => {
     expect(code).toBe(2);
     expect(stdout).toBe('');
     expect(stderr).toBe(
-      'pymalloc: hugePages needs the arena size to be a multiple of the huge page size (2097152), got 1048576: ' +
+      'pymalloc replay: hugePages needs the arena size to be a multiple of the huge page size (2097152), got 1048576: ' +
         "use preset 'cpython-hugepages' or arenaSize 2097152\n",
     );
   });
@@ -229,7 +247,7 @@ describe('pymalloc tune', () => {
   test('a missing trace is one line', async () => {
     const { code, stderr } = await run(['tune', join(dir, 'absent.trace')]);
     expect(code).toBe(2);
-    expect(stderr).toMatch(/^pymalloc: cannot read trace '.*absent\.trace': no such file\n$/);
+    expect(stderr).toMatch(/^pymalloc tune: cannot read trace '.*absent\.trace': no such file\n$/);
     expect(existsSync(join(dir, 'absent.trace'))).toBe(false);
   });
 });

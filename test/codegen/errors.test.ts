@@ -230,7 +230,7 @@ describe('CLI errors: one line, non-zero exit', () => {
     );
     const r = await run(file);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe('pymalloc: layout: s.a: array length 0 is not a positive integer\n');
+    expect(r.stderr).toBe('pymalloc layout: s.a: array length 0 is not a positive integer\n');
   });
   it('a missing file and an unknown target: one line each', async () => {
     const r = await run(join(dir, 'missing.json'));
@@ -238,7 +238,7 @@ describe('CLI errors: one line, non-zero exit', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     const t2 = await run(join(__dirname, 'data', 'pool.json'), '--target', 'pdp11');
     expect(t2.code).toBe(2);
-    expect(t2.stderr).toMatch(/^pymalloc: layout: unknown target 'pdp11'/);
+    expect(t2.stderr).toMatch(/^pymalloc layout: unknown target 'pdp11'/);
   });
   it('--check names each stale file and exits 1; fresh files exit 0', async () => {
     const src = join(__dirname, 'data', 'pool.json');

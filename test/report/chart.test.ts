@@ -74,4 +74,47 @@ describe('renderLineChart', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test('series with panels are drawn in panels of their own, each y axis scaled to its own values', async () => {
+    const svg = await renderLineChart({
+      title: 'memory',
+      xLabel: 'operations',
+      yLabel: 'MiB',
+      series: [
+        {
+          name: 'process RSS',
+          panel: 'RSS (MiB)',
+          points: [
+            [0, 60],
+            [1, 66],
+            [2, 64],
+          ],
+        },
+        {
+          name: 'heap resident',
+          panel: 'heap (MiB)',
+          points: [
+            [0, 0],
+            [1, 5],
+            [2, 1],
+          ],
+        },
+      ],
+      markers: [{ x: 1.5, label: 'free-all' }],
+    });
+    // One line mark in each panel, both axis titles, a marker rule in each.
+    expect(svg.match(/class="mark-line role-mark concat_0/g)).toHaveLength(1);
+    expect(svg.match(/class="mark-line role-mark concat_1/g)).toHaveLength(1);
+    expect(svg.match(/class="mark-rule role-mark/g)).toHaveLength(2);
+    for (const text of ['RSS (MiB)', 'heap (MiB)', 'process RSS', 'heap resident'])
+      expect(svg).toContain(text);
+    // The RSS panel's axis starts near its values (60), not at 0: it has a tick label of 60 and none of 0...
+    const [rssPanel, heapPanel] = svg.split('concat_1');
+    const ticks = (part: string) => [...part.matchAll(/role-axis-label[\s\S]*?<\/g>/g)].map((m) => m[0]);
+    expect(ticks(rssPanel!).join('')).toMatch(/>60</);
+    expect(ticks(rssPanel!).join('')).not.toMatch(/>0</);
+    // ...while the heap's own line fills its panel from 0 to 5.
+    expect(ticks(heapPanel!).join('')).toMatch(/>0</);
+    expect(ticks(heapPanel!).join('')).toMatch(/>5</);
+  });
 });

@@ -107,7 +107,7 @@ test('record rejects a program that is not a python3 interpreter, in one line, w
   expect(stdout).toBe('');
   const lines = stderr.trimEnd().split('\n');
   expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(/^pymalloc: record .*python3 interpreter.*not 'node'$/);
+  expect(lines[0]).toMatch(/^pymalloc record: .*python3 interpreter.*not 'node'$/);
 });
 
 test('record without a command is a usage error', async () => {
