@@ -147,6 +147,11 @@ function recordAttrs(rec: RecordType): string {
   return s;
 }
 
+/** After a record's opening line: the packedOn macro is used up (so nested records can define it again). */
+function afterOpening(rec: RecordType, out: string[]): void {
+  if (!rec.packed && rec.packedOn !== undefined) out.push('#undef PYM_LAYOUT_PACKED_IF');
+}
+
 /** Lines before a record's definition: its packing (pragmas, the packedOn macro). */
 function openPacking(rec: RecordType, out: string[]): void {
   if (rec.pack !== undefined) out.push(`#pragma pack(push, ${rec.pack})`);
@@ -170,7 +175,6 @@ function closePacking(rec: RecordType, out: string[]): void {
   else if (rec.packedOn !== undefined) {
     if (rec.packedOn.some((n) => TARGETS.get(n as TargetName)?.packing === 'msvc'))
       out.push(`#if defined(_MSC_VER) && (${guardOf(rec.packedOn)})`, '#pragma pack(pop)', '#endif');
-    out.push('#undef PYM_LAYOUT_PACKED_IF');
   }
   if (rec.pack !== undefined) out.push('#pragma pack(pop)');
 }
@@ -220,6 +224,7 @@ function emitMember(f: Field, here: readonly MemberView[], indent: string, out: 
     // An untagged record declared in place: its own packing must surround it.
     openPacking(inline, out);
     out.push(`${indent}${alignas}${inline.kind}${recordAttrs(inline)} {`);
+    afterOpening(inline, out);
     recordBody(
       inline,
       here.map((x) => (x?.m.record ? { rl: x.m.record, base: x.base + x.m.offset } : undefined)),
@@ -350,6 +355,7 @@ export function emitC(layouts: readonly Layout[], options: EmitCOptions): string
         if (d.targets !== undefined) out.push(`#if ${guardOf(d.targets)}`);
         openPacking(d, out);
         out.push(`${d.kind}${recordAttrs(d)} ${d.name} {`);
+        afterOpening(d, out);
         recordBody(d, views, '  ', out);
         out.push(`}; ${comment(0, shown.size).replace('*/', `align ${shown.align} */`)}`);
         closePacking(d, out);

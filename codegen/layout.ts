@@ -336,9 +336,11 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
     }
   };
 
+  // Inside members absent on this target, types are checked but not against this target's scalars.
+  let absentDepth = 0;
   const checkScalar = (name: string, path: string): void => {
     if (!(name in target.scalars)) throw new LayoutError(path, `unknown type '${String(name)}'`);
-    if (target.unsupported.includes(name as ScalarType['name'])) {
+    if (absentDepth === 0 && target.unsupported.includes(name as ScalarType['name'])) {
       throw new LayoutError(
         path,
         `${name} does not exist on ${target.name}; limit the member to other targets with "targets"`,
@@ -493,42 +495,50 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
     rec.fields.forEach((f, i) => {
       const fpath = `${path}.${f.kind === 'anonymous' ? f.key : f.name}`;
       if (f.targets !== undefined) checkTargetList(f.targets, `${fpath} (targets)`);
-      if (f.kind === 'anonymous') {
-        walkRecord(f.record, fpath);
-      } else if (f.kind === 'pad') {
-        if (!Number.isSafeInteger(f.size) || f.size < 1) {
-          throw new LayoutError(fpath, `padding size ${describe(f.size)} is not a positive integer`);
-        }
-      } else {
-        checkType(f.type, fpath);
-        if (f.align !== undefined) checkAlign(f.align, `${fpath} (align)`);
-        if (f.bits !== undefined || f.unnamed) checkBitfield(f, fpath);
-        if (flexibleOf(f.type)) {
-          if (rec.kind !== 'struct')
-            throw new LayoutError(fpath, 'a flexible array member must be in a struct');
-          if (i !== rec.fields.length - 1)
-            throw new LayoutError(fpath, 'a flexible array member must be the last member of its struct');
-          if (rec.name === undefined)
-            throw new LayoutError(
-              fpath,
-              'a flexible array member must be in a named struct, not an inline one',
-            );
-          if (
-            !rec.fields.some(
-              (g) => g !== f && g.kind === 'field' && !g.unnamed && presentOn(g.targets, target),
-            )
-          )
-            throw new LayoutError(fpath, 'a struct with a flexible array member needs another named member');
-          if (f.align !== undefined) throw new LayoutError(fpath, 'a flexible array member takes no "align"');
-        } else if (endsFlexible(f.type)) {
-          throw new LayoutError(
-            fpath,
-            'a struct ending in a flexible array member cannot be a member or an array element',
-          );
-        }
-        walkType(f.type, fpath);
+      const absent = !presentOn(f.targets, target);
+      if (absent) absentDepth++;
+      try {
+        walkField(rec, f, i, fpath, absent);
+      } finally {
+        if (absent) absentDepth--;
       }
     });
+  };
+
+  const walkField = (rec: RecordType, f: Field, i: number, fpath: string, absent: boolean): void => {
+    if (f.kind === 'anonymous') {
+      walkRecord(f.record, fpath);
+    } else if (f.kind === 'pad') {
+      if (!Number.isSafeInteger(f.size) || f.size < 1) {
+        throw new LayoutError(fpath, `padding size ${describe(f.size)} is not a positive integer`);
+      }
+    } else {
+      checkType(f.type, fpath);
+      if (f.align !== undefined) checkAlign(f.align, `${fpath} (align)`);
+      if ((f.bits !== undefined || f.unnamed) && !absent) checkBitfield(f, fpath);
+      if (flexibleOf(f.type)) {
+        if (rec.kind !== 'struct')
+          throw new LayoutError(fpath, 'a flexible array member must be in a struct');
+        if (i !== rec.fields.length - 1)
+          throw new LayoutError(fpath, 'a flexible array member must be the last member of its struct');
+        if (rec.name === undefined)
+          throw new LayoutError(
+            fpath,
+            'a flexible array member must be in a named struct, not an inline one',
+          );
+        if (
+          !rec.fields.some((g) => g !== f && g.kind === 'field' && !g.unnamed && presentOn(g.targets, target))
+        )
+          throw new LayoutError(fpath, 'a struct with a flexible array member needs another named member');
+        if (f.align !== undefined) throw new LayoutError(fpath, 'a flexible array member takes no "align"');
+      } else if (endsFlexible(f.type)) {
+        throw new LayoutError(
+          fpath,
+          'a struct ending in a flexible array member cannot be a member or an array element',
+        );
+      }
+      walkType(f.type, fpath);
+    }
   };
 
   const checkBitfield = (f: Field & { kind: 'field' }, path: string): void => {
@@ -609,8 +619,20 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
 
   const layoutRecord = (rec: RecordType, path: string, inherited: Inherited): RecordLayout => {
     const msvc = target.packing === 'msvc';
-    const packed = rec.packed || (rec.packedOn?.includes(target.name) ?? false) || (msvc && inherited.packed);
-    const pack = rec.pack ?? inherited.pack;
+    if (!rec.fields.some((f) => presentOn(f.targets, target) && !(f.kind === 'field' && f.unnamed)))
+      throw new LayoutError(path, `${rec.kind} has no named member on ${target.name}`);
+    // The pragmas nest: on MSVC, packed is pack(1) and replaces (or is replaced by) an enclosing pack(N);
+    // with GCC's attribute, packed and an enclosing pack(N) both apply.
+    const own = rec.packed || (rec.packedOn?.includes(target.name) ?? false);
+    let packed: boolean;
+    let pack: number | undefined;
+    if (msvc) {
+      packed = own || (rec.pack === undefined && inherited.packed);
+      pack = own ? undefined : (rec.pack ?? inherited.pack);
+    } else {
+      packed = own;
+      pack = rec.pack ?? inherited.pack;
+    }
     const inner: Inherited = { packed, pack };
     const union = rec.kind === 'union';
     const members: MemberLayout[] = [];
@@ -690,9 +712,12 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
           if (w === 0) {
             if (msLast) {
               msLast = false;
+              // In a union, MSVC's bitfields (zero-width ones too) give size but no alignment.
               if (union) endBits = Math.max(endBits, unitSize * 8);
-              else endBits = roundUp(endBytes(), align) * 8;
-              maxAlign = Math.max(maxAlign, align);
+              else {
+                endBits = roundUp(endBytes(), align) * 8;
+                maxAlign = Math.max(maxAlign, align);
+              }
             }
             bitOffset = union ? 0 : endBits;
           } else if (!union && msLast && msUnit === unitSize && w <= msRemaining) {
@@ -713,23 +738,21 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
             }
           }
         } else {
+          // gcc and clang agree: the bits go at the next free bit unless, with neither packed nor pack(N),
+          // they would straddle a boundary of the type's alignment; a zero-width bitfield aligns to its type
+          // regardless. What the record's alignment gets is the type's alignment capped by pack(N) (also when
+          // packed: pack(N) wins), 1 when only packed.
           const typeAlignBits = typeAlign * 8;
-          let fieldAlignBits = packed
-            ? 1
-            : pack !== undefined
-              ? Math.min(typeAlignBits, pack * 8)
-              : typeAlignBits;
+          const contrib = pack !== undefined ? Math.min(typeAlign, pack) : packed ? 1 : typeAlign;
+          const allowPadding = !packed && pack === undefined;
           const start = union ? 0 : endBits;
-          if (w === 0) {
+          if (w === 0) bitOffset = roundUp(start, typeAlignBits);
+          else if (allowPadding && (start % typeAlignBits) + w > unitSize * 8)
             bitOffset = roundUp(start, typeAlignBits);
-            fieldAlignBits = typeAlignBits;
-          } else if (!packed && pack === undefined && (start % fieldAlignBits) + w > unitSize * 8) {
-            bitOffset = roundUp(start, fieldAlignBits);
-          } else bitOffset = start;
+          else bitOffset = start;
           endBits = union ? Math.max(endBits, roundUp(w, 8)) : Math.max(endBits, bitOffset + w);
-          align = Math.max(1, fieldAlignBits / 8);
-          if (!f.unnamed || target.unnamedBitfieldsAlign)
-            maxAlign = Math.max(maxAlign, Math.max(1, Math.floor(fieldAlignBits / 8)));
+          align = w === 0 ? typeAlign : contrib;
+          if (!f.unnamed || target.unnamedBitfieldsAlign) maxAlign = Math.max(maxAlign, align);
         }
         const offset = Math.floor(bitOffset / 8);
         const size = w === 0 ? 0 : Math.ceil((bitOffset + w) / 8) - offset;
