@@ -872,26 +872,36 @@ export function flattenRecord(rl: RecordLayout): FlatMember[] {
     guaranteed: number,
   ) => {
     for (const m of r.members) {
-      if (m.kind === 'pad') continue;
+      if (m.kind === 'pad' || m.bitfield?.unnamed) continue;
       const offset = base + m.offset;
       if (m.kind === 'anonymous') {
         walk(m.record!, offset, path, pathDims, indices, guaranteed);
         continue;
       }
       const p = [...path, m.name];
-      const pd = [...pathDims, m.dims.length];
+      // A flexible array has one more, unbounded (length 0), dimension in front of its element's.
+      const dims = m.flexible ? [0, ...m.dims] : m.dims;
+      const pd = [...pathDims, dims.length];
       const dimIndices = [...indices];
       let stride = m.elementSize;
       const strides: number[] = [];
-      for (let i = m.dims.length - 1; i >= 0; i--) {
+      for (let i = dims.length - 1; i >= 0; i--) {
         strides.unshift(stride);
-        stride *= m.dims[i]!;
+        stride *= dims[i]!;
       }
-      m.dims.forEach((length, i) => {
+      dims.forEach((length, i) => {
         dimIndices.push({ length, stride: strides[i]! });
       });
       const g = Math.min(guaranteed, lowBit(offset), ...dimIndices.map((x) => lowBit(x.stride)));
-      out.push({ path: p, pathDims: pd, member: m, offset, indices: dimIndices, guaranteedAlign: g });
+      out.push({
+        path: p,
+        pathDims: pd,
+        member: m,
+        offset,
+        indices: dimIndices,
+        guaranteedAlign: g,
+        ...(m.bitfield ? { container: { offset: base, size: r.size } } : {}),
+      });
       if (m.record) walk(m.record, offset, p, pd, dimIndices, guaranteed);
     }
   };
