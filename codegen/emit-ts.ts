@@ -10,9 +10,8 @@
  * targets set writes lo = v and hi = v ? m.baseHi : 0.
  */
 import type { Target } from './abi';
-import { bannerText, sizeofWithMacro as sizeofWithMacroName } from './emit-c';
+import { bannerText, flexibleMember, sizeofWithMacro as sizeofWithMacroName } from './emit-c';
 import { LayoutError } from './errors';
-import { flexibleMember } from './emit-c';
 import { type ElementType, type FlatMember, flattenRecord, isSignedScalar, type Layout } from './layout';
 import type { ScalarType } from './types';
 

@@ -463,10 +463,15 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
     if (rec.packedOn !== undefined) checkTargetList(rec.packedOn, `${path} (packedOn)`);
     if (rec.targets !== undefined && rec.name === undefined)
       throw new LayoutError(path, 'only a named record can have "targets"; give the member "targets"');
-    const seen = new Map<string, string>();
-    const claim = (name: string, fpath: string) => {
-      if (seen.has(name)) throw new LayoutError(fpath, `duplicate field '${name}'`);
-      seen.set(name, fpath);
+    // Two members may share a name when no target has both (struct stat's st_nlink moves on x86_64).
+    const seen = new Map<string, { path: string; targets: readonly string[] | undefined }[]>();
+    const claim = (name: string, fpath: string, targets: readonly string[] | undefined) => {
+      const prior = seen.get(name) ?? [];
+      const clash = prior.some(
+        (p) => p.targets === undefined || targets === undefined || p.targets.some((x) => targets.includes(x)),
+      );
+      if (clash) throw new LayoutError(fpath, `duplicate field '${name}'`);
+      seen.set(name, [...prior, { path: fpath, targets }]);
     };
     const collect = (r: RecordType, prefix: string) => {
       for (const f of r.fields) {
@@ -487,7 +492,7 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
             continue;
           }
           checkIdentifier(f.name, fpath, 'field name');
-          claim(f.name, fpath);
+          claim(f.name, fpath, f.targets);
         }
       }
     };
