@@ -194,7 +194,7 @@ export function presentOn(targets: readonly string[] | undefined, target: Target
 /** Peels typedefs and qualifiers: the type that decides layout. */
 export function unqualified(type: Type): Type {
   let cur = type;
-  while (cur.kind === 'qualified' || cur.kind === 'typedef')
+  while (cur && (cur.kind === 'qualified' || cur.kind === 'typedef'))
     cur = cur.kind === 'qualified' ? cur.type : cur.type;
   return cur;
 }
@@ -439,15 +439,20 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
   };
 
   /** Whether a record (by value) ends in a flexible array member: it cannot be a member or an element. */
-  const endsFlexible = (type: Type): boolean => {
+  const endsFlexible = (type: Type, seen = new Set<RecordType>()): boolean => {
+    if (typeof type !== 'object' || type === null) return false;
     let u = unqualified(type);
-    while (u.kind === 'array') u = unqualified(u.element);
-    if (u.kind !== 'struct' && u.kind !== 'union') return false;
+    while (u?.kind === 'array') u = unqualified(u.element);
+    if (!u || (u.kind !== 'struct' && u.kind !== 'union') || seen.has(u) || !Array.isArray(u.fields))
+      return false;
+    seen.add(u); // a record containing itself is reported elsewhere
     return u.fields.some(
       (f) =>
-        (f.kind === 'field' && flexibleOf(f.type)) ||
-        (f.kind === 'field' && endsFlexible(f.type)) ||
-        (f.kind === 'anonymous' && endsFlexible(f.record)),
+        (f.kind === 'field' &&
+          typeof f.type === 'object' &&
+          f.type !== null &&
+          (flexibleOf(f.type) || endsFlexible(f.type, seen))) ||
+        (f.kind === 'anonymous' && endsFlexible(f.record, seen)),
     );
   };
 
