@@ -8,6 +8,16 @@
  * - x86_64-windows-msvc (LLP64): `long` is 4 bytes; packing is `#pragma pack(1)`, which also packs the
  *   untagged records declared inside the packed one (GCC's attribute does not).
  * - `char` is signed on x86 and wasm, unsigned on ARM (this only changes the TypeScript accessors).
+ * - `long double`: 16/16 (x87 80-bit padded) on x86_64, 12/4 on i386, 16/16 binary128 on aarch64 Linux and
+ *   wasm32, 8/8 (= double) on MSVC and 32-bit Arm. `__int128` exists on 64-bit gcc/clang targets and wasm32
+ *   (align 16), not on i386, 32-bit Arm or MSVC. `wchar_t` is 2 bytes unsigned on Windows, 4 elsewhere
+ *   (unsigned on Arm).
+ * - Bitfields: `sysv` is the Itanium/System V rule of gcc and clang (a bitfield goes at the next free bit
+ *   unless it would straddle a boundary of its type's alignment; `packed` and `#pragma pack` let it
+ *   straddle); on AAPCS targets (Arm, AArch64) unnamed bitfields, zero-width ones included, raise the record's
+ *   alignment to their type's, elsewhere they do not. `msvc` opens a new storage unit of the declared type's
+ *   size whenever that size changes or the unit is full, and ignores a zero-width bitfield that does not follow
+ *   a bitfield.
  * All targets are little-endian.
  */
 import { LayoutError } from './errors';
@@ -31,14 +41,38 @@ export interface Target {
   /** `gnu`: packing is an attribute of one record; `msvc`: `#pragma pack(1)` also packs inline records. */
   readonly packing: 'gnu' | 'msvc';
   readonly charSigned: boolean;
+  /** Whether `wchar_t` is signed. */
+  readonly wcharSigned: boolean;
   /** [size, alignment as a struct member] of every scalar. */
   readonly scalars: Readonly<Record<ScalarName, readonly [number, number]>>;
+  /** Scalars the target's C compilers do not have (`__int128` on 32-bit targets and MSVC). */
+  readonly unsupported: readonly ScalarName[];
+  /** Bitfield allocation rule (see the top of this file). */
+  readonly bitfields: 'sysv' | 'msvc';
+  /** `sysv` only: unnamed bitfields raise the record's alignment to their type's (AAPCS). */
+  readonly unnamedBitfieldsAlign: boolean;
 }
 
-function scalars(pointer: 4 | 8, long: 4 | 8, align64: 4 | 8): Record<ScalarName, readonly [number, number]> {
+interface MoreScalars {
+  readonly longdouble: readonly [number, number];
+  /** Alignment of `__int128` (size 16). */
+  readonly int128: number;
+  readonly wchar: 2 | 4;
+}
+
+function scalars(
+  pointer: 4 | 8,
+  long: 4 | 8,
+  align64: 4 | 8,
+  more: MoreScalars,
+): Record<ScalarName, readonly [number, number]> {
   const p = [pointer, pointer] as const;
   const w64 = [8, align64] as const;
   return {
+    longdouble: more.longdouble,
+    int128: [16, more.int128],
+    uint128: [16, more.int128],
+    wchar: [more.wchar, more.wchar],
     int8: [1, 1],
     uint8: [1, 1],
     char: [1, 1],
@@ -77,7 +111,11 @@ const TARGET_LIST: readonly Target[] = [
     pointerSize: 8,
     packing: 'gnu',
     charSigned: true,
-    scalars: scalars(8, 8, 8),
+    scalars: scalars(8, 8, 8, { longdouble: [16, 16], int128: 16, wchar: 4 }),
+    wcharSigned: true,
+    unsupported: [],
+    bitfields: 'sysv',
+    unnamedBitfieldsAlign: false,
   },
   {
     name: 'aarch64-linux-gnu',
@@ -86,7 +124,11 @@ const TARGET_LIST: readonly Target[] = [
     pointerSize: 8,
     packing: 'gnu',
     charSigned: false,
-    scalars: scalars(8, 8, 8),
+    scalars: scalars(8, 8, 8, { longdouble: [16, 16], int128: 16, wchar: 4 }),
+    wcharSigned: false,
+    unsupported: [],
+    bitfields: 'sysv',
+    unnamedBitfieldsAlign: true,
   },
   {
     name: 'i386-linux-gnu',
@@ -95,7 +137,11 @@ const TARGET_LIST: readonly Target[] = [
     pointerSize: 4,
     packing: 'gnu',
     charSigned: true,
-    scalars: scalars(4, 4, 4),
+    scalars: scalars(4, 4, 4, { longdouble: [12, 4], int128: 16, wchar: 4 }),
+    wcharSigned: true,
+    unsupported: ['int128', 'uint128'],
+    bitfields: 'sysv',
+    unnamedBitfieldsAlign: false,
   },
   {
     name: 'x86_64-windows-msvc',
@@ -104,7 +150,11 @@ const TARGET_LIST: readonly Target[] = [
     pointerSize: 8,
     packing: 'msvc',
     charSigned: true,
-    scalars: scalars(8, 4, 8),
+    scalars: scalars(8, 4, 8, { longdouble: [8, 8], int128: 16, wchar: 2 }),
+    wcharSigned: false,
+    unsupported: ['int128', 'uint128'],
+    bitfields: 'msvc',
+    unnamedBitfieldsAlign: false,
   },
   {
     name: 'arm-linux-gnueabihf',
@@ -113,7 +163,11 @@ const TARGET_LIST: readonly Target[] = [
     pointerSize: 4,
     packing: 'gnu',
     charSigned: false,
-    scalars: scalars(4, 4, 8),
+    scalars: scalars(4, 4, 8, { longdouble: [8, 8], int128: 16, wchar: 4 }),
+    wcharSigned: false,
+    unsupported: ['int128', 'uint128'],
+    bitfields: 'sysv',
+    unnamedBitfieldsAlign: true,
   },
   {
     name: 'wasm32',
@@ -122,7 +176,11 @@ const TARGET_LIST: readonly Target[] = [
     pointerSize: 4,
     packing: 'gnu',
     charSigned: true,
-    scalars: scalars(4, 4, 8),
+    scalars: scalars(4, 4, 8, { longdouble: [16, 16], int128: 16, wchar: 4 }),
+    wcharSigned: true,
+    unsupported: [],
+    bitfields: 'sysv',
+    unnamedBitfieldsAlign: false,
   },
 ];
 
