@@ -42,6 +42,11 @@ export interface ReplayMeasurement {
   peak: MemoryPoint;
   end: MemoryPoint;
   afterFree: MemoryPoint;
+  /**
+   * IDLE_MS (one second) after free-all with no call into the heap: what the heap gives back by itself (its
+   * idle return). Measured only by the yielding runners (sampleReplayAsync): a synchronous run cannot idle.
+   */
+  afterIdle?: MemoryPoint;
   /** After heap.trim() (which returns the cached spans and the arena kept against thrashing). */
   afterTrim: MemoryPoint;
   timeline: TimelineSample[];
@@ -84,11 +89,22 @@ export interface TimedReplays {
   runs: number[];
 }
 
+/**
+ * What a measurement's step may ask of its runner: a pause of IDLE_MS with no call into the heap (for
+ * `afterIdle`). The runner answers whether it waited: only the yielding runner can (a synchronous one would
+ * keep the heap's own timers from running, and measure nothing).
+ */
+const IDLE = 'idle';
+type Step = typeof IDLE | undefined;
+/** How long `afterIdle` waits after free-all, in ms. */
+export const IDLE_MS = 1000;
+
 /** Runs a measurement's steps to the end in one go. */
-function runSteps<T>(steps: Generator<void, T>): T {
-  for (;;) {
-    const r = steps.next();
+function runSteps<T>(steps: Generator<Step, T, boolean>): T {
+  for (let waited = false; ; ) {
+    const r = steps.next(waited);
     if (r.done) return r.value;
+    waited = false;
   }
 }
 
@@ -96,11 +112,13 @@ function runSteps<T>(steps: Generator<void, T>): T {
  * Runs a measurement's steps, letting the event loop run between them (a signal handler, say: Ctrl-C during a
  * progress bar). The steps are the same as runSteps's, so are the numbers; no clock runs across a pause.
  */
-async function runStepsYielding<T>(steps: Generator<void, T>): Promise<T> {
-  for (;;) {
-    const r = steps.next();
+async function runStepsYielding<T>(steps: Generator<Step, T, boolean>): Promise<T> {
+  for (let waited = false; ; ) {
+    const r = steps.next(waited);
     if (r.done) return r.value;
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (r.value === IDLE) await new Promise<void>((resolve) => setTimeout(resolve, IDLE_MS));
+    else await new Promise<void>((resolve) => setImmediate(resolve));
+    waited = r.value === IDLE;
   }
 }
 
@@ -109,7 +127,7 @@ function* timing(
   heapOptions: HeapOptions | undefined,
   reps: number,
   onRep?: () => void,
-): Generator<void, TimedReplays> {
+): Generator<Step, TimedReplays, boolean> {
   if (!Number.isSafeInteger(reps) || reps < 1)
     throw new RangeError(`reps must be a positive integer, got ${reps}`);
   const heap = new Heap(heapOptions);
@@ -185,7 +203,7 @@ function* sampling(
   trace: Trace,
   runs: number[],
   options: MeasureOptions,
-): Generator<void, ReplayMeasurement> {
+): Generator<Step, ReplayMeasurement, boolean> {
   const samples = Math.max(1, Math.min(options.samples ?? 200, trace.length || 1));
   const progress = options.onProgress;
   // The sampled replay.
@@ -228,6 +246,8 @@ function* sampling(
     const afterFree = point(heap, true);
     const mapAfterFree = options.heapMap ? heapMap(heap) : undefined;
     timeline.push({ op: trace.length, ...afterFree });
+    const idled = yield IDLE;
+    const afterIdle = idled ? point(heap) : undefined;
     heap.trim();
     const afterTrim = point(heap);
     measurement = {
@@ -238,6 +258,7 @@ function* sampling(
       peak,
       end,
       afterFree,
+      ...(afterIdle === undefined ? {} : { afterIdle }),
       afterTrim,
       timeline,
       statsAtEnd,

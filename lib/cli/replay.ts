@@ -158,6 +158,9 @@ export function formatReplayReport(r: ReplayReport): string {
         ['peak', mib(r.peak.rss), mib(r.peak.heapResident), ''],
         ['end of trace', mib(r.end.rss), mib(r.end.heapResident), mib(r.stats.bytesInUse)],
         ['after free-all', mib(r.afterFree.rss), mib(r.afterFree.heapResident), mib(0)],
+        ...(r.afterIdle === undefined
+          ? []
+          : [['after 1 s idle', mib(r.afterIdle.rss), mib(r.afterIdle.heapResident), mib(0)]]),
         ['after trim()', mib(r.afterTrim.rss), mib(r.afterTrim.heapResident), mib(0)],
       ],
     ),
