@@ -4,6 +4,8 @@
  * initializing `heap_state`), and the whole-heap operations: stats, debugStats, check, trim, destroy.
  * malloc/free/realloc live in alloc.ts; the debug hooks in debug.ts.
  */
+
+import type { InspectOptionsStylized } from 'node:util';
 import { Allocator, checkPointer } from './alloc';
 import { initArenas, purgeFreePools, releaseFreeArenas } from './arena';
 import { checkHeap, HEAP_MAGIC } from './check';
@@ -48,6 +50,9 @@ import {
 import { type DecommitMode, type HeapInspection, pageSize, Reservation, transparentHugePages } from './os';
 import { flushSpanCache, initSpans, setSpanCacheLimit } from './span';
 import { computeStats, formatDebugStats, type HeapStats } from './stats';
+
+/** util.inspect's hook, without importing node:util into the allocator. */
+const INSPECT: unique symbol = Symbol.for('nodejs.util.inspect.custom') as never;
 
 export type { ReturnPolicy } from './core';
 export type { ClassStats, HeapStats } from './stats';
@@ -451,6 +456,52 @@ export class Heap extends Allocator {
   residentBytes(): number {
     this.checkLive('residentBytes');
     return this.reservation.residentBytes(0, this.geometry.reserve);
+  }
+
+  /**
+   * `destroy()`, for `using heap = new Heap()`: the heap's memory goes back to the OS when the block it was
+   * declared in is left.
+   */
+  [Symbol.dispose](): void {
+    this.destroy();
+  }
+
+  /**
+   * What `util.inspect(heap)` and `console.log(heap)` show: a one-line summary (geometry, policy, bytes in use,
+   * destroyed or not) under the class name `Heap`, whichever specialised subclass the heap is of, and never the
+   * bytes of its views.
+   */
+  [INSPECT](
+    _depth: number,
+    options: InspectOptionsStylized,
+    inspect: (value: unknown, options?: object) => string,
+  ) {
+    const g = this.geometry;
+    const summary: Record<string, unknown> = {
+      preset: g.preset,
+      alignment: g.alignment,
+      poolSize: g.poolSize,
+      arenaSize: g.arenaSize,
+      reserve: g.reserve,
+      policy: this.policy,
+      decommit: this.decommitMode,
+    };
+    if (this.hugePages) summary['hugePages'] = true;
+    if (this.debug) summary['debug'] = true;
+    if (this.destroyed) {
+      summary['destroyed'] = true;
+    } else {
+      try {
+        const st = computeStats(this);
+        summary['arenas'] = st.arenas.current;
+        summary['blocksInUse'] = st.blocksInUse;
+        summary['bytesInUse'] = st.bytesInUse;
+      } catch {
+        summary['corrupt'] = true; // inspecting must not throw; heap.check() names what is wrong
+      }
+      summary['destroyed'] = false;
+    }
+    return `Heap ${inspect(summary, { ...options, depth: 0, breakLength: Number.POSITIVE_INFINITY })}`;
   }
 
   /**

@@ -5,7 +5,6 @@
  * what happens instead. docs/reliability.md has the same table in words.
  */
 import {
-  __testing,
   Heap,
   type HeapOptions,
   pageSize,
@@ -14,6 +13,7 @@ import {
   rssBytes,
   smapsRollup,
 } from '../../lib';
+import { __testing } from '../../lib/testing';
 
 const page = pageSize();
 const MAX = 4294967295;
@@ -155,11 +155,13 @@ const SIZE_FNS: [string, string, (c: Ctx, v: unknown) => unknown, number][] = [
 ];
 
 for (const [fn, arg, call, tooLarge] of SIZE_FNS) {
+  // Every message names the function called first: `pymalloc: malloc: size must be …`.
+  const named = fn.slice(0, fn.indexOf('('));
   const range = (got: string) =>
     throws(
       'RangeError',
       'ERR_OUT_OF_RANGE',
-      new RegExp(`${arg} must be an integer from 0 to ${MAX}, got ${got}`),
+      new RegExp(`^pymalloc: ${named}: ${arg} must be an integer from 0 to ${MAX}, got ${got}$`),
     );
   const values: Partial<Record<Kind, [unknown, Outcome]>> = {
     negative: [-1, range('-1')],
@@ -177,7 +179,11 @@ for (const [fn, arg, call, tooLarge] of SIZE_FNS) {
         rows.push({
           fn,
           kind: `wrong type (${typeof w === 'bigint' ? '64n' : (JSON.stringify(w) ?? 'undefined')})`,
-          outcome: throws('TypeError', 'ERR_INVALID_ARG_TYPE', new RegExp(`${arg} must be a number, got`)),
+          outcome: throws(
+            'TypeError',
+            'ERR_INVALID_ARG_TYPE',
+            new RegExp(`^pymalloc: ${named}: ${arg} must be a number, got`),
+          ),
           call: (c) => call(c, w),
         });
       }
