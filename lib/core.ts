@@ -10,6 +10,7 @@
  */
 
 import {
+  type LayoutViews,
   OFFSETOF_HEAP_STATE_SPAN_BINS,
   OFFSETOF_HEAP_STATE_SPAN_CACHE,
   OFFSETOF_HEAP_STATE_USEDPOOLS,
@@ -96,9 +97,7 @@ export function foldedConstants(geometry: Geometry, meta: MetadataLayout): Folde
 /** The typed-array views of a heap, over its whole reservation. */
 type ViewName = 'u8' | 'i8' | 'u16' | 'i16' | 'u32' | 'i32' | 'f32' | 'f64' | 'u64' | 'i64' | 'dv';
 
-// Not `implements LayoutViews`: the published declarations leave out baseHi and the other internals, and every
-// generated accessor that takes a heap checks it against LayoutViews where it is called.
-export class HeapCore {
+export class HeapCore implements LayoutViews {
   declare readonly u8: Uint8Array;
   declare readonly i8: Int8Array;
   declare readonly u16: Uint16Array;
@@ -110,7 +109,7 @@ export class HeapCore {
   declare readonly u64: BigUint64Array;
   declare readonly i64: BigInt64Array;
   declare readonly dv: DataView;
-  /** @internal High 32 bits of every real address in this heap. */
+  /** High 32 bits of every real address in this heap: the high word of pointers stored in it (LayoutViews). */
   declare readonly baseHi: number;
 
   declare readonly geometry: Geometry;
