@@ -1,6 +1,6 @@
 /**
  * pymalloc: CPython's small-object allocator for Node.js, on real OS pages that go back to the OS.
- * This module only re-exports; see README.md for the API.
+ * This module only re-exports; docs/api.md is the API. Test hooks are in ./testing (pymalloc/testing).
  */
 
 export { MAX_REQUEST } from './alloc';
