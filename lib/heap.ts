@@ -145,10 +145,11 @@ function isResolved(options: unknown): options is ResolvedHeapOptions {
   return typeof options === 'object' && options !== null && RESOLVED.has(options);
 }
 
+/** A bad option: its message names the function, `new Heap`, then the option. */
 function optionError(message: string, type = false): Error {
   return type
-    ? codedError(TypeError, 'ERR_INVALID_ARG_TYPE', `pymalloc: ${message}`)
-    : codedError(RangeError, 'ERR_OUT_OF_RANGE', `pymalloc: ${message}`);
+    ? codedError(TypeError, 'ERR_INVALID_ARG_TYPE', `pymalloc: new Heap: ${message}`)
+    : codedError(RangeError, 'ERR_OUT_OF_RANGE', `pymalloc: new Heap: ${message}`);
 }
 
 /**
@@ -159,7 +160,7 @@ function optionError(message: string, type = false): Error {
 function readOptions(options: unknown): HeapOptions {
   if (options === undefined) return {};
   if (options === null || typeof options !== 'object')
-    throw optionError('Heap options must be an object', true);
+    throw optionError('options must be an object', true);
   rejectUnknownNames(options);
   const from = options as Record<string, unknown>;
   const o: Record<string, unknown> = {};
@@ -189,7 +190,7 @@ function rejectUnknownNames(options: object): void {
   throw codedError(
     TypeError,
     'ERR_INVALID_ARG_VALUE',
-    `pymalloc: unknown Heap option${unknown.length > 1 ? 's' : ''} ${named.join(', ')}; ` +
+    `pymalloc: new Heap: unknown option${unknown.length > 1 ? 's' : ''} ${named.join(', ')}; ` +
       `the options are ${OPTION_NAMES.join(', ')}`,
   );
 }
@@ -276,7 +277,7 @@ export function resolveHeapOptions(options?: HeapOptions | ResolvedHeapOptions):
   if (isResolved(options)) return options;
   const o = readOptions(options);
   checkOptions(o);
-  const geometry = Object.freeze(resolveGeometry(o, pageSize()));
+  const geometry = Object.freeze(geometryOf(o));
   const resolved: ResolvedHeapOptions = Object.freeze({
     geometry,
     policy: o.policy ?? 'purge',
@@ -288,6 +289,18 @@ export function resolveHeapOptions(options?: HeapOptions | ResolvedHeapOptions):
   });
   RESOLVED.add(resolved);
   return resolved;
+}
+
+/** resolveGeometry's answer for `new Heap`, whose errors (the same class and code) name the function too. */
+function geometryOf(o: HeapOptions): Geometry {
+  try {
+    return resolveGeometry(o, pageSize());
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    if (typeof e.code !== 'string') throw err;
+    const ctor = e instanceof TypeError ? TypeError : e instanceof RangeError ? RangeError : Error;
+    throw codedError(ctor, e.code, `pymalloc: new Heap: ${e.message.replace(/^pymalloc: /, '')}`);
+  }
 }
 
 /**
