@@ -98,6 +98,10 @@ export function foldedConstants(geometry: Geometry, meta: MetadataLayout): Folde
 type ViewName = 'u8' | 'i8' | 'u16' | 'i16' | 'u32' | 'i32' | 'f32' | 'f64' | 'u64' | 'i64' | 'dv';
 
 export class HeapCore implements LayoutViews {
+  /**
+   * Views over the whole reservation, made once (read-only properties; empty after destroy()). A pointer p is a
+   * byte offset: index them with `p >>> shift`, e.g. `heap.f64[p >>> 3]`, `heap.u32[(p + 8) >>> 2]`.
+   */
   declare readonly u8: Uint8Array;
   declare readonly i8: Int8Array;
   declare readonly u16: Uint16Array;
@@ -112,12 +116,15 @@ export class HeapCore implements LayoutViews {
   /** High 32 bits of every real address in this heap: the high word of pointers stored in it (LayoutViews). */
   declare readonly baseHi: number;
 
+  /** The heap's geometry, resolved from the options and frozen. */
   declare readonly geometry: Geometry;
   /** @internal */
   declare readonly meta: MetadataLayout;
   /** @internal */
   declare readonly reservation: Reservation;
+  /** What happens to memory that becomes free (the `policy` option). */
   declare readonly policy: ReturnPolicy;
+  /** How pages go back to the OS (the `decommit` option). */
   declare readonly decommitMode: DecommitMode;
   /** Arenas are advised MADV_HUGEPAGE (the hugePages option, where the kernel has transparent huge pages). */
   declare readonly hugePages: boolean;
@@ -171,6 +178,7 @@ export class HeapCore implements LayoutViews {
   declare readonly policyCode: number;
   /** @internal */
   declare readonly poolSize: number;
+  /** Whether CPython's debug hooks are installed (the `debug` option, or PYMALLOC=debug). */
   declare readonly debug: boolean;
   /**
    * Set by allocSpan: whether the span it handed out last came from free (decommitted, never written since)

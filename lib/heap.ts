@@ -312,6 +312,11 @@ export function checkHeapOptions(options?: HeapOptions): { geometry: Geometry; h
   return { geometry, hugePages };
 }
 
+/**
+ * A heap: CPython's small-object allocator in one reservation of virtual memory (4 GiB by default), whose pages
+ * go back to the OS as the policy says. Pointers are byte offsets into its views (`heap.u8` … `heap.dv`).
+ * `new Heap()` may return a heap of a specialised subclass (same API, `instanceof Heap`). See docs/api.md.
+ */
 export class Heap extends Allocator {
   /**
    * Reserves the heap's memory and sets up its state. Throws TypeError/RangeError for bad options and the
