@@ -159,8 +159,7 @@ function optionError(message: string, type = false): Error {
  */
 function readOptions(options: unknown): HeapOptions {
   if (options === undefined) return {};
-  if (options === null || typeof options !== 'object')
-    throw optionError('options must be an object', true);
+  if (options === null || typeof options !== 'object') throw optionError('options must be an object', true);
   rejectUnknownNames(options);
   const from = options as Record<string, unknown>;
   const o: Record<string, unknown> = {};

@@ -145,7 +145,9 @@ export class Reservation {
     const what = 'Reservation.create';
     checkPageMultiple(size, 'size', what);
     if (size === 0 || size > MAX_RESERVATION_SIZE) {
-      throw outOfRange(`pymalloc: ${what}: size must be greater than 0 and at most ${MAX_RESERVATION_SIZE}, got ${size}`);
+      throw outOfRange(
+        `pymalloc: ${what}: size must be greater than 0 and at most ${MAX_RESERVATION_SIZE}, got ${size}`,
+      );
     }
     checkCount(alignment, 'alignment', what);
     if (
@@ -288,7 +290,7 @@ export class Reservation {
       // The inspector's own message names the broken invariant; this names the function too.
       const e = err as Error;
       if (typeof e.message === 'string' && !e.message.startsWith('pymalloc: ')) {
-        e.message = `pymalloc: reservation.inspectHeap: ${e.message}`;
+        e.message = `pymalloc: reservation.inspectHeap: ${e.message.replace(/^inspectHeap: /, '')}`;
       }
       throw err;
     }
@@ -310,7 +312,10 @@ export class Reservation {
     // A forged object (Object.create(Reservation.prototype), a copy) has no handle: a coded error, not V8's own.
     if (!Reservation.isReservation(this)) throw invalidType(what, 'the reservation', 'a Reservation', this);
     if (this.#released) {
-      throw withCode(new Error(`pymalloc: ${what}: the reservation was released`), 'ERR_RESERVATION_RELEASED');
+      throw withCode(
+        new Error(`pymalloc: ${what}: the reservation was released`),
+        'ERR_RESERVATION_RELEASED',
+      );
     }
   }
 

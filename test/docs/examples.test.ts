@@ -64,7 +64,10 @@ interface Ran {
 }
 
 function run(command: string, args: string[], cwd: string): Ran {
-  const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${path.join(cwd, 'node_modules/.bin')}:${process.env['PATH'] ?? ''}` };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PATH: `${path.join(cwd, 'node_modules/.bin')}:${process.env['PATH'] ?? ''}`,
+  };
   delete env['PYMALLOC']; // the examples show the defaults
   const r = spawnSync(command, args, {
     cwd,

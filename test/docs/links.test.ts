@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { documents } from './blocks';
+import { anchorOf, documents } from './blocks';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -13,15 +13,6 @@ const ROOT = path.resolve(__dirname, '../..');
  * already, reported here until they exist. Once a file exists it is checked like any other.
  */
 const LANDING_SEPARATELY = new Set(['docs/install.md', 'docs/c-addon.md']);
-
-/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens. */
-export function anchorOf(heading: string): string {
-  return heading
-    .trim()
-    .toLowerCase()
-    .replace(/[^\p{L}\p{N}\s_-]/gu, '')
-    .replace(/\s/g, '-');
-}
 
 /** Text outside fenced code blocks and inline code. */
 function prose(text: string): string {

@@ -199,7 +199,7 @@ describe("error codes exactly as docs/api.md's table", () => {
       }
       expect([thrown?.code, thrown?.message]).toEqual([
         'ERR_PYMALLOC_CORRUPT',
-        'inspectHeap: heap_state.nb_classes is out of range',
+        'pymalloc: reservation.inspectHeap: heap_state.nb_classes is out of range',
       ]);
       h.u32[9] = saved;
     }
