@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: the same traces, in one run, through this allocator (default, and with 2 MiB arenas on transparent
  * huge pages where the kernel has them) and its peers — CPython's real pymalloc
- * and glibc malloc (C harnesses), Buffer.allocUnsafe and new Uint8Array (what a Node user would otherwise do),
+ * glibc malloc, and mimalloc, jemalloc and tcmalloc preloaded into glibc's harness (C harnesses), Buffer.allocUnsafe and new Uint8Array (what a Node user would otherwise do),
  * and @thi.ng/malloc (capped: its free is O(live blocks)) — plus micro-benchmarks. Every allocator runs each
  * trace in a process of its own.
  *
@@ -32,6 +32,9 @@ const PEERS: Array<{ kind: 'js'; id: JsPeer } | { kind: 'native'; id: NativePeer
   { kind: 'js', id: 'pymalloc-huge' },
   { kind: 'native', id: 'cpython' },
   { kind: 'native', id: 'glibc' },
+  { kind: 'native', id: 'mimalloc' },
+  { kind: 'native', id: 'jemalloc' },
+  { kind: 'native', id: 'tcmalloc' },
   { kind: 'js', id: 'buffer' },
   { kind: 'js', id: 'uint8array' },
   { kind: 'js', id: 'thing' },

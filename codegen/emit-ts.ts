@@ -7,7 +7,9 @@
  * integers. A member whose address is not a multiple of its size whenever the record is aligned (packed,
  * or i386's 4-aligned 64-bit members) goes through the DataView instead, little-endian like every target.
  * Pointers follow the heap convention: get returns the low 32-bit word (an offset into the heap); on 64-bit
- * targets set writes lo = v and hi = v ? m.baseHi : 0.
+ * targets set writes lo = v and hi = v ? m.baseHi : 0. Each pointer field also gets `get_X_checked` (the offset,
+ * or a RangeError for an address outside the heap) and `get_X_address` / `set_X_address` (the whole address
+ * as a bigint), for pointers that C code stored.
  */
 import type { Target } from './abi';
 import { bannerText } from './emit-c';
@@ -220,4 +222,63 @@ function emitAccessors(
   out.push(`export function ${setName}(m: LayoutViews, p: number${idx}, v: ${a.tsType}): void {`);
   for (const line of set) out.push(`  ${line}`);
   out.push('}');
+  if (f.member.element.kind === 'pointer') emitPointerForms(out, claim, getName, setName, path, f, a, idx);
+}
+
+/**
+ * A pointer field's other forms. The plain getter returns the low word, the heap offset, which is only right
+ * for a pointer into this heap (or NULL); C code may store any address. `_checked` returns the offset too, but
+ * throws a RangeError for an address outside the heap (high word other than `m.baseHi`); `_address` returns
+ * the whole address as a bigint, and its setter writes one.
+ */
+function emitPointerForms(
+  out: string[],
+  claim: (name: string, path: string) => void,
+  getName: string,
+  setName: string,
+  path: string,
+  f: FlatMember,
+  a: Access,
+  idx: string,
+): void {
+  const checkedName = `${getName}_checked`;
+  const addressName = `${getName}_address`;
+  const setAddressName = `${setName}_address`;
+  claim(checkedName, path);
+  claim(addressName, path);
+  claim(setAddressName, path);
+  const aligned = f.guaranteedAlign >= a.unit;
+  const lo = aligned ? `m.u32[${typedIndex(addressExpr(f), 4)}]` : `m.dv.getUint32(${addressExpr(f)}, true)`;
+  const hi = aligned
+    ? `m.u32[${typedIndex(addressExpr(f, 4), 4)}]`
+    : `m.dv.getUint32(${addressExpr(f, 4)}, true)`;
+  const args = `m, p${f.indices.map((_, n) => `, ${indexName(n)}`).join('')}`;
+  if (a.pointer64) {
+    out.push(`export function ${checkedName}(m: LayoutViews, p: number${idx}): number {`);
+    out.push(`  const lo = ${lo};`, `  const hi = ${hi};`);
+    out.push(`  if (hi === (lo === 0 ? 0 : m.baseHi)) return lo;`);
+    out.push(
+      `  throw new RangeError(\`${path}: 0x\${hi.toString(16)}\${lo.toString(16).padStart(8, '0')} is neither NULL nor an address in this heap\`);`,
+    );
+    out.push('}');
+    out.push(`export function ${addressName}(m: LayoutViews, p: number${idx}): bigint {`);
+    out.push(`  return (BigInt(${hi}) << 32n) | BigInt(${lo});`, '}');
+    out.push(`export function ${setAddressName}(m: LayoutViews, p: number${idx}, v: bigint): void {`);
+    if (aligned) {
+      out.push(`  const w = ${typedIndex(addressExpr(f), 4)};`);
+      out.push('  m.u32[w] = Number(v & 0xffffffffn);', '  m.u32[w + 1] = Number((v >> 32n) & 0xffffffffn);');
+    } else {
+      out.push(`  m.dv.setUint32(${addressExpr(f)}, Number(v & 0xffffffffn), true);`);
+      out.push(`  m.dv.setUint32(${addressExpr(f, 4)}, Number((v >> 32n) & 0xffffffffn), true);`);
+    }
+    out.push('}');
+  } else {
+    // 32-bit pointers: the whole address is the word; an offset is only meaningful for an image of this heap.
+    out.push(`export function ${checkedName}(m: LayoutViews, p: number${idx}): number {`);
+    out.push(`  return ${getName}(${args});`, '}');
+    out.push(`export function ${addressName}(m: LayoutViews, p: number${idx}): bigint {`);
+    out.push(`  return BigInt(${lo});`, '}');
+    out.push(`export function ${setAddressName}(m: LayoutViews, p: number${idx}, v: bigint): void {`);
+    out.push(`  ${setName}(${args}, Number(v & 0xffffffffn));`, '}');
+  }
 }

@@ -64,6 +64,7 @@ import {
   pool_header_set_szidx,
   SIZEOF_ARENA_OBJECT,
 } from './generated/layout';
+import { noteSlowPath } from './idle';
 import type { ReadablePages } from './os';
 import { allocSpan, decommitSpan, noteRefusal, releaseSpan, SPAN_ARENA } from './span';
 
@@ -247,6 +248,7 @@ function takeUncarvedPool(h: HeapCore, ao: number): number {
  * against thrashing) or the policy is 'never' (Python 2.4).
  */
 export function poolBecameFree(h: HeapCore, pool: number, arenaIdx: number): void {
+  noteSlowPath(h);
   const u32 = h.u32;
   const hi = h.baseHi;
   const ao = h.arenasBase + arenaIdx * SIZEOF_ARENA_OBJECT;

@@ -190,6 +190,14 @@ export class HeapCore implements LayoutViews {
   declare osRefusal: Error | undefined;
   /** @internal Warnings already emitted for this heap (each at most once). */
   declare readonly warned: Set<string>;
+  /** The idle return (lib/idle.ts): its delay in ms (0: none), the slow paths' count, the armed timer. */
+  declare readonly idleDelay: number;
+  /** @internal */
+  declare idleActivity: number;
+  /** @internal */
+  declare idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** @internal What the timer does once the heap is idle (set by the Heap; undefined once destroyed). */
+  declare idleGiveBack: (() => void) | undefined;
 
   /** @internal */
   constructor(
@@ -199,6 +207,7 @@ export class HeapCore implements LayoutViews {
     decommitMode: DecommitMode,
     debug: boolean,
     hugePages = false,
+    idleDelay = 0,
   ) {
     this.reservation = reservation;
     this.hugePages = hugePages;
@@ -253,6 +262,10 @@ export class HeapCore implements LayoutViews {
     this.poolSize = geometry.poolSize;
     this.markOffset = k.markOffset;
     this.markValue = k.markValue ?? this.baseHi | 0;
+    this.idleDelay = idleDelay;
+    this.idleActivity = 0;
+    this.idleTimer = undefined;
+    this.idleGiveBack = undefined;
   }
 
   /**

@@ -47,6 +47,7 @@ import {
   metadataLayout,
   resolveGeometry,
 } from './geometry';
+import { cancelIdle, MAX_IDLE_DELAY } from './idle';
 import { type DecommitMode, type HeapInspection, pageSize, Reservation, transparentHugePages } from './os';
 import { flushSpanCache, initSpans, setSpanCacheLimit } from './span';
 import { computeStats, formatDebugStats, type HeapStats } from './stats';
@@ -83,6 +84,14 @@ export interface HeapOptions extends GeometryOptions {
    */
   spanCache?: number;
   /**
+   * Under the 'purge' policy: once the heap's slow paths (a pool emptied, a large block freed) have been quiet
+   * this many milliseconds, a timer gives back every free page as `trim()` does, with no call into the heap, so
+   * the RSS of an idle process drops on its own. The timer never keeps the process alive and does not keep the
+   * heap from being collected. 0 turns it off; the other policies never return memory by themselves.
+   * @defaultValue 500 under 'purge', else 0
+   */
+  idleDelay?: number;
+  /**
    * Backs each arena with transparent huge pages (madvise MADV_HUGEPAGE), as CPython's opt-in huge-page build
    * does: a 2 MiB arena then costs one page fault and one TLB entry instead of 512. The arena size must be a
    * multiple of the kernel's huge page size (preset 'cpython-hugepages' has 2 MiB arenas). Memory then goes back
@@ -97,6 +106,8 @@ export interface HeapOptions extends GeometryOptions {
 }
 
 const POLICIES: readonly ReturnPolicy[] = ['purge', 'cpython', 'never'];
+/** idleDelay's default under 'purge': quiet for half a second, and an idle process is back at its floor within a second. */
+const DEFAULT_IDLE_DELAY = 500;
 const MODES: readonly DecommitMode[] = ['dontneed', 'unmap'];
 
 /**
@@ -115,6 +126,7 @@ const OPTION_KEYS: Record<keyof HeapOptions, true> = {
   decommit: true,
   purgeThreshold: true,
   spanCache: true,
+  idleDelay: true,
   hugePages: true,
   debug: true,
 };
@@ -132,6 +144,8 @@ export interface ResolvedHeapOptions {
   readonly decommit: DecommitMode;
   readonly purgeThreshold: number;
   readonly spanCache: number;
+  /** Milliseconds of quiet before the idle return (0: none). */
+  readonly idleDelay: number;
   /** Whether the arenas are advised MADV_HUGEPAGE: the option was set and the kernel has the pages. */
   readonly hugePages: boolean;
   /** The option, else whether PYMALLOC=debug was in the environment when the options were resolved. */
@@ -243,6 +257,18 @@ function checkOptions(o: HeapOptions): void {
       throw optionError(`${k} must be a non-negative integer, got ${String(v)}`, typeof v !== 'number');
     }
   }
+  const d = o.idleDelay;
+  if (d !== undefined && (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0 || d > MAX_IDLE_DELAY)) {
+    throw optionError(
+      `idleDelay must be an integer number of milliseconds from 0 to ${MAX_IDLE_DELAY}, got ${String(d)}`,
+      typeof d !== 'number',
+    );
+  }
+  if (d !== undefined && d > 0 && o.policy !== undefined && o.policy !== 'purge') {
+    throw optionError(
+      `idleDelay needs the 'purge' policy (policy '${o.policy}' never returns memory by itself)`,
+    );
+  }
   for (const k of ['debug', 'hugePages'] as const) {
     if (o[k] !== undefined && typeof o[k] !== 'boolean') throw optionError(`${k} must be a boolean`, true);
   }
@@ -283,6 +309,7 @@ export function resolveHeapOptions(options?: HeapOptions | ResolvedHeapOptions):
     decommit: o.decommit ?? 'dontneed',
     purgeThreshold: o.purgeThreshold ?? 4 * 1024 * 1024,
     spanCache: o.spanCache ?? 1024 * 1024,
+    idleDelay: o.idleDelay ?? ((o.policy ?? 'purge') === 'purge' ? DEFAULT_IDLE_DELAY : 0),
     hugePages: useHugePages(o, geometry),
     debug: o.debug ?? process.env['PYMALLOC'] === 'debug',
   });
@@ -309,6 +336,18 @@ function geometryOf(o: HeapOptions): Geometry {
 export function checkHeapOptions(options?: HeapOptions): { geometry: Geometry; hugePages: boolean } {
   const { geometry, hugePages } = resolveHeapOptions(options);
   return { geometry, hugePages };
+}
+
+let detached: ArrayBuffer | undefined;
+
+/** One detached ArrayBuffer: what a destroyed heap's `buffer` is. */
+function detachedBuffer(): ArrayBuffer {
+  if (detached === undefined) {
+    const b = new ArrayBuffer(0);
+    structuredClone(b, { transfer: [b] });
+    detached = b;
+  }
+  return detached;
 }
 
 /**
@@ -339,7 +378,7 @@ export class Heap extends Allocator {
       MAX_RESERVE,
       r.decommit === 'unmap' ? 'none' : 'readwrite',
     );
-    super(reservation, r.geometry, r.policy, r.decommit, r.debug, r.hugePages);
+    super(reservation, r.geometry, r.policy, r.decommit, r.debug, r.hugePages, r.idleDelay);
     try {
       checkSpecialisation(this, new.target, r.geometry);
       reservation.commit(0, this.meta.metaBytes);
@@ -399,6 +438,14 @@ export class Heap extends Allocator {
     initArenas(this);
     initSpans(this);
     setSpanCacheLimit(this, o.spanCache);
+    this.idleGiveBack = () => this.giveBackIdle();
+  }
+
+  /** The idle return's work (lib/idle.ts): trim()'s, with a refusal kept and reported once instead of thrown. */
+  private giveBackIdle(): void {
+    flushSpanCache(this);
+    purgeFreePools(this);
+    releaseFreeArenas(this);
   }
 
   /**
@@ -417,6 +464,19 @@ export class Heap extends Allocator {
       );
     }
     return this.reservation.base + BigInt(p);
+  }
+
+  /**
+   * The ArrayBuffer over the heap's whole reservation, for passing to your own C addon, which reads and writes
+   * the heap's blocks through include/pymalloc.h (`pymalloc_view_from`; docs/c-addon.md). The same object while
+   * the heap lives. `destroy()` detaches it (byteLength 0), so a view made from it has size 0 and every pointer
+   * from it is NULL; a destroyed heap's `buffer` is a detached one too (the heap lets go of the original, so
+   * that the range can be unmapped once nothing else holds it). It cannot be transferred (postMessage copies
+   * it). Writing into it from JavaScript outside your own blocks corrupts the heap, as a C addon writing there
+   * would.
+   */
+  get buffer(): ArrayBuffer {
+    return this.destroyed ? detachedBuffer() : this.reservation.buffer;
   }
 
   /** Per size class and in total: pools, blocks, arenas, large blocks, and CPython's byte accounting. */
@@ -531,6 +591,7 @@ export class Heap extends Allocator {
     if (this.destroyed) return;
     this.destroyed = true;
     this.threshold = 0;
+    cancelIdle(this);
     this.reservation.release();
     this.dropViews();
   }

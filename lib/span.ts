@@ -39,6 +39,7 @@ import {
   OFFSETOF_HEAP_STATE_SPAN_CACHE_LOW_PAGES,
   OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES,
 } from './generated/layout';
+import { noteSlowPath } from './idle';
 
 export const SPAN_FREE = 1;
 export const SPAN_LARGE = 2;
@@ -392,6 +393,7 @@ function cacheBudget(h: HeapCore, largePages = h.u32[stateWord(h, OFFSETOF_HEAP_
 /** Frees a large block's span: into the dirty cache when it fits the cache's budget, else to the OS. */
 export function freeLargeSpan(h: HeapCore, pg: number, n: number): void {
   const cached = prepareRelease(h, pg, n); // throws, changing nothing, when the OS refuses
+  noteSlowPath(h);
   const u32 = h.u32;
   u32[h.linksIdx + 2 * pg + 1] = 0;
   u32[stateWord(h, OFFSETOF_HEAP_STATE_NLARGE)] -= 1;

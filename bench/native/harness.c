@@ -37,6 +37,9 @@ extern int _PyObject_DebugMallocStats(FILE *out);
 #define PEER_REALLOC(p, n) PyObject_Realloc((p), (n))
 #define PEER_FREE(p) PyObject_Free(p)
 #elif defined(PEER_GLIBC)
+/* Also the harness of the preloaded allocators (mimalloc, jemalloc, tcmalloc: LD_PRELOAD replaces malloc); it
+   prints the file malloc came from, so that a preload that did not take is seen. */
+#include <dlfcn.h>
 #define PEER_NAME "glibc malloc"
 #define PEER_MALLOC(n) malloc(n)
 #define PEER_REALLOC(p, n) realloc((p), (n))
@@ -195,6 +198,19 @@ static void free_all(const struct trace *t, void **ptrs) {
 
 static void print_common(const struct trace *t) {
   printf("{\"peer\":\"%s\",\"ops\":%zu,\"objects\":%u", PEER_NAME, t->length, t->objects);
+#if defined(PEER_GLIBC)
+  {
+    Dl_info info;
+    void *(*volatile m)(size_t) = malloc;
+    const char *from = dladdr((void *)m, &info) && info.dli_fname ? info.dli_fname : "";
+    printf(",\"mallocFrom\":\"");
+    for (; *from; from++) {
+      if (*from == '"' || *from == '\\') putchar('\\');
+      putchar(*from);
+    }
+    putchar('"');
+  }
+#endif
 #if defined(PEER_CPYTHON)
   printf(",\"version\":\"%s\"", PY_VERSION);
 #endif

@@ -1,10 +1,13 @@
 /**
  * The native peers of the benchmark: CPython's own pymalloc (libpython's PyObject_Malloc, driven before
- * Py_Initialize so its pools start empty) and glibc malloc, each replaying the trace in a C program
- * (bench/native/harness.c) built on demand and run in a child process.
+ * Py_Initialize so its pools start empty), glibc malloc, and mimalloc, jemalloc and tcmalloc (the
+ * distribution's shared libraries, preloaded into the glibc harness), each replaying the trace in a C program
+ * (bench/native/harness.c) built on demand and run in a child process. A preloaded peer whose library is not
+ * installed is skipped, naming the package to install; PYMALLOC_BENCH_MIMALLOC (…_JEMALLOC, …_TCMALLOC)
+ * names a library file to use instead.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,12 +17,59 @@ import type { PeerOutcome, PeerRun, PeerSkipped } from './types';
 
 const execFileAsync = promisify(execFile);
 
-export type NativePeer = 'cpython' | 'glibc';
+export type NativePeer = 'cpython' | 'glibc' | PreloadedPeer;
+type PreloadedPeer = 'mimalloc' | 'jemalloc' | 'tcmalloc';
 
 export const NATIVE_PEER_NAMES: Record<NativePeer, string> = {
   cpython: 'CPython pymalloc',
   glibc: 'glibc malloc',
+  mimalloc: 'mimalloc',
+  jemalloc: 'jemalloc',
+  tcmalloc: 'tcmalloc',
 };
+
+/** Each preloaded allocator's library names (newest first) and the Debian package that has them. */
+const PRELOADS: Record<PreloadedPeer, { readonly files: readonly string[]; readonly debian: string }> = {
+  mimalloc: { files: ['libmimalloc.so.2', 'libmimalloc.so'], debian: 'libmimalloc2.0' },
+  jemalloc: { files: ['libjemalloc.so.2', 'libjemalloc.so'], debian: 'libjemalloc2' },
+  tcmalloc: { files: ['libtcmalloc_minimal.so.4', 'libtcmalloc.so.4'], debian: 'libtcmalloc-minimal4' },
+};
+
+const MULTIARCH: Partial<Record<string, string>> = {
+  x64: 'x86_64-linux-gnu',
+  arm64: 'aarch64-linux-gnu',
+  arm: 'arm-linux-gnueabihf',
+  ia32: 'i386-linux-gnu',
+};
+
+/** The library to preload for a peer, or why there is none. */
+export function preloadLibrary(peer: PreloadedPeer): string | { skipped: string } {
+  const override = process.env[`PYMALLOC_BENCH_${peer.toUpperCase()}`];
+  if (override) {
+    return existsSync(override)
+      ? override
+      : { skipped: `PYMALLOC_BENCH_${peer.toUpperCase()}=${override}: no such file` };
+  }
+  const multiarch = MULTIARCH[process.arch];
+  const dirs = [
+    ...(multiarch ? [`/usr/lib/${multiarch}`, `/lib/${multiarch}`] : []),
+    '/usr/lib64',
+    '/usr/lib',
+    '/usr/local/lib',
+  ];
+  for (const dir of dirs) {
+    for (const file of PRELOADS[peer].files) {
+      if (existsSync(join(dir, file))) return join(dir, file);
+    }
+  }
+  return {
+    skipped: `${peer} is not installed (Debian: apt-get install ${PRELOADS[peer].debian}; or set PYMALLOC_BENCH_${peer.toUpperCase()} to its library)`,
+  };
+}
+
+function isPreloaded(peer: NativePeer): peer is PreloadedPeer {
+  return peer in PRELOADS;
+}
 
 const HARNESS = 'bench/native/harness.c';
 const MAGIC = 'PYMTRACE';
@@ -59,8 +109,9 @@ function traceLabel(trace: Trace): string {
 /** Builds (or finds cached) the harness for a peer; a string is the reason it cannot be built here. */
 function harness(peer: NativePeer): string | { skipped: string } {
   try {
-    if (peer === 'glibc') {
-      if (process.platform !== 'linux') return { skipped: 'glibc malloc is measured on Linux only' };
+    if (peer === 'glibc' || isPreloaded(peer)) {
+      if (process.platform !== 'linux')
+        return { skipped: `${NATIVE_PEER_NAMES[peer]} is measured on Linux only` };
       return buildPackagedC(__dirname, HARNESS, { name: 'harness-glibc', cflags: ['-O2', '-DPEER_GLIBC'] });
     }
     const py = libpython();
@@ -83,14 +134,14 @@ function harness(peer: NativePeer): string | { skipped: string } {
   }
 }
 
-async function runHarness(exe: string, file: string, args: string[]): Promise<string> {
+async function runHarness(exe: string, file: string, args: string[], preload?: string): Promise<string> {
   try {
     const { stdout } = await execFileAsync(exe, [file, ...args], {
       encoding: 'utf8',
       maxBuffer: 64 * 2 ** 20,
       // PYTHONMALLOC and friends are read by Py_Initialize only, which the harness never calls; keep the
-      // environment anyway so glibc's MALLOC_* tunables apply as the user set them.
-      env: process.env,
+      // environment anyway so glibc's MALLOC_* tunables (and mimalloc's MIMALLOC_*, …) apply as the user set them.
+      env: preload === undefined ? process.env : { ...process.env, LD_PRELOAD: preload },
     });
     return stdout;
   } catch (err) {
@@ -128,11 +179,22 @@ export async function runNativePeer(
   const label = traceLabel(trace);
   const exe = harness(peer);
   if (typeof exe !== 'string') return { peer: name, trace: label, skipped: exe.skipped };
+  const preload = isPreloaded(peer) ? preloadLibrary(peer) : undefined;
+  if (typeof preload === 'object') return { peer: name, trace: label, skipped: preload.skipped };
   const reps = Math.max(1, Math.floor(opts.reps));
   const samples = Math.max(1, Math.floor(opts.samples ?? 200));
   return withTraceFile(trace, async (file) => {
-    const time = JSON.parse(await runHarness(exe, file, ['time', String(reps)])) as TimeResult;
-    const tl = JSON.parse(await runHarness(exe, file, ['timeline', String(samples)])) as TimelineResult;
+    const time = JSON.parse(await runHarness(exe, file, ['time', String(reps)], preload)) as TimeResult & {
+      mallocFrom?: string;
+    };
+    if (preload !== undefined && time.mallocFrom !== realpathSync(preload) && time.mallocFrom !== preload) {
+      throw new Error(
+        `${name}: LD_PRELOAD=${preload} did not replace malloc (the harness's malloc came from ${time.mallocFrom || 'an unknown file'})`,
+      );
+    }
+    const tl = JSON.parse(
+      await runHarness(exe, file, ['timeline', String(samples)], preload),
+    ) as TimelineResult;
     const run: PeerRun = {
       peer: name,
       trace: label,

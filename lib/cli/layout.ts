@@ -2,16 +2,19 @@
  * `pymalloc layout`: compiles a struct description into a C header, TypeScript accessors and/or a report.
  * Description errors and stale outputs end in one line on stderr (exit 2 and 1 respectively).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { relative, sep } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import {
   computeLayout,
   DEFAULT_TS_TARGET,
   emitC,
+  emitDts,
+  emitJs,
   emitReport,
   emitTs,
   getTarget,
+  type JsModuleKind,
   LayoutError,
   loadDescription,
   TARGET_NAMES,
@@ -22,6 +25,8 @@ export interface LayoutOptions {
   target: string[];
   c?: string;
   ts?: string;
+  js?: string;
+  module?: string;
   report?: boolean;
   check?: boolean;
 }
@@ -65,11 +70,51 @@ export function generateLayoutOutputs(file: string, options: LayoutOptions): Lay
     const target = getTarget(named?.[0] ?? DEFAULT_TS_TARGET);
     files.set(options.ts, emitTs(computeLayout(decls, target), { source }));
   }
+  if (options.js !== undefined) {
+    if (options.js === '-')
+      throw new UsageError("layout: --js needs a file name (a .d.ts is written beside it), not '-'");
+    const kind = jsModuleKind(options.js, options.module);
+    const layout = computeLayout(decls, getTarget(named?.[0] ?? DEFAULT_TS_TARGET));
+    files.set(options.js, emitJs(layout, { source, module: kind }));
+    files.set(declarationFile(options.js), emitDts(layout, { source }));
+  }
   let report: string | undefined;
   if (options.report || files.size === 0) {
     report = (named ?? ['host']).map((n) => emitReport(computeLayout(decls, getTarget(n)))).join('\n');
   }
   return { files, report };
+}
+
+/**
+ * The module kind of the --js output: --module when given, else as Node would load the file: .mjs is an ES
+ * module, .cjs CommonJS, and .js follows the "type" of the nearest package.json (CommonJS without one).
+ */
+export function jsModuleKind(file: string, module: string | undefined): JsModuleKind {
+  if (module !== undefined) {
+    if (module === 'cjs' || module === 'esm') return module;
+    throw new UsageError(`layout: --module must be 'cjs' or 'esm', got '${module}'`);
+  }
+  if (file.endsWith('.mjs')) return 'esm';
+  if (file.endsWith('.cjs')) return 'cjs';
+  for (let dir = dirname(resolve(file)); ; dir = dirname(dir)) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        return (JSON.parse(readFileSync(pkg, 'utf8')) as { type?: unknown }).type === 'module'
+          ? 'esm'
+          : 'cjs';
+      } catch {
+        return 'cjs';
+      }
+    }
+    if (dirname(dir) === dir) return 'cjs';
+  }
+}
+
+/** out.js → out.d.ts, out.mjs → out.d.mts, out.cjs → out.d.cts (what TypeScript looks for beside each). */
+export function declarationFile(file: string): string {
+  const m = /\.(m|c)?js$/.exec(file);
+  return m ? `${file.slice(0, m.index)}.d.${m[1] ?? ''}ts` : `${file}.d.ts`;
 }
 
 function readOrUndefined(file: string): string | undefined {
@@ -82,8 +127,8 @@ function readOrUndefined(file: string): string | undefined {
 
 /** Runs the command; returns the exit status (0, or 1 when --check finds stale files). */
 export function runLayout(file: string, options: LayoutOptions): number {
-  if (options.check && options.c === undefined && options.ts === undefined) {
-    throw new UsageError('layout: --check needs --c and/or --ts to name the files to check');
+  if (options.check && options.c === undefined && options.ts === undefined && options.js === undefined) {
+    throw new UsageError('layout: --check needs --c, --ts or --js to name the files to check');
   }
   let outputs: LayoutOutputs;
   try {
@@ -112,6 +157,9 @@ const HELP = `
 Targets: host, ${TARGET_NAMES.join(', ')}.
   --c:      static assertions for every --target (all six when none is named)
   --ts:     accessors for the first --target (x86_64-linux-gnu when none is named)
+  --js:     the same accessors as plain JavaScript, with a declaration file beside it (out.js → out.d.ts);
+            an ES module or CommonJS as --module says, else as Node would load the file name (.mjs, .cjs,
+            or .js by the nearest package.json's "type")
   report:   one per --target (the host's when none is named); printed when neither --c nor --ts is given
 
 A .ts description is transpiled in memory with the typescript package (a dev dependency); a compiled .js works
@@ -136,6 +184,8 @@ export function registerLayoutCommand(program: Command): void {
     )
     .option('--c <out.h>', "write the C header ('-' for stdout)")
     .option('--ts <out.ts>', "write the TypeScript accessors ('-' for stdout)")
+    .option('--js <out.js>', 'write the accessors as JavaScript, and their declarations beside (out.d.ts)')
+    .option('--module <kind>', "--js output: 'cjs' or 'esm' (default: from the file name, as Node loads it)")
     .option('--report', 'print the layout report (pahole style) to stdout')
     .option('--check', 'write nothing; exit 1 naming each output that differs from what would be generated')
     .addHelpText('after', HELP)

@@ -30,6 +30,20 @@ export function pool_header_set_ref__padding(m: LayoutViews, p: number, v: numbe
   m.u32[w] = v;
   m.u32[w + 1] = v ? m.baseHi : 0;
 }
+export function pool_header_get_ref__padding_checked(m: LayoutViews, p: number): number {
+  const lo = m.u32[p >>> 2];
+  const hi = m.u32[(p + 4) >>> 2];
+  if (hi === (lo === 0 ? 0 : m.baseHi)) return lo;
+  throw new RangeError(`pool_header.ref._padding: 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is neither NULL nor an address in this heap`);
+}
+export function pool_header_get_ref__padding_address(m: LayoutViews, p: number): bigint {
+  return (BigInt(m.u32[(p + 4) >>> 2]) << 32n) | BigInt(m.u32[p >>> 2]);
+}
+export function pool_header_set_ref__padding_address(m: LayoutViews, p: number, v: bigint): void {
+  const w = p >>> 2;
+  m.u32[w] = Number(v & 0xffffffffn);
+  m.u32[w + 1] = Number((v >> 32n) & 0xffffffffn);
+}
 export const OFFSETOF_POOL_HEADER_REF_COUNT = 0;
 export function pool_header_get_ref_count(m: LayoutViews, p: number): number {
   return m.u32[p >>> 2];
@@ -46,6 +60,20 @@ export function pool_header_set_freeblock(m: LayoutViews, p: number, v: number):
   m.u32[w] = v;
   m.u32[w + 1] = v ? m.baseHi : 0;
 }
+export function pool_header_get_freeblock_checked(m: LayoutViews, p: number): number {
+  const lo = m.u32[(p + 8) >>> 2];
+  const hi = m.u32[(p + 12) >>> 2];
+  if (hi === (lo === 0 ? 0 : m.baseHi)) return lo;
+  throw new RangeError(`pool_header.freeblock: 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is neither NULL nor an address in this heap`);
+}
+export function pool_header_get_freeblock_address(m: LayoutViews, p: number): bigint {
+  return (BigInt(m.u32[(p + 12) >>> 2]) << 32n) | BigInt(m.u32[(p + 8) >>> 2]);
+}
+export function pool_header_set_freeblock_address(m: LayoutViews, p: number, v: bigint): void {
+  const w = (p + 8) >>> 2;
+  m.u32[w] = Number(v & 0xffffffffn);
+  m.u32[w + 1] = Number((v >> 32n) & 0xffffffffn);
+}
 export const OFFSETOF_POOL_HEADER_NEXTPOOL = 16;
 export function pool_header_get_nextpool(m: LayoutViews, p: number): number {
   return m.u32[(p + 16) >>> 2];
@@ -55,6 +83,20 @@ export function pool_header_set_nextpool(m: LayoutViews, p: number, v: number): 
   m.u32[w] = v;
   m.u32[w + 1] = v ? m.baseHi : 0;
 }
+export function pool_header_get_nextpool_checked(m: LayoutViews, p: number): number {
+  const lo = m.u32[(p + 16) >>> 2];
+  const hi = m.u32[(p + 20) >>> 2];
+  if (hi === (lo === 0 ? 0 : m.baseHi)) return lo;
+  throw new RangeError(`pool_header.nextpool: 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is neither NULL nor an address in this heap`);
+}
+export function pool_header_get_nextpool_address(m: LayoutViews, p: number): bigint {
+  return (BigInt(m.u32[(p + 20) >>> 2]) << 32n) | BigInt(m.u32[(p + 16) >>> 2]);
+}
+export function pool_header_set_nextpool_address(m: LayoutViews, p: number, v: bigint): void {
+  const w = (p + 16) >>> 2;
+  m.u32[w] = Number(v & 0xffffffffn);
+  m.u32[w + 1] = Number((v >> 32n) & 0xffffffffn);
+}
 export const OFFSETOF_POOL_HEADER_PREVPOOL = 24;
 export function pool_header_get_prevpool(m: LayoutViews, p: number): number {
   return m.u32[(p + 24) >>> 2];
@@ -63,6 +105,20 @@ export function pool_header_set_prevpool(m: LayoutViews, p: number, v: number): 
   const w = (p + 24) >>> 2;
   m.u32[w] = v;
   m.u32[w + 1] = v ? m.baseHi : 0;
+}
+export function pool_header_get_prevpool_checked(m: LayoutViews, p: number): number {
+  const lo = m.u32[(p + 24) >>> 2];
+  const hi = m.u32[(p + 28) >>> 2];
+  if (hi === (lo === 0 ? 0 : m.baseHi)) return lo;
+  throw new RangeError(`pool_header.prevpool: 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is neither NULL nor an address in this heap`);
+}
+export function pool_header_get_prevpool_address(m: LayoutViews, p: number): bigint {
+  return (BigInt(m.u32[(p + 28) >>> 2]) << 32n) | BigInt(m.u32[(p + 24) >>> 2]);
+}
+export function pool_header_set_prevpool_address(m: LayoutViews, p: number, v: bigint): void {
+  const w = (p + 24) >>> 2;
+  m.u32[w] = Number(v & 0xffffffffn);
+  m.u32[w + 1] = Number((v >> 32n) & 0xffffffffn);
 }
 export const OFFSETOF_POOL_HEADER_ARENAINDEX = 32;
 export function pool_header_get_arenaindex(m: LayoutViews, p: number): number {
@@ -112,6 +168,20 @@ export function arena_object_set_pool_address(m: LayoutViews, p: number, v: numb
   m.u32[w] = v;
   m.u32[w + 1] = v ? m.baseHi : 0;
 }
+export function arena_object_get_pool_address_checked(m: LayoutViews, p: number): number {
+  const lo = m.u32[(p + 8) >>> 2];
+  const hi = m.u32[(p + 12) >>> 2];
+  if (hi === (lo === 0 ? 0 : m.baseHi)) return lo;
+  throw new RangeError(`arena_object.pool_address: 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is neither NULL nor an address in this heap`);
+}
+export function arena_object_get_pool_address_address(m: LayoutViews, p: number): bigint {
+  return (BigInt(m.u32[(p + 12) >>> 2]) << 32n) | BigInt(m.u32[(p + 8) >>> 2]);
+}
+export function arena_object_set_pool_address_address(m: LayoutViews, p: number, v: bigint): void {
+  const w = (p + 8) >>> 2;
+  m.u32[w] = Number(v & 0xffffffffn);
+  m.u32[w + 1] = Number((v >> 32n) & 0xffffffffn);
+}
 export const OFFSETOF_ARENA_OBJECT_NFREEPOOLS = 16;
 export function arena_object_get_nfreepools(m: LayoutViews, p: number): number {
   return m.u32[(p + 16) >>> 2];
@@ -135,6 +205,20 @@ export function arena_object_set_freepools(m: LayoutViews, p: number, v: number)
   m.u32[w] = v;
   m.u32[w + 1] = v ? m.baseHi : 0;
 }
+export function arena_object_get_freepools_checked(m: LayoutViews, p: number): number {
+  const lo = m.u32[(p + 24) >>> 2];
+  const hi = m.u32[(p + 28) >>> 2];
+  if (hi === (lo === 0 ? 0 : m.baseHi)) return lo;
+  throw new RangeError(`arena_object.freepools: 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is neither NULL nor an address in this heap`);
+}
+export function arena_object_get_freepools_address(m: LayoutViews, p: number): bigint {
+  return (BigInt(m.u32[(p + 28) >>> 2]) << 32n) | BigInt(m.u32[(p + 24) >>> 2]);
+}
+export function arena_object_set_freepools_address(m: LayoutViews, p: number, v: bigint): void {
+  const w = (p + 24) >>> 2;
+  m.u32[w] = Number(v & 0xffffffffn);
+  m.u32[w + 1] = Number((v >> 32n) & 0xffffffffn);
+}
 export const OFFSETOF_ARENA_OBJECT_NEXTARENA = 32;
 export function arena_object_get_nextarena(m: LayoutViews, p: number): number {
   return m.u32[(p + 32) >>> 2];
@@ -144,6 +228,20 @@ export function arena_object_set_nextarena(m: LayoutViews, p: number, v: number)
   m.u32[w] = v;
   m.u32[w + 1] = v ? m.baseHi : 0;
 }
+export function arena_object_get_nextarena_checked(m: LayoutViews, p: number): number {
+  const lo = m.u32[(p + 32) >>> 2];
+  const hi = m.u32[(p + 36) >>> 2];
+  if (hi === (lo === 0 ? 0 : m.baseHi)) return lo;
+  throw new RangeError(`arena_object.nextarena: 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is neither NULL nor an address in this heap`);
+}
+export function arena_object_get_nextarena_address(m: LayoutViews, p: number): bigint {
+  return (BigInt(m.u32[(p + 36) >>> 2]) << 32n) | BigInt(m.u32[(p + 32) >>> 2]);
+}
+export function arena_object_set_nextarena_address(m: LayoutViews, p: number, v: bigint): void {
+  const w = (p + 32) >>> 2;
+  m.u32[w] = Number(v & 0xffffffffn);
+  m.u32[w + 1] = Number((v >> 32n) & 0xffffffffn);
+}
 export const OFFSETOF_ARENA_OBJECT_PREVARENA = 40;
 export function arena_object_get_prevarena(m: LayoutViews, p: number): number {
   return m.u32[(p + 40) >>> 2];
@@ -152,6 +250,20 @@ export function arena_object_set_prevarena(m: LayoutViews, p: number, v: number)
   const w = (p + 40) >>> 2;
   m.u32[w] = v;
   m.u32[w + 1] = v ? m.baseHi : 0;
+}
+export function arena_object_get_prevarena_checked(m: LayoutViews, p: number): number {
+  const lo = m.u32[(p + 40) >>> 2];
+  const hi = m.u32[(p + 44) >>> 2];
+  if (hi === (lo === 0 ? 0 : m.baseHi)) return lo;
+  throw new RangeError(`arena_object.prevarena: 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is neither NULL nor an address in this heap`);
+}
+export function arena_object_get_prevarena_address(m: LayoutViews, p: number): bigint {
+  return (BigInt(m.u32[(p + 44) >>> 2]) << 32n) | BigInt(m.u32[(p + 40) >>> 2]);
+}
+export function arena_object_set_prevarena_address(m: LayoutViews, p: number, v: bigint): void {
+  const w = (p + 40) >>> 2;
+  m.u32[w] = Number(v & 0xffffffffn);
+  m.u32[w + 1] = Number((v >> 32n) & 0xffffffffn);
 }
 
 // struct heap_state
@@ -306,6 +418,20 @@ export function heap_state_set_arenas(m: LayoutViews, p: number, v: number): voi
   m.u32[w] = v;
   m.u32[w + 1] = v ? m.baseHi : 0;
 }
+export function heap_state_get_arenas_checked(m: LayoutViews, p: number): number {
+  const lo = m.u32[(p + 88) >>> 2];
+  const hi = m.u32[(p + 92) >>> 2];
+  if (hi === (lo === 0 ? 0 : m.baseHi)) return lo;
+  throw new RangeError(`heap_state.arenas: 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is neither NULL nor an address in this heap`);
+}
+export function heap_state_get_arenas_address(m: LayoutViews, p: number): bigint {
+  return (BigInt(m.u32[(p + 92) >>> 2]) << 32n) | BigInt(m.u32[(p + 88) >>> 2]);
+}
+export function heap_state_set_arenas_address(m: LayoutViews, p: number, v: bigint): void {
+  const w = (p + 88) >>> 2;
+  m.u32[w] = Number(v & 0xffffffffn);
+  m.u32[w + 1] = Number((v >> 32n) & 0xffffffffn);
+}
 export const OFFSETOF_HEAP_STATE_USABLE_ARENAS = 96;
 export function heap_state_get_usable_arenas(m: LayoutViews, p: number): number {
   return m.u32[(p + 96) >>> 2];
@@ -314,6 +440,20 @@ export function heap_state_set_usable_arenas(m: LayoutViews, p: number, v: numbe
   const w = (p + 96) >>> 2;
   m.u32[w] = v;
   m.u32[w + 1] = v ? m.baseHi : 0;
+}
+export function heap_state_get_usable_arenas_checked(m: LayoutViews, p: number): number {
+  const lo = m.u32[(p + 96) >>> 2];
+  const hi = m.u32[(p + 100) >>> 2];
+  if (hi === (lo === 0 ? 0 : m.baseHi)) return lo;
+  throw new RangeError(`heap_state.usable_arenas: 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is neither NULL nor an address in this heap`);
+}
+export function heap_state_get_usable_arenas_address(m: LayoutViews, p: number): bigint {
+  return (BigInt(m.u32[(p + 100) >>> 2]) << 32n) | BigInt(m.u32[(p + 96) >>> 2]);
+}
+export function heap_state_set_usable_arenas_address(m: LayoutViews, p: number, v: bigint): void {
+  const w = (p + 96) >>> 2;
+  m.u32[w] = Number(v & 0xffffffffn);
+  m.u32[w + 1] = Number((v >> 32n) & 0xffffffffn);
 }
 export const OFFSETOF_HEAP_STATE_UNUSED_ARENA_OBJECTS = 104;
 export function heap_state_get_unused_arena_objects(m: LayoutViews, p: number): number {
@@ -324,6 +464,20 @@ export function heap_state_set_unused_arena_objects(m: LayoutViews, p: number, v
   m.u32[w] = v;
   m.u32[w + 1] = v ? m.baseHi : 0;
 }
+export function heap_state_get_unused_arena_objects_checked(m: LayoutViews, p: number): number {
+  const lo = m.u32[(p + 104) >>> 2];
+  const hi = m.u32[(p + 108) >>> 2];
+  if (hi === (lo === 0 ? 0 : m.baseHi)) return lo;
+  throw new RangeError(`heap_state.unused_arena_objects: 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is neither NULL nor an address in this heap`);
+}
+export function heap_state_get_unused_arena_objects_address(m: LayoutViews, p: number): bigint {
+  return (BigInt(m.u32[(p + 108) >>> 2]) << 32n) | BigInt(m.u32[(p + 104) >>> 2]);
+}
+export function heap_state_set_unused_arena_objects_address(m: LayoutViews, p: number, v: bigint): void {
+  const w = (p + 104) >>> 2;
+  m.u32[w] = Number(v & 0xffffffffn);
+  m.u32[w + 1] = Number((v >> 32n) & 0xffffffffn);
+}
 export const OFFSETOF_HEAP_STATE_ARENAMAP = 112;
 export function heap_state_get_arenamap(m: LayoutViews, p: number): number {
   return m.u32[(p + 112) >>> 2];
@@ -332,6 +486,20 @@ export function heap_state_set_arenamap(m: LayoutViews, p: number, v: number): v
   const w = (p + 112) >>> 2;
   m.u32[w] = v;
   m.u32[w + 1] = v ? m.baseHi : 0;
+}
+export function heap_state_get_arenamap_checked(m: LayoutViews, p: number): number {
+  const lo = m.u32[(p + 112) >>> 2];
+  const hi = m.u32[(p + 116) >>> 2];
+  if (hi === (lo === 0 ? 0 : m.baseHi)) return lo;
+  throw new RangeError(`heap_state.arenamap: 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is neither NULL nor an address in this heap`);
+}
+export function heap_state_get_arenamap_address(m: LayoutViews, p: number): bigint {
+  return (BigInt(m.u32[(p + 116) >>> 2]) << 32n) | BigInt(m.u32[(p + 112) >>> 2]);
+}
+export function heap_state_set_arenamap_address(m: LayoutViews, p: number, v: bigint): void {
+  const w = (p + 112) >>> 2;
+  m.u32[w] = Number(v & 0xffffffffn);
+  m.u32[w + 1] = Number((v >> 32n) & 0xffffffffn);
 }
 export const OFFSETOF_HEAP_STATE_PAGEMAP = 120;
 export function heap_state_get_pagemap(m: LayoutViews, p: number): number {
@@ -342,6 +510,20 @@ export function heap_state_set_pagemap(m: LayoutViews, p: number, v: number): vo
   m.u32[w] = v;
   m.u32[w + 1] = v ? m.baseHi : 0;
 }
+export function heap_state_get_pagemap_checked(m: LayoutViews, p: number): number {
+  const lo = m.u32[(p + 120) >>> 2];
+  const hi = m.u32[(p + 124) >>> 2];
+  if (hi === (lo === 0 ? 0 : m.baseHi)) return lo;
+  throw new RangeError(`heap_state.pagemap: 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is neither NULL nor an address in this heap`);
+}
+export function heap_state_get_pagemap_address(m: LayoutViews, p: number): bigint {
+  return (BigInt(m.u32[(p + 124) >>> 2]) << 32n) | BigInt(m.u32[(p + 120) >>> 2]);
+}
+export function heap_state_set_pagemap_address(m: LayoutViews, p: number, v: bigint): void {
+  const w = (p + 120) >>> 2;
+  m.u32[w] = Number(v & 0xffffffffn);
+  m.u32[w + 1] = Number((v >> 32n) & 0xffffffffn);
+}
 export const OFFSETOF_HEAP_STATE_SPAN_LINKS = 128;
 export function heap_state_get_span_links(m: LayoutViews, p: number): number {
   return m.u32[(p + 128) >>> 2];
@@ -351,6 +533,20 @@ export function heap_state_set_span_links(m: LayoutViews, p: number, v: number):
   m.u32[w] = v;
   m.u32[w + 1] = v ? m.baseHi : 0;
 }
+export function heap_state_get_span_links_checked(m: LayoutViews, p: number): number {
+  const lo = m.u32[(p + 128) >>> 2];
+  const hi = m.u32[(p + 132) >>> 2];
+  if (hi === (lo === 0 ? 0 : m.baseHi)) return lo;
+  throw new RangeError(`heap_state.span_links: 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is neither NULL nor an address in this heap`);
+}
+export function heap_state_get_span_links_address(m: LayoutViews, p: number): bigint {
+  return (BigInt(m.u32[(p + 132) >>> 2]) << 32n) | BigInt(m.u32[(p + 128) >>> 2]);
+}
+export function heap_state_set_span_links_address(m: LayoutViews, p: number, v: bigint): void {
+  const w = (p + 128) >>> 2;
+  m.u32[w] = Number(v & 0xffffffffn);
+  m.u32[w + 1] = Number((v >> 32n) & 0xffffffffn);
+}
 export const OFFSETOF_HEAP_STATE_FREED_HEADS = 136;
 export function heap_state_get_freed_heads(m: LayoutViews, p: number): number {
   return m.u32[(p + 136) >>> 2];
@@ -359,6 +555,20 @@ export function heap_state_set_freed_heads(m: LayoutViews, p: number, v: number)
   const w = (p + 136) >>> 2;
   m.u32[w] = v;
   m.u32[w + 1] = v ? m.baseHi : 0;
+}
+export function heap_state_get_freed_heads_checked(m: LayoutViews, p: number): number {
+  const lo = m.u32[(p + 136) >>> 2];
+  const hi = m.u32[(p + 140) >>> 2];
+  if (hi === (lo === 0 ? 0 : m.baseHi)) return lo;
+  throw new RangeError(`heap_state.freed_heads: 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is neither NULL nor an address in this heap`);
+}
+export function heap_state_get_freed_heads_address(m: LayoutViews, p: number): bigint {
+  return (BigInt(m.u32[(p + 140) >>> 2]) << 32n) | BigInt(m.u32[(p + 136) >>> 2]);
+}
+export function heap_state_set_freed_heads_address(m: LayoutViews, p: number, v: bigint): void {
+  const w = (p + 136) >>> 2;
+  m.u32[w] = Number(v & 0xffffffffn);
+  m.u32[w + 1] = Number((v >> 32n) & 0xffffffffn);
 }
 export const OFFSETOF_HEAP_STATE_NARENAS_CURRENTLY_ALLOCATED = 144;
 export function heap_state_get_narenas_currently_allocated(m: LayoutViews, p: number): number {
@@ -396,6 +606,20 @@ export function heap_state_set_purgemap(m: LayoutViews, p: number, v: number): v
   const w = (p + 160) >>> 2;
   m.u32[w] = v;
   m.u32[w + 1] = v ? m.baseHi : 0;
+}
+export function heap_state_get_purgemap_checked(m: LayoutViews, p: number): number {
+  const lo = m.u32[(p + 160) >>> 2];
+  const hi = m.u32[(p + 164) >>> 2];
+  if (hi === (lo === 0 ? 0 : m.baseHi)) return lo;
+  throw new RangeError(`heap_state.purgemap: 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is neither NULL nor an address in this heap`);
+}
+export function heap_state_get_purgemap_address(m: LayoutViews, p: number): bigint {
+  return (BigInt(m.u32[(p + 164) >>> 2]) << 32n) | BigInt(m.u32[(p + 160) >>> 2]);
+}
+export function heap_state_set_purgemap_address(m: LayoutViews, p: number, v: bigint): void {
+  const w = (p + 160) >>> 2;
+  m.u32[w] = Number(v & 0xffffffffn);
+  m.u32[w + 1] = Number((v >> 32n) & 0xffffffffn);
 }
 export const OFFSETOF_HEAP_STATE_PURGE_WORDS = 168;
 export function heap_state_get_purge_words(m: LayoutViews, p: number): number {
@@ -496,6 +720,20 @@ export function heap_state_set_usedpools(m: LayoutViews, p: number, i: number, v
   m.u32[w] = v;
   m.u32[w + 1] = v ? m.baseHi : 0;
 }
+export function heap_state_get_usedpools_checked(m: LayoutViews, p: number, i: number): number {
+  const lo = m.u32[(p + 464 + i * 8) >>> 2];
+  const hi = m.u32[(p + 468 + i * 8) >>> 2];
+  if (hi === (lo === 0 ? 0 : m.baseHi)) return lo;
+  throw new RangeError(`heap_state.usedpools: 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is neither NULL nor an address in this heap`);
+}
+export function heap_state_get_usedpools_address(m: LayoutViews, p: number, i: number): bigint {
+  return (BigInt(m.u32[(p + 468 + i * 8) >>> 2]) << 32n) | BigInt(m.u32[(p + 464 + i * 8) >>> 2]);
+}
+export function heap_state_set_usedpools_address(m: LayoutViews, p: number, i: number, v: bigint): void {
+  const w = (p + 464 + i * 8) >>> 2;
+  m.u32[w] = Number(v & 0xffffffffn);
+  m.u32[w + 1] = Number((v >> 32n) & 0xffffffffn);
+}
 export const OFFSETOF_HEAP_STATE_NFP2LASTA = 1488;
 export const LENGTHOF_HEAP_STATE_NFP2LASTA = 1025;
 export const STRIDEOF_HEAP_STATE_NFP2LASTA = 8;
@@ -506,4 +744,18 @@ export function heap_state_set_nfp2lasta(m: LayoutViews, p: number, i: number, v
   const w = (p + 1488 + i * 8) >>> 2;
   m.u32[w] = v;
   m.u32[w + 1] = v ? m.baseHi : 0;
+}
+export function heap_state_get_nfp2lasta_checked(m: LayoutViews, p: number, i: number): number {
+  const lo = m.u32[(p + 1488 + i * 8) >>> 2];
+  const hi = m.u32[(p + 1492 + i * 8) >>> 2];
+  if (hi === (lo === 0 ? 0 : m.baseHi)) return lo;
+  throw new RangeError(`heap_state.nfp2lasta: 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is neither NULL nor an address in this heap`);
+}
+export function heap_state_get_nfp2lasta_address(m: LayoutViews, p: number, i: number): bigint {
+  return (BigInt(m.u32[(p + 1492 + i * 8) >>> 2]) << 32n) | BigInt(m.u32[(p + 1488 + i * 8) >>> 2]);
+}
+export function heap_state_set_nfp2lasta_address(m: LayoutViews, p: number, i: number, v: bigint): void {
+  const w = (p + 1488 + i * 8) >>> 2;
+  m.u32[w] = Number(v & 0xffffffffn);
+  m.u32[w + 1] = Number((v >> 32n) & 0xffffffffn);
 }

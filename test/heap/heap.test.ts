@@ -129,6 +129,25 @@ describe('views and addresses', () => {
     expect(h.reservation.base % 2n ** 32n).toBe(0n);
   });
 
+  test('buffer is the ArrayBuffer under the views, the same object while the heap lives, detached by destroy', () => {
+    const h = makeHeap();
+    const buffer = h.buffer;
+    expect(buffer).toBeInstanceOf(ArrayBuffer);
+    expect(buffer).toBe(h.u8.buffer);
+    expect(buffer.byteLength).toBe(h.reservation.size);
+    const p = h.malloc(32);
+    new Uint8Array(buffer, p, 32).fill(7);
+    expect(h.u8[p + 31]).toBe(7);
+    h.free(p);
+    expect(h.buffer).toBe(buffer);
+    h.destroy();
+    expect(buffer.byteLength).toBe(0);
+    expect(h.buffer.byteLength).toBe(0);
+    expect(() => new Uint8Array(h.buffer)).toThrow(/detached/); // detached, as the original is
+    expect(() => new Uint8Array(buffer)).toThrow(/detached/);
+    expect(h.u8.length).toBe(0);
+  });
+
   test('f64 and i32 views alias the same bytes', () => {
     const h = makeHeap();
     const p = h.malloc(16);

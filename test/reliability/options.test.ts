@@ -40,6 +40,7 @@ const NAMES = [
   'decommit',
   'purgeThreshold',
   'spanCache',
+  'idleDelay',
   'hugePages',
   'debug',
 ] as const;
@@ -99,6 +100,7 @@ const STABLE: Record<Name, unknown> = {
   decommit: 'dontneed',
   purgeThreshold: 4 * MiB,
   spanCache: MiB,
+  idleDelay: 500,
   hugePages: false,
   debug: false,
 };
@@ -348,6 +350,7 @@ interface ChildResult {
     stateFlags: number;
     purgeThresholdPools: number;
     spanCacheLimitPages: number;
+    idleDelay: number;
   } | null;
   churn: unknown;
 }
@@ -424,6 +427,7 @@ function expectHeapOf(r: ChildResult, first: HeapOptions, classNameOverride?: st
     statePolicy: { cpython: 0, purge: 1, never: 2 }[first.policy ?? 'purge'],
     purgeThresholdPools: hugePages ? 0xffffffff : Math.max(1, Math.ceil(purgeThreshold / g.poolSize)),
     spanCacheLimitPages: Math.floor((first.spanCache ?? MiB) / g.pageSize),
+    idleDelay: first.idleDelay ?? ((first.policy ?? 'purge') === 'purge' ? 500 : 0),
   });
   expect(r.readsAfter).toEqual(r.reads);
 }
@@ -535,6 +539,16 @@ const FLIPS: Record<Name, { base?: Record<string, unknown>; pairs: [unknown, unk
       [4 * MiB, 0],
       [4096, -4096],
       [-4096, 4096],
+    ],
+  },
+  idleDelay: {
+    base: { reserve: RESERVE },
+    pairs: [
+      [0, 500],
+      [250, 0],
+      [100, -1],
+      [-1, 100],
+      [UNDEFINED, 2 ** 31],
     ],
   },
   hugePages: {

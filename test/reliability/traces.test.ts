@@ -460,9 +460,7 @@ describe('quoting user input', () => {
 
   test('truncates to about 80 characters, keeping both ends (or the start), even for 10 MB', () => {
     const big = `${'a'.repeat(5 * MiB)}${'b'.repeat(5 * MiB)}`;
-    const t0 = process.hrtime.bigint();
     const q = escapeInput(big);
-    expect(Number(process.hrtime.bigint() - t0) / 1e6).toBeLessThan(50);
     expect(q.length).toBeLessThanOrEqual(QUOTE_MAX);
     expect(q.length).toBeGreaterThan(QUOTE_MAX - 8);
     expect(q).toMatch(/^a+\.\.\.b+$/);
@@ -472,6 +470,21 @@ describe('quoting user input', () => {
     expect(bin).toMatch(/^(\\xfe)+\.\.\.(\\xfe)+$/);
     expect(bin.length).toBeLessThanOrEqual(QUOTE_MAX);
     expect(escapeInput('x'.repeat(QUOTE_MAX))).toBe('x'.repeat(QUOTE_MAX));
+  });
+
+  test('reads only the ends of a large input, not all of it', () => {
+    // Every byte read goes through the proxy: the work is bounded by the quote's length, not the input's.
+    const bytes = new Uint8Array(10 * MiB).fill(0x61);
+    let reads = 0;
+    const counted = new Proxy(bytes, {
+      get(target, key) {
+        if (typeof key === 'string' && /^\d+$/.test(key)) reads++;
+        const v = Reflect.get(target, key);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    expect(escapeInput(counted)).toMatch(/^a+\.\.\.a+$/);
+    expect(reads).toBeLessThanOrEqual(3 * QUOTE_MAX);
   });
 
   test('oneLine: the last line of defence escapes and shortens what was not quoted through quote()', () => {
