@@ -39,7 +39,7 @@ export function hex(p: number): string {
 }
 
 export class Allocator extends HeapCore {
-  /** Set by destroy(): every call fails from then on. */
+  /** @internal Set by destroy(): every call fails from then on. */
   protected destroyed = false;
 
   /**
@@ -105,7 +105,7 @@ export class Allocator extends HeapCore {
     this.releaseSmall(p, pool, count);
   }
 
-  /** Pushes live small block p on its pool's free list; `count` is the pool's count before. */
+  /** @internal Pushes live small block p on its pool's free list; `count` is the pool's count before. */
   protected releaseSmall(p: number, pool: number, count: number): void {
     const u32 = this.u32;
     const last = u32[(pool + FREEBLOCK) >>> 2];
@@ -124,18 +124,18 @@ export class Allocator extends HeapCore {
     }
   }
 
-  /** Everything malloc's fast path does not take: 0, large sizes, bad input, a destroyed heap. */
+  /** @internal Everything malloc's fast path does not take: 0, large sizes, bad input, a destroyed heap. */
   protected mallocSlow(n: number): number {
     // A large request (n > threshold, an integer below 2^32) needs no other check.
     if (typeof n === 'number' && n >>> 0 === n && n > this.threshold && !this.destroyed)
       return this.mallocLarge(n);
     this.checkLive('malloc');
-    checkSize(n, 'size');
+    checkSize(n, 'size', 'malloc');
     if (n === 0) return this.malloc(1);
     return this.mallocLarge(n);
   }
 
-  /** A large request (1 <= n < 2^32): a page-granular span of the same reservation. */
+  /** @internal A large request (1 <= n < 2^32): a page-granular span of the same reservation. */
   protected mallocLarge(n: number): number {
     const pageBits = this.pageBits;
     const pg = allocSpan(this, ((n - 1) >>> pageBits) + 1, 1, SPAN_LARGE, n);
@@ -143,7 +143,7 @@ export class Allocator extends HeapCore {
     return (pg << pageBits) >>> 0;
   }
 
-  /** Full validation of a pointer handed to free; frees it or throws naming what is wrong. */
+  /** @internal Full validation of a pointer handed to free; frees it or throws naming what is wrong. */
   protected freeSlow(p: number): void {
     // A large block: p is the first page of a LARGE span (which allocSpan marks as its head).
     const pageBits = this.pageBits;
@@ -173,6 +173,7 @@ export class Allocator extends HeapCore {
    * non-pointer, Error ERR_PYMALLOC_INVALID_POINTER for anything that is not the start of a live block of this
    * heap, and ERR_PYMALLOC_DOUBLE_FREE for a block already free. Messages name `shown` (the debug hooks pass the
    * pointer their caller gave, whose underlying block is p).
+   * @internal
    */
   protected locate(p: number, what: string, shown: number = p): number {
     checkPointer(p, what);
@@ -291,10 +292,10 @@ export class Allocator extends HeapCore {
     return this.reallocSlow(p, n);
   }
 
-  /** Everything realloc's fast path does not take: large blocks, bad input, a destroyed heap. */
+  /** @internal Everything realloc's fast path does not take: large blocks, bad input, a destroyed heap. */
   protected reallocSlow(p: number, n: number): number {
     this.checkLive('realloc');
-    checkSize(n, 'size');
+    checkSize(n, 'size', 'realloc');
     if (p === 0) return this.malloc(n);
     const found = this.locate(p, 'realloc');
     if (found > 0) {
@@ -376,6 +377,7 @@ export class Allocator extends HeapCore {
     return this.destroyed;
   }
 
+  /** @internal Throws ERR_PYMALLOC_DESTROYED, naming `what`, once destroy() has run. */
   protected checkLive(what: string): void {
     if (this.destroyed) {
       throw codedError(Error, 'ERR_PYMALLOC_DESTROYED', `pymalloc: ${what}: the heap has been destroyed`);
@@ -390,8 +392,8 @@ function badPointer(what: string, p: number, why: string, code = 'ERR_PYMALLOC_I
 
 /** calloc's byte count: count and size checked, and their product at most MAX_REQUEST. */
 export function callocSize(count: unknown, size: unknown): number {
-  checkSize(count, 'count');
-  checkSize(size, 'size');
+  checkSize(count, 'count', 'calloc');
+  checkSize(size, 'size', 'calloc');
   const total = count * size;
   if (total > MAX_REQUEST) {
     throw codedError(
@@ -403,20 +405,20 @@ export function callocSize(count: unknown, size: unknown): number {
   return total;
 }
 
-/** A size or count: a non-negative integer no larger than MAX_REQUEST. */
-export function checkSize(n: unknown, name: string): asserts n is number {
+/** A size or count (argument `name` of function `what`): a non-negative integer no larger than MAX_REQUEST. */
+export function checkSize(n: unknown, name: string, what: string): asserts n is number {
   if (typeof n !== 'number') {
     throw codedError(
       TypeError,
       'ERR_INVALID_ARG_TYPE',
-      `pymalloc: ${name} must be a number, got ${describe(n)}`,
+      `pymalloc: ${what}: ${name} must be a number, got ${describe(n)}`,
     );
   }
   if (!Number.isInteger(n) || n < 0 || n > MAX_REQUEST) {
     throw codedError(
       RangeError,
       'ERR_OUT_OF_RANGE',
-      `pymalloc: ${name} must be an integer from 0 to ${MAX_REQUEST}, got ${String(n)}`,
+      `pymalloc: ${what}: ${name} must be an integer from 0 to ${MAX_REQUEST}, got ${String(n)}`,
     );
   }
 }

@@ -94,78 +94,112 @@ export function foldedConstants(geometry: Geometry, meta: MetadataLayout): Folde
   return k;
 }
 
+/** The typed-array views of a heap, over its whole reservation. */
+type ViewName = 'u8' | 'i8' | 'u16' | 'i16' | 'u32' | 'i32' | 'f32' | 'f64' | 'u64' | 'i64' | 'dv';
+
 export class HeapCore implements LayoutViews {
-  declare u8: Uint8Array;
-  declare i8: Int8Array;
-  declare u16: Uint16Array;
-  declare i16: Int16Array;
-  declare u32: Uint32Array;
-  declare i32: Int32Array;
-  declare f32: Float32Array;
-  declare f64: Float64Array;
-  declare u64: BigUint64Array;
-  declare i64: BigInt64Array;
-  declare dv: DataView;
-  /** High 32 bits of every real address in this heap. */
+  /**
+   * Views over the whole reservation, made once (read-only properties; empty after destroy()). A pointer p is a
+   * byte offset: index them with `p >>> shift`, e.g. `heap.f64[p >>> 3]`, `heap.u32[(p + 8) >>> 2]`.
+   */
+  declare readonly u8: Uint8Array;
+  declare readonly i8: Int8Array;
+  declare readonly u16: Uint16Array;
+  declare readonly i16: Int16Array;
+  declare readonly u32: Uint32Array;
+  declare readonly i32: Int32Array;
+  declare readonly f32: Float32Array;
+  declare readonly f64: Float64Array;
+  declare readonly u64: BigUint64Array;
+  declare readonly i64: BigInt64Array;
+  declare readonly dv: DataView;
+  /** High 32 bits of every real address in this heap: the high word of pointers stored in it (LayoutViews). */
   declare readonly baseHi: number;
 
+  /** The heap's geometry, resolved from the options and frozen. */
   declare readonly geometry: Geometry;
+  /** @internal */
   declare readonly meta: MetadataLayout;
+  /** @internal */
   declare readonly reservation: Reservation;
+  /** What happens to memory that becomes free (the `policy` option). */
   declare readonly policy: ReturnPolicy;
+  /** How pages go back to the OS (the `decommit` option). */
   declare readonly decommitMode: DecommitMode;
   /** Arenas are advised MADV_HUGEPAGE (the hugePages option, where the kernel has transparent huge pages). */
   declare readonly hugePages: boolean;
 
   // Constants of the hot paths, copied out of the geometry so that each is one field load.
-  /** Requests of 1..threshold bytes come from pools: the geometry's mediumThreshold (small and medium classes). */
+  /**
+   * @internal Requests of 1..threshold bytes come from pools: the geometry's mediumThreshold (small and medium classes).
+   */
   declare threshold: number;
+  /** @internal */
   declare readonly alignShift: number;
+  /** @internal */
   declare readonly poolMask: number;
-  /** poolSize - 1: p & poolOffsetMask is p's offset in its pool. */
+  /** @internal poolSize - 1: p & poolOffsetMask is p's offset in its pool. */
   declare readonly poolOffsetMask: number;
-  /** Per pool size class (small and medium), divisibilityMagic(block size): free's O(1) block-boundary test. */
+  /**
+   * @internal Per pool size class (small and medium), divisibilityMagic(block size): free's O(1) block-boundary test.
+   */
   declare readonly divMagic: Uint32Array;
+  /** @internal */
   declare readonly poolOverhead: number;
+  /** @internal */
   declare readonly arenaBits: number;
+  /** @internal */
   declare readonly pageBits: number;
-  /** Byte offset of `usedpools[0]`; the fake header of class i is at usedBase + 16 * i - 16. */
+  /** @internal Byte offset of `usedpools[0]`; the fake header of class i is at usedBase + 16 * i - 16. */
   declare readonly usedBase: number;
-  /** u32 index of `arenamap[0]`, `pagemap[0]`, `span_links[0]`, `freed_heads[0]`. */
+  /** @internal u32 index of `arenamap[0]`, `pagemap[0]`, `span_links[0]`, `freed_heads[0]`. */
   declare readonly arenamapIdx: number;
+  /** @internal */
   declare readonly pagemapIdx: number;
+  /** @internal */
   declare readonly linksIdx: number;
+  /** @internal */
   declare readonly freedIdx: number;
+  /** @internal */
   declare readonly binsIdx: number;
+  /** @internal */
   declare readonly cacheIdx: number;
-  /** Offset of the free-block mark inside a block, and the value that marks it. */
+  /** @internal Offset of the free-block mark inside a block, and the value that marks it. */
   declare readonly markOffset: number;
+  /** @internal */
   declare readonly markValue: number;
+  /** @internal */
   declare readonly dataStartPage: number;
-  /** Pages in the reservation (entries of `pagemap`). */
+  /** @internal Pages in the reservation (entries of `pagemap`). */
   declare readonly pages: number;
-  /** Byte offset of the `arena_object` table (`meta.arenas`). */
+  /** @internal Byte offset of the `arena_object` table (`meta.arenas`). */
   declare readonly arenasBase: number;
-  /** POLICY_CODES[policy], a small integer for the slow paths' tests. */
+  /** @internal POLICY_CODES[policy], a small integer for the slow paths' tests. */
   declare readonly policyCode: number;
+  /** @internal */
   declare readonly poolSize: number;
+  /** Whether CPython's debug hooks are installed (the `debug` option, or PYMALLOC=debug). */
   declare readonly debug: boolean;
   /**
    * Set by allocSpan: whether the span it handed out last came from free (decommitted, never written since)
    * pages rather than from the dirty-span cache. calloc and the debug hooks read it right after the call.
+   * @internal
    */
   declare spanWasFree: boolean;
-  /** The OS refused to take back memory that a free or a purge gave back: kept, and reported once. */
+  /** @internal The OS refused to take back memory that a free or a purge gave back: kept, and reported once. */
   declare osRefusal: Error | undefined;
-  /** Warnings already emitted for this heap (each at most once). */
+  /** @internal Warnings already emitted for this heap (each at most once). */
   declare readonly warned: Set<string>;
   /** The idle return (lib/idle.ts): its delay in ms (0: none), the slow paths' count, the armed timer. */
   declare readonly idleDelay: number;
+  /** @internal */
   declare idleActivity: number;
+  /** @internal */
   declare idleTimer: ReturnType<typeof setTimeout> | undefined;
-  /** What the timer does once the heap is idle (set by the Heap; undefined once destroyed). */
+  /** @internal What the timer does once the heap is idle (set by the Heap; undefined once destroyed). */
   declare idleGiveBack: (() => void) | undefined;
 
+  /** @internal */
   constructor(
     reservation: Reservation,
     geometry: Geometry,
@@ -238,34 +272,39 @@ export class HeapCore implements LayoutViews {
    * Replaces every view by an empty one (a destroyed heap): the heap then keeps nothing of its reservation's
    * buffer alive, so the range is unmapped as soon as nothing else (a view the program kept, native work in
    * flight) can reach it.
+   * @internal
    */
   protected dropViews(): void {
-    this.u8 = new Uint8Array(0);
-    this.i8 = new Int8Array(0);
-    this.u16 = new Uint16Array(0);
-    this.i16 = new Int16Array(0);
-    this.u32 = new Uint32Array(0);
-    this.i32 = new Int32Array(0);
-    this.f32 = new Float32Array(0);
-    this.f64 = new Float64Array(0);
-    this.u64 = new BigUint64Array(0);
-    this.i64 = new BigInt64Array(0);
-    this.dv = new DataView(new ArrayBuffer(0));
+    // The views are read-only to users; only this and the constructor assign them.
+    const self = this as { -readonly [K in ViewName]: HeapCore[K] };
+    self.u8 = new Uint8Array(0);
+    self.i8 = new Int8Array(0);
+    self.u16 = new Uint16Array(0);
+    self.i16 = new Int16Array(0);
+    self.u32 = new Uint32Array(0);
+    self.i32 = new Int32Array(0);
+    self.f32 = new Float32Array(0);
+    self.f64 = new Float64Array(0);
+    self.u64 = new BigUint64Array(0);
+    self.i64 = new BigInt64Array(0);
+    self.dv = new DataView(new ArrayBuffer(0));
   }
 
-  /** Emits a process warning (code `code`) once per heap. */
+  /** @internal Emits a process warning (code `code`) once per heap. */
   warnOnce(code: string, message: string): void {
     if (this.warned.has(code)) return;
     this.warned.add(code);
     process.emitWarning(message, { code });
   }
 
-  /** Fake pool header of class `sz` in `usedpools`: its nextpool/prevpool are usedpools[2sz], usedpools[2sz+1]. */
+  /**
+   * @internal Fake pool header of class `sz` in `usedpools`: its nextpool/prevpool are usedpools[2sz], usedpools[2sz+1].
+   */
   usedHeader(sz: number): number {
     return this.usedBase + sz * 16 - 16;
   }
 
-  /** Writes a pointer into heap memory at byte offset `at`, as a real address. */
+  /** @internal Writes a pointer into heap memory at byte offset `at`, as a real address. */
   storePtr(at: number, value: number): void {
     this.u32[at >>> 2] = value;
     this.u32[(at + 4) >>> 2] = value === 0 ? 0 : this.baseHi;

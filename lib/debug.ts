@@ -153,7 +153,7 @@ export function installDebugHooks(heap: Allocator): void {
   };
 
   const debugMalloc = (n: number, api: string): number => {
-    checkSize(n, 'size');
+    checkSize(n, 'size', api);
     const total = n + 3 * S;
     if (total > MAX_REQUEST) {
       throw codedError(
@@ -229,7 +229,7 @@ export function installDebugHooks(heap: Allocator): void {
   };
   h.realloc = (p: number, n: number) => {
     if (h.isDestroyed) return proto.realloc.call(h, p, n);
-    checkSize(n, 'size');
+    checkSize(n, 'size', 'realloc');
     if (p === 0) return debugMalloc(n, 'realloc');
     const old = verify(p, 'realloc').n;
     const q = debugMalloc(n, 'realloc');

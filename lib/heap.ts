@@ -4,6 +4,8 @@
  * initializing `heap_state`), and the whole-heap operations: stats, debugStats, check, trim, destroy.
  * malloc/free/realloc live in alloc.ts; the debug hooks in debug.ts.
  */
+
+import type { InspectOptionsStylized } from 'node:util';
 import { Allocator, checkPointer } from './alloc';
 import { initArenas, purgeFreePools, releaseFreeArenas } from './arena';
 import { checkHeap, HEAP_MAGIC } from './check';
@@ -49,6 +51,9 @@ import { cancelIdle, MAX_IDLE_DELAY } from './idle';
 import { type DecommitMode, type HeapInspection, pageSize, Reservation, transparentHugePages } from './os';
 import { flushSpanCache, initSpans, setSpanCacheLimit } from './span';
 import { computeStats, formatDebugStats, type HeapStats } from './stats';
+
+/** util.inspect's hook, without importing node:util into the allocator. */
+const INSPECT: unique symbol = Symbol.for('nodejs.util.inspect.custom') as never;
 
 export type { ReturnPolicy } from './core';
 export type { ClassStats, HeapStats } from './stats';
@@ -154,10 +159,11 @@ function isResolved(options: unknown): options is ResolvedHeapOptions {
   return typeof options === 'object' && options !== null && RESOLVED.has(options);
 }
 
+/** A bad option: its message names the function, `new Heap`, then the option. */
 function optionError(message: string, type = false): Error {
   return type
-    ? codedError(TypeError, 'ERR_INVALID_ARG_TYPE', `pymalloc: ${message}`)
-    : codedError(RangeError, 'ERR_OUT_OF_RANGE', `pymalloc: ${message}`);
+    ? codedError(TypeError, 'ERR_INVALID_ARG_TYPE', `pymalloc: new Heap: ${message}`)
+    : codedError(RangeError, 'ERR_OUT_OF_RANGE', `pymalloc: new Heap: ${message}`);
 }
 
 /**
@@ -167,8 +173,7 @@ function optionError(message: string, type = false): Error {
  */
 function readOptions(options: unknown): HeapOptions {
   if (options === undefined) return {};
-  if (options === null || typeof options !== 'object')
-    throw optionError('Heap options must be an object', true);
+  if (options === null || typeof options !== 'object') throw optionError('options must be an object', true);
   rejectUnknownNames(options);
   const from = options as Record<string, unknown>;
   const o: Record<string, unknown> = {};
@@ -198,7 +203,7 @@ function rejectUnknownNames(options: object): void {
   throw codedError(
     TypeError,
     'ERR_INVALID_ARG_VALUE',
-    `pymalloc: unknown Heap option${unknown.length > 1 ? 's' : ''} ${named.join(', ')}; ` +
+    `pymalloc: new Heap: unknown option${unknown.length > 1 ? 's' : ''} ${named.join(', ')}; ` +
       `the options are ${OPTION_NAMES.join(', ')}`,
   );
 }
@@ -297,7 +302,7 @@ export function resolveHeapOptions(options?: HeapOptions | ResolvedHeapOptions):
   if (isResolved(options)) return options;
   const o = readOptions(options);
   checkOptions(o);
-  const geometry = Object.freeze(resolveGeometry(o, pageSize()));
+  const geometry = Object.freeze(geometryOf(o));
   const resolved: ResolvedHeapOptions = Object.freeze({
     geometry,
     policy: o.policy ?? 'purge',
@@ -310,6 +315,18 @@ export function resolveHeapOptions(options?: HeapOptions | ResolvedHeapOptions):
   });
   RESOLVED.add(resolved);
   return resolved;
+}
+
+/** resolveGeometry's answer for `new Heap`, whose errors (the same class and code) name the function too. */
+function geometryOf(o: HeapOptions): Geometry {
+  try {
+    return resolveGeometry(o, pageSize());
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    if (typeof e.code !== 'string') throw err;
+    const ctor = e instanceof TypeError ? TypeError : e instanceof RangeError ? RangeError : Error;
+    throw codedError(ctor, e.code, `pymalloc: new Heap: ${e.message.replace(/^pymalloc: /, '')}`);
+  }
 }
 
 /**
@@ -333,6 +350,11 @@ function detachedBuffer(): ArrayBuffer {
   return detached;
 }
 
+/**
+ * A heap: CPython's small-object allocator in one reservation of virtual memory (4 GiB by default), whose pages
+ * go back to the OS as the policy says. Pointers are byte offsets into its views (`heap.u8` … `heap.dv`).
+ * `new Heap()` may return a heap of a specialised subclass (same API, `instanceof Heap`). See docs/api.md.
+ */
 export class Heap extends Allocator {
   /**
    * Reserves the heap's memory and sets up its state. Throws TypeError/RangeError for bad options and the
@@ -511,6 +533,52 @@ export class Heap extends Allocator {
   residentBytes(): number {
     this.checkLive('residentBytes');
     return this.reservation.residentBytes(0, this.geometry.reserve);
+  }
+
+  /**
+   * `destroy()`, for `using heap = new Heap()`: the heap's memory goes back to the OS when the block it was
+   * declared in is left.
+   */
+  [Symbol.dispose](): void {
+    this.destroy();
+  }
+
+  /**
+   * What `util.inspect(heap)` and `console.log(heap)` show: a one-line summary (geometry, policy, bytes in use,
+   * destroyed or not) under the class name `Heap`, whichever specialised subclass the heap is of, and never the
+   * bytes of its views.
+   */
+  [INSPECT](
+    _depth: number,
+    options: InspectOptionsStylized,
+    inspect: (value: unknown, options?: object) => string,
+  ) {
+    const g = this.geometry;
+    const summary: Record<string, unknown> = {
+      preset: g.preset,
+      alignment: g.alignment,
+      poolSize: g.poolSize,
+      arenaSize: g.arenaSize,
+      reserve: g.reserve,
+      policy: this.policy,
+      decommit: this.decommitMode,
+    };
+    if (this.hugePages) summary['hugePages'] = true;
+    if (this.debug) summary['debug'] = true;
+    if (this.destroyed) {
+      summary['destroyed'] = true;
+    } else {
+      try {
+        const st = computeStats(this);
+        summary['arenas'] = st.arenas.current;
+        summary['blocksInUse'] = st.blocksInUse;
+        summary['bytesInUse'] = st.bytesInUse;
+      } catch {
+        summary['corrupt'] = true; // inspecting must not throw; heap.check() names what is wrong
+      }
+      summary['destroyed'] = false;
+    }
+    return `Heap ${inspect(summary, { ...options, depth: 0, breakLength: Number.POSITIVE_INFINITY })}`;
   }
 
   /**

@@ -1,6 +1,7 @@
 /**
  * pymalloc: CPython's small-object allocator for Node.js, on real OS pages that go back to the OS.
- * This module re-exports the API (see README.md), and says where the C header is (`includeDir`).
+ * This module re-exports the API (docs/api.md), and says where the C header is (`includeDir`). Test hooks are in
+ * ./testing (pymalloc/testing).
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';

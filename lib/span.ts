@@ -30,7 +30,6 @@
  */
 import type { HeapCore } from './core';
 import { codedError } from './core';
-import { noteSlowPath } from './idle';
 import {
   LENGTHOF_HEAP_STATE_SPAN_BINS,
   OFFSETOF_HEAP_STATE_LARGE_PAGES,
@@ -40,6 +39,7 @@ import {
   OFFSETOF_HEAP_STATE_SPAN_CACHE_LOW_PAGES,
   OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES,
 } from './generated/layout';
+import { noteSlowPath } from './idle';
 
 export const SPAN_FREE = 1;
 export const SPAN_LARGE = 2;

@@ -85,7 +85,7 @@ export function checkHeapOptions(options: HeapOptions): void {
   try {
     checkOptions(options);
   } catch (err) {
-    throw new UsageError((err as Error).message.replace(/^pymalloc: /, ''));
+    throw new UsageError((err as Error).message.replace(/^pymalloc: (new Heap: )?/, ''));
   }
 }
 

@@ -79,7 +79,7 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
       this.releaseSmall(p, pool, count);
     }
 
-    /** Pushes live small block p on its pool's free list; `count` is the pool's count before. */
+    /** @internal Pushes live small block p on its pool's free list; `count` is the pool's count before. */
     protected override releaseSmall(p: number, pool: number, count: number): void {
       const u32 = this.u32;
       const last = u32[(pool + 8) >>> 2];
@@ -207,7 +207,7 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
       this.releaseSmall(p, pool, count);
     }
 
-    /** Pushes live small block p on its pool's free list; `count` is the pool's count before. */
+    /** @internal Pushes live small block p on its pool's free list; `count` is the pool's count before. */
     protected override releaseSmall(p: number, pool: number, count: number): void {
       const u32 = this.u32;
       const last = u32[(pool + 8) >>> 2];
@@ -335,7 +335,7 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
       this.releaseSmall(p, pool, count);
     }
 
-    /** Pushes live small block p on its pool's free list; `count` is the pool's count before. */
+    /** @internal Pushes live small block p on its pool's free list; `count` is the pool's count before. */
     protected override releaseSmall(p: number, pool: number, count: number): void {
       const u32 = this.u32;
       const last = u32[(pool + 8) >>> 2];
@@ -463,7 +463,7 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
       this.releaseSmall(p, pool, count);
     }
 
-    /** Pushes live small block p on its pool's free list; `count` is the pool's count before. */
+    /** @internal Pushes live small block p on its pool's free list; `count` is the pool's count before. */
     protected override releaseSmall(p: number, pool: number, count: number): void {
       const u32 = this.u32;
       const last = u32[(pool + 8) >>> 2];

@@ -1,7 +1,6 @@
 /** The OS layer: reservations and their pages, memory probes, and which native build is loaded. */
 export { type HeapInspection, type NativeBuild, type NativeBuildKind, nativeBuild } from './native';
 export {
-  __testing,
   type DecommitMode,
   MAX_RESERVATION_SIZE,
   type OsError,

@@ -56,9 +56,9 @@ function describe(value: unknown): string {
   return typeof value;
 }
 
-function invalidType(name: string, expected: string, value: unknown): OsError {
+function invalidType(what: string, name: string, expected: string, value: unknown): OsError {
   return withCode(
-    new TypeError(`${name} must be ${expected}, got ${describe(value)}`),
+    new TypeError(`pymalloc: ${what}: ${name} must be ${expected}, got ${describe(value)}`),
     'ERR_INVALID_ARG_TYPE',
   );
 }
@@ -75,19 +75,21 @@ export function pageSize(): number {
   return cachedPageSize;
 }
 
-/** A non-negative safe integer. */
-function checkCount(value: unknown, name: string): number {
-  if (typeof value !== 'number') throw invalidType(name, 'a number', value);
+/** A non-negative safe integer: argument `name` of function `what`. */
+function checkCount(value: unknown, name: string, what: string): number {
+  if (typeof value !== 'number') throw invalidType(what, name, 'a number', value);
   if (!Number.isSafeInteger(value) || value < 0) {
-    throw outOfRange(`${name} must be a non-negative integer, got ${value}`);
+    throw outOfRange(`pymalloc: ${what}: ${name} must be a non-negative integer, got ${value}`);
   }
   return value;
 }
 
-function checkPageMultiple(value: unknown, name: string): number {
-  const n = checkCount(value, name);
+function checkPageMultiple(value: unknown, name: string, what: string): number {
+  const n = checkCount(value, name, what);
   const page = pageSize();
-  if (n % page !== 0) throw outOfRange(`${name} must be a multiple of the page size (${page}), got ${n}`);
+  if (n % page !== 0) {
+    throw outOfRange(`pymalloc: ${what}: ${name} must be a multiple of the page size (${page}), got ${n}`);
+  }
   return n;
 }
 
@@ -140,23 +142,26 @@ export class Reservation {
     alignment: number = pageSize(),
     access: ReservationAccess = 'readwrite',
   ): Reservation {
-    checkPageMultiple(size, 'size');
+    const what = 'Reservation.create';
+    checkPageMultiple(size, 'size', what);
     if (size === 0 || size > MAX_RESERVATION_SIZE) {
-      throw outOfRange(`size must be greater than 0 and at most ${MAX_RESERVATION_SIZE}, got ${size}`);
+      throw outOfRange(
+        `pymalloc: ${what}: size must be greater than 0 and at most ${MAX_RESERVATION_SIZE}, got ${size}`,
+      );
     }
-    checkCount(alignment, 'alignment');
+    checkCount(alignment, 'alignment', what);
     if (
       alignment < pageSize() ||
       alignment > MAX_RESERVATION_SIZE ||
       2 ** Math.round(Math.log2(alignment)) !== alignment
     ) {
       throw outOfRange(
-        `alignment must be a power of two from the page size (${pageSize()}) to ${MAX_RESERVATION_SIZE}, got ${alignment}`,
+        `pymalloc: ${what}: alignment must be a power of two from the page size (${pageSize()}) to ${MAX_RESERVATION_SIZE}, got ${alignment}`,
       );
     }
     if (access !== 'readwrite' && access !== 'none') {
       throw withCode(
-        new TypeError(`access must be 'readwrite' or 'none', got ${describe(access)}`),
+        new TypeError(`pymalloc: ${what}: access must be 'readwrite' or 'none', got ${describe(access)}`),
         typeof access === 'string' ? 'ERR_INVALID_ARG_VALUE' : 'ERR_INVALID_ARG_TYPE',
       );
     }
@@ -182,7 +187,7 @@ export class Reservation {
    * `'readwrite'` reservation it already is, and this only checks the range.
    */
   commit(offset: number, length: number): void {
-    this.#checkRange(offset, length);
+    this.#checkRange(offset, length, 'reservation.commit');
     nativeBinding().commit(this.#handle, offset, length);
   }
 
@@ -197,17 +202,20 @@ export class Reservation {
     length: number,
     mode: DecommitMode = this.access === 'none' ? 'unmap' : 'dontneed',
   ): DecommitMode {
-    this.#checkRange(offset, length);
-    if (typeof mode !== 'string') throw invalidType('mode', "'unmap' or 'dontneed'", mode);
+    const what = 'reservation.decommit';
+    this.#checkRange(offset, length, what);
+    if (typeof mode !== 'string') throw invalidType(what, 'mode', "'unmap' or 'dontneed'", mode);
     if (mode !== 'unmap' && mode !== 'dontneed') {
       throw withCode(
-        new TypeError(`mode must be 'unmap' or 'dontneed', got '${mode}'`),
+        new TypeError(`pymalloc: ${what}: mode must be 'unmap' or 'dontneed', got '${mode}'`),
         'ERR_INVALID_ARG_VALUE',
       );
     }
     if (mode === 'unmap' && this.access !== 'none') {
       throw withCode(
-        new TypeError(`mode 'unmap' needs a reservation made with access 'none'; this one is 'readwrite'`),
+        new TypeError(
+          `pymalloc: ${what}: mode 'unmap' needs a reservation made with access 'none'; this one is 'readwrite'`,
+        ),
         'ERR_INVALID_ARG_VALUE',
       );
     }
@@ -219,7 +227,7 @@ export class Reservation {
    * shim's own record) of a `'none'` one. For walks of memory whose contents cannot be trusted (heap.check()).
    */
   readablePages(): ReadablePages {
-    this.#checkLive();
+    this.#checkLive('reservation.readablePages');
     const size = this.size;
     const inside = (offset: number, length: number) =>
       Number.isSafeInteger(offset) &&
@@ -252,20 +260,22 @@ export class Reservation {
    * huge pages. A huge page is only used for a huge-page-aligned stretch of the range that is committed whole.
    */
   adviseHugePages(offset: number, length: number, enable: boolean): boolean {
-    this.#checkRange(offset, length);
-    if (typeof enable !== 'boolean') throw invalidType('enable', 'a boolean', enable);
+    const what = 'reservation.adviseHugePages';
+    this.#checkRange(offset, length, what);
+    if (typeof enable !== 'boolean') throw invalidType(what, 'enable', 'a boolean', enable);
     return nativeBinding().adviseHugePages(this.#handle, offset, length, enable);
   }
 
   /** How many pages of the range are in RAM now (mincore); the whole reservation by default. */
   residentPages(offset = 0, length: number = this.size - offset): number {
-    this.#checkRange(offset, length);
+    this.#checkRange(offset, length, 'reservation.residentPages');
     return nativeBinding().residentPages(this.#handle, offset, length);
   }
 
   /** `residentPages(offset, length)` in bytes. */
   residentBytes(offset = 0, length: number = this.size - offset): number {
-    return this.residentPages(offset, length) * pageSize();
+    this.#checkRange(offset, length, 'reservation.residentBytes');
+    return nativeBinding().residentPages(this.#handle, offset, length) * pageSize();
   }
 
   /**
@@ -273,8 +283,17 @@ export class Reservation {
    * its per-class counts (see native/inspector.cc). Throws ERR_PYMALLOC_CORRUPT for a heap it cannot walk.
    */
   inspectHeap(): HeapInspection {
-    this.#checkLive();
-    return nativeBinding().inspectHeap(this.#handle);
+    this.#checkLive('reservation.inspectHeap');
+    try {
+      return nativeBinding().inspectHeap(this.#handle);
+    } catch (err) {
+      // The inspector's own message names the broken invariant; this names the function too.
+      const e = err as Error;
+      if (typeof e.message === 'string' && !e.message.startsWith('pymalloc: ')) {
+        e.message = `pymalloc: reservation.inspectHeap: ${e.message.replace(/^inspectHeap: /, '')}`;
+      }
+      throw err;
+    }
   }
 
   /**
@@ -282,28 +301,32 @@ export class Reservation {
    * until nothing can reach it (native work in flight may still hold a view). A second call throws.
    */
   release(): void {
-    this.#checkLive();
+    this.#checkLive('reservation.release');
     nativeBinding().release(this.#handle);
     this.#released = true;
     this.#buffer = EMPTY;
   }
 
-  #checkLive(): void {
+  /** Throws unless this is a live reservation; messages name `what`, the function called. */
+  #checkLive(what: string): void {
     // A forged object (Object.create(Reservation.prototype), a copy) has no handle: a coded error, not V8's own.
-    if (!Reservation.isReservation(this)) throw invalidType('the reservation', 'a Reservation', this);
+    if (!Reservation.isReservation(this)) throw invalidType(what, 'the reservation', 'a Reservation', this);
     if (this.#released) {
-      throw withCode(new Error('the reservation was released'), 'ERR_RESERVATION_RELEASED');
+      throw withCode(
+        new Error(`pymalloc: ${what}: the reservation was released`),
+        'ERR_RESERVATION_RELEASED',
+      );
     }
   }
 
-  #checkRange(offset: unknown, length: unknown): void {
-    this.#checkLive();
-    const start = checkPageMultiple(offset, 'offset');
-    const n = checkPageMultiple(length, 'length');
-    if (n === 0) throw outOfRange('length must be greater than 0, got 0');
+  #checkRange(offset: unknown, length: unknown, what: string): void {
+    this.#checkLive(what);
+    const start = checkPageMultiple(offset, 'offset', what);
+    const n = checkPageMultiple(length, 'length', what);
+    if (n === 0) throw outOfRange(`pymalloc: ${what}: length must be greater than 0, got 0`);
     if (start + n > this.size) {
       throw outOfRange(
-        `offset + length must not exceed the reservation size (${this.size}), got ${start} + ${n}`,
+        `pymalloc: ${what}: offset + length must not exceed the reservation size (${this.size}), got ${start} + ${n}`,
       );
     }
   }

@@ -66,9 +66,12 @@ export function residentBytes(
 ): number {
   if (!Reservation.isReservation(reservation)) {
     const got = reservation === null ? 'null' : typeof reservation;
-    throw Object.assign(new TypeError(`reservation must be a Reservation, got ${got}`), {
-      code: 'ERR_INVALID_ARG_TYPE',
-    });
+    throw Object.assign(
+      new TypeError(`pymalloc: residentBytes: reservation must be a Reservation, got ${got}`),
+      {
+        code: 'ERR_INVALID_ARG_TYPE',
+      },
+    );
   }
   return reservation.residentBytes(offset, length);
 }

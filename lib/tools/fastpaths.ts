@@ -2,7 +2,7 @@
  * Generates lib/generated/fastpaths.ts: the allocator's fast paths (malloc, free, releaseSmall, realloc of
  * lib/alloc.ts) specialised for the default geometry of each preset, with the geometry's constants folded in as
  * literals. V8 then compiles `p & -16384` instead of a field load, a shift by a register and a tag check, which is
- * worth about a tenth of the time of a small malloc/free in the replays (docs in the README, "Specialised fast
+ * worth about a tenth of the time of a small malloc/free in the replays (docs/architecture.md, "Specialised fast
  * paths").
  *
  * The methods are not written twice: they are taken from lib/alloc.ts's syntax tree, and only `this.NAME`

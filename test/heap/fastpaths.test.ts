@@ -183,8 +183,8 @@ describe('specialised and generic paths do the same', () => {
           } else if (r < 0.85) {
             const [p] = live.splice(Math.floor(next() * live.length), 1)[0]!;
             attempt(`free(${p})`, () => h.free(p));
-            // With alignment 8 a double free of the last block of a pool's free list is not caught (README, "Bad
-            // input"): the heap would be corrupt in both.
+            // With alignment 8 a double free of the last block of a pool's free list is not caught (docs/api.md,
+            // heap.free): the heap would be corrupt in both.
             if (next() < 0.05 && h.geometry.alignment >= 16) attempt(`double free(${p})`, () => h.free(p));
           } else if (r < 0.95) {
             const k = Math.floor(next() * live.length);

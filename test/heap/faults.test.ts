@@ -1,4 +1,5 @@
-import { __testing, pageSize, Reservation } from '../../lib';
+import { pageSize, Reservation } from '../../lib';
+import { __testing } from '../../lib/testing';
 import { destroyAll, makeHeap } from './helpers';
 
 afterEach(() => {

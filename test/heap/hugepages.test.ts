@@ -56,7 +56,7 @@ test('the option is checked: a boolean, and arenas a multiple of the huge page s
       expect.objectContaining({
         name: 'TypeError',
         code: 'ERR_INVALID_ARG_TYPE',
-        message: 'pymalloc: hugePages must be a boolean',
+        message: 'pymalloc: new Heap: hugePages must be a boolean',
       }),
     );
   }
@@ -66,7 +66,7 @@ test('the option is checked: a boolean, and arenas a multiple of the huge page s
         name: 'RangeError',
         code: 'ERR_OUT_OF_RANGE',
         message:
-          'pymalloc: hugePages needs the arena size to be a multiple of the huge page size (2097152), got 1048576: ' +
+          'pymalloc: new Heap: hugePages needs the arena size to be a multiple of the huge page size (2097152), got 1048576: ' +
           "use preset 'cpython-hugepages' or arenaSize 2097152",
       }),
     );

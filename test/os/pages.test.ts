@@ -1,5 +1,6 @@
 /** lib/os/pages.ts: argument checks first, then commit/decommit against RSS and mincore, release, faults. */
-import { __testing, type DecommitMode, pageSize, Reservation, rssBytes } from '../../lib/os';
+import { type DecommitMode, pageSize, Reservation, rssBytes } from '../../lib/os';
+import { __testing } from '../../lib/testing';
 
 const MiB = 2 ** 20;
 const page = pageSize();

@@ -5,7 +5,6 @@
  * what happens instead. docs/reliability.md has the same table in words.
  */
 import {
-  __testing,
   Heap,
   type HeapOptions,
   pageSize,
@@ -14,6 +13,7 @@ import {
   rssBytes,
   smapsRollup,
 } from '../../lib';
+import { __testing } from '../../lib/testing';
 
 const page = pageSize();
 const MAX = 4294967295;
@@ -155,11 +155,13 @@ const SIZE_FNS: [string, string, (c: Ctx, v: unknown) => unknown, number][] = [
 ];
 
 for (const [fn, arg, call, tooLarge] of SIZE_FNS) {
+  // Every message names the function called first: `pymalloc: malloc: size must be …`.
+  const named = fn.slice(0, fn.indexOf('('));
   const range = (got: string) =>
     throws(
       'RangeError',
       'ERR_OUT_OF_RANGE',
-      new RegExp(`${arg} must be an integer from 0 to ${MAX}, got ${got}`),
+      new RegExp(`^pymalloc: ${named}: ${arg} must be an integer from 0 to ${MAX}, got ${got}$`),
     );
   const values: Partial<Record<Kind, [unknown, Outcome]>> = {
     negative: [-1, range('-1')],
@@ -177,7 +179,11 @@ for (const [fn, arg, call, tooLarge] of SIZE_FNS) {
         rows.push({
           fn,
           kind: `wrong type (${typeof w === 'bigint' ? '64n' : (JSON.stringify(w) ?? 'undefined')})`,
-          outcome: throws('TypeError', 'ERR_INVALID_ARG_TYPE', new RegExp(`${arg} must be a number, got`)),
+          outcome: throws(
+            'TypeError',
+            'ERR_INVALID_ARG_TYPE',
+            new RegExp(`^pymalloc: ${named}: ${arg} must be a number, got`),
+          ),
           call: (c) => call(c, w),
         });
       }
@@ -462,7 +468,7 @@ for (const bad of [42, 'big', null]) {
   rows.push({
     fn: 'new Heap(options)',
     kind: `wrong type (${JSON.stringify(bad)})`,
-    outcome: throws('TypeError', 'ERR_INVALID_ARG_TYPE', /Heap options must be an object/),
+    outcome: throws('TypeError', 'ERR_INVALID_ARG_TYPE', /^pymalloc: new Heap: options must be an object$/),
     call: construct(bad),
   });
 }
@@ -764,7 +770,7 @@ function describeOutcome(o: Outcome): string {
 describe('bad input → the documented error, and the heap stays consistent', () => {
   test.each(rows.map((r) => ({ ...r, expected: describeOutcome(r.outcome) })))(
     '$fn × $kind → $expected',
-    ({ call, outcome }) => {
+    ({ fn, call, outcome }) => {
       const c = ctx;
       if (outcome.kind === 'n/a') {
         expect(outcome.why.length).toBeGreaterThan(0);
@@ -783,6 +789,13 @@ describe('bad input → the documented error, and the heap stays consistent', ()
         const e = thrown as Error & { code?: string };
         expect({ name: e.name, code: e.code }).toEqual({ name: outcome.name, code: outcome.code });
         expect(e.message).toMatch(outcome.message);
+        // Every message names the function that was called: `pymalloc: malloc: …`, `pymalloc: free(0x10): …`,
+        // `pymalloc: reservation.commit: …` (the OS's own refusals name the system call: `mmap (…) failed`).
+        // Out-of-memory errors name the request instead, as they come from deep in the allocator; the test hooks
+        // of pymalloc/testing are not the API.
+        if (e.code !== 'ENOMEM' && e.code !== 'ERR_PYMALLOC_NOMEM' && !fn.startsWith('__testing')) {
+          expect(e.message).toMatch(/^pymalloc: (new Heap: |(debug: )?[A-Za-z_.]+(\(|: ))/);
+        }
       }
       // Whatever happened, both heaps are consistent and their blocks are where they were.
       c.h.check();

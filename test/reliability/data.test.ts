@@ -1,7 +1,7 @@
 /**
  * No data lost, no fault missed, the documented error every time: realloc keeps every byte usableSize promised,
  * calloc gives zeros without touching pages fresh from the OS, debug mode reports a write after free of a block
- * of any size, and each bad pointer gets the code of the README's table.
+ * of any size, and each bad pointer gets the code of the error table in docs/api.md.
  */
 import { DEADBYTE, type Heap, type HeapOptions } from '../../lib';
 import { dataResident, destroyAll, expectCode, makeHeap } from '../heap/helpers';
@@ -118,7 +118,7 @@ describe('debug mode reports a write after free, whatever the size', () => {
   });
 });
 
-describe("error codes exactly as the README's table", () => {
+describe("error codes exactly as docs/api.md's table", () => {
   test('a double free of a large block merged with a freed neighbour; usableSize of it', () => {
     const h = makeHeap();
     const a = h.malloc(70000);
@@ -199,7 +199,7 @@ describe("error codes exactly as the README's table", () => {
       }
       expect([thrown?.code, thrown?.message]).toEqual([
         'ERR_PYMALLOC_CORRUPT',
-        'inspectHeap: heap_state.nb_classes is out of range',
+        'pymalloc: reservation.inspectHeap: heap_state.nb_classes is out of range',
       ]);
       h.u32[9] = saved;
     }

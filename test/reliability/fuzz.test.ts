@@ -9,7 +9,8 @@
  * and the index of the operation.
  */
 
-import { __testing, Heap, type HeapOptions } from '../../lib';
+import { Heap, type HeapOptions } from '../../lib';
+import { __testing } from '../../lib/testing';
 import {
   type Block,
   checkAgreement,

@@ -27,7 +27,7 @@ const osPage = pageSize();
 const onSpecialisedPages = osPage === SPECIALISED_PAGE_SIZE;
 const specialisedOnly = onSpecialisedPages ? test : test.skip;
 
-/** Every option of new Heap, as the README's table lists them. */
+/** Every option of new Heap, as docs/api.md's table lists them. */
 const NAMES = [
   'preset',
   'alignment',

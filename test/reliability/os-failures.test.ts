@@ -6,7 +6,8 @@
  * Every caller of decommit is covered, through the shim's test-only fault switch (the n-th decommit fails).
  * At pymalloc's share of vm.max_map_count, 'unmap' degrades to 'dontneed' instead of splitting more mappings.
  */
-import { __testing, type Heap, type HeapStats } from '../../lib';
+import type { Heap, HeapStats } from '../../lib';
+import { __testing } from '../../lib/testing';
 import { dataResident, destroyAll, makeHeap } from '../heap/helpers';
 
 const KiB = 1024;
