@@ -2,9 +2,10 @@
  * SVG line charts (RSS over time and the like) through Vega-Lite, rendered headless by Vega's SVG renderer:
  * no browser, no canvas. Used by `pymalloc demo --plot`, `pymalloc replay --plot` and `npm run bench`.
  *
- * Vega and Vega-Lite are pinned to 5.x because 6.x ships as ES modules only and this package is CommonJS.
+ * Vega and Vega-Lite are optional peer dependencies, loaded by ./vega.ts only when a chart is asked for.
  */
 import { writeFileSync } from 'node:fs';
+import { loadVega } from './vega';
 
 export interface ChartSeries {
   /** Legend label. */
@@ -28,9 +29,7 @@ export interface LineChart {
 /** Renders a multi-series line chart to an SVG document. */
 export async function renderLineChart(chart: LineChart): Promise<string> {
   if (chart.series.length === 0) throw new Error('renderLineChart: no series to plot');
-  // Loaded lazily (and through require, which jest can follow): Vega is only needed when a chart is asked for.
-  const vega: typeof import('vega') = require('vega');
-  const vl: typeof import('vega-lite') = require('vega-lite');
+  const { vega, vegaLite: vl } = loadVega();
   const values: Array<{ x: number; y: number; series: string }> = [];
   for (const s of chart.series) {
     for (const [x, y] of s.points) {
