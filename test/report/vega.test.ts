@@ -17,9 +17,12 @@ function loadWith(missing: string, code: string): unknown {
   let thrown: unknown;
   jest.isolateModules(() => {
     jest.doMock(missing, () => {
-      throw Object.assign(new Error(code === 'MODULE_NOT_FOUND' ? `Cannot find module '${missing}'` : 'esm'), {
-        code,
-      });
+      throw Object.assign(
+        new Error(code === 'MODULE_NOT_FOUND' ? `Cannot find module '${missing}'` : 'esm'),
+        {
+          code,
+        },
+      );
     });
     const fresh = require('../../lib/report/vega') as typeof import('../../lib/report/vega');
     try {
