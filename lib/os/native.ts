@@ -89,8 +89,9 @@ const HOW_TO_BUILD =
 
 /** For everyone else (an npm consumer first): the one command that makes the addon where it is installed. */
 const HOW_TO_REBUILD =
-  'run `npm rebuild pymalloc` (it builds the addon from source when no prebuilt one fits, which needs ' +
-  'python3, make and a C++ compiler; an install with --ignore-scripts skips that step)';
+  'run `npm rebuild pymalloc` in your project: it builds the addon from source (python3, make and a C++ ' +
+  'compiler needed), a step skipped by `npm install --ignore-scripts` and by npm 11 until ' +
+  '`npm install-scripts approve pymalloc` (see https://github.com/pymalloc/pymalloc/blob/main/docs/install.md)';
 
 /** node-gyp-build's resolver: a matching prebuilds/<platform>-<arch>/*.node, else build/Release or Debug. */
 interface NodeGypBuild {
