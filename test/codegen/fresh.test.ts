@@ -2,11 +2,11 @@
  * The committed outputs are what `npm run codegen` makes from lib/layouts.ts now, and the header compiles
  * as C11 and C++17 with -Wall -Wextra -Werror (and for every cross target when clang is present).
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getTarget, hostTargetName, TARGET_NAMES } from '../../codegen';
 import { compileFor, HAVE_CLANG } from './compilers';
+import { layoutOutputsInChild } from './run-built-cli';
 
 const root = join(__dirname, '..', '..');
 const HEADER = 'native/pymalloc_layout.h';
@@ -17,14 +17,7 @@ describe('generated files are fresh', () => {
   let outputs: { files: Map<string, string> };
   beforeAll(() => {
     process.chdir(root);
-    // In a child process, from the build (`npm test` builds it first): a .ts description is imported as an
-    // ES module through module hooks, which jest's module sandbox does not run.
-    const script =
-      "require('./dist/lib/cli/layout').generateLayoutOutputs('lib/layouts.ts', " +
-      `{ target: [], c: '${HEADER}', ts: '${ACCESSORS}' })` +
-      '.then((o) => process.stdout.write(JSON.stringify([...o.files])))';
-    const files = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: root, encoding: 'utf8' }));
-    outputs = { files: new Map(files) };
+    outputs = { files: layoutOutputsInChild('lib/layouts.ts', { c: HEADER, ts: ACCESSORS }) };
   });
   afterAll(() => process.chdir(cwd));
 

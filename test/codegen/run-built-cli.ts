@@ -27,3 +27,24 @@ export function runBuiltCli(
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+
+/**
+ * What `generateLayoutOutputs` (lib/cli/layout.ts) makes from a description, computed by the build in a child
+ * process run in `cwd`: a .ts description is imported through module hooks, which jest's sandbox does not run.
+ */
+export function layoutOutputsInChild(
+  file: string,
+  options: { target?: string[]; c?: string; ts?: string },
+  cwd: string = ROOT,
+): Map<string, string> {
+  const layoutModule = join(ROOT, 'dist', 'lib', 'cli', 'layout.js');
+  if (!existsSync(layoutModule))
+    throw new Error(`${layoutModule} is missing: run \`npm run build:ts\` first`);
+  const script =
+    `require(${JSON.stringify(layoutModule)})` +
+    `.generateLayoutOutputs(${JSON.stringify(file)}, ${JSON.stringify({ target: [], ...options })})` +
+    '.then((o) => process.stdout.write(JSON.stringify([...o.files])))';
+  const r = spawnSync(process.execPath, ['-e', script], { cwd, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`generateLayoutOutputs(${file}) failed: ${r.stderr}`);
+  return new Map(JSON.parse(r.stdout) as Array<[string, string]>);
+}
