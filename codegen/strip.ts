@@ -4,6 +4,8 @@
  * and later), else the npm package amaro, which is what Node bundles for the same job. No TypeScript compiler
  * is involved, so the `typescript` package a project has installed (5, 6, 7 or none) does not matter.
  *
+ * When Node's stripper refuses a file, amaro parses it again for the line, which Node 22's errors do not give.
+ *
  * Only erasable syntax is accepted (no `enum`, `namespace` or parameter properties), as with Node's own
  * `--experimental-strip-types`: such files run as written, and lines in errors are the file's own.
  */
@@ -19,7 +21,7 @@ export interface StripFailure {
   readonly column: number | undefined;
 }
 
-type NodeStrip = (code: string, options: { mode: 'strip'; sourceUrl?: string }) => string;
+type NodeStrip = (code: string, options: { mode: 'strip' }) => string;
 interface Amaro {
   transformSync(code: string, options: { mode: 'strip-only'; filename?: string }): { code: string };
 }
@@ -32,7 +34,7 @@ export function stripperName(): 'node' | 'amaro' {
 }
 
 /** Node's stripper, with its one-time ExperimentalWarning (Node 22 and 23) kept off the user's terminal. */
-function nodeStrip(source: string, file: string): string {
+function nodeStrip(source: string): string {
   const strip = (Module as unknown as { stripTypeScriptTypes: NodeStrip }).stripTypeScriptTypes;
   const emit = process.emitWarning;
   process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
@@ -41,7 +43,7 @@ function nodeStrip(source: string, file: string): string {
       (emit as (...a: unknown[]) => void).call(process, warning, ...rest);
   }) as typeof process.emitWarning;
   try {
-    return strip(source, { mode: 'strip', sourceUrl: file });
+    return strip(source, { mode: 'strip' });
   } finally {
     process.emitWarning = emit;
   }
@@ -74,11 +76,27 @@ function failureOf(err: unknown): StripFailure {
  * @throws the file's problem as a StripFailure (plain object: it crosses from the module hooks' thread)
  */
 export function stripTypes(source: string, file: string): string {
+  const amaroStrip = (): string =>
+    (require('amaro') as Amaro).transformSync(source, { mode: 'strip-only', filename: file }).code;
+  if (stripperName() === 'amaro') {
+    try {
+      return amaroStrip();
+    } catch (err) {
+      throw failureOf(err);
+    }
+  }
   try {
-    if (stripperName() === 'node') return nodeStrip(source, file);
-    const amaro = require('amaro') as Amaro;
-    return amaro.transformSync(source, { mode: 'strip-only', filename: file }).code;
+    return nodeStrip(source);
   } catch (err) {
-    throw failureOf(err);
+    const failure = failureOf(err);
+    if (failure.line !== undefined) throw failure;
+    // Node's errors carry no location (22.x): amaro, the same parser, finds the line.
+    try {
+      amaroStrip();
+    } catch (located) {
+      const { line, column } = failureOf(located);
+      throw { message: failure.message, line, column } satisfies StripFailure;
+    }
+    throw failure;
   }
 }
