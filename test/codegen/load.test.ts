@@ -169,7 +169,7 @@ describe('stripTypes', () => {
   const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
   const nodeHasIt = major > 23 || (major === 23 && minor >= 2) || (major === 22 && minor >= 13);
   test(`uses ${nodeHasIt ? "Node's module.stripTypeScriptTypes" : 'amaro'} on Node ${process.versions.node}`, () => {
-    // Only one of the two paths can run on one Node; CI's Node decides which (this line says which ran).
+    // One Node runs one of the two paths; .ci/run runs this file under Node 20 (amaro) and Node 22 (Node's).
     console.log(`stripTypes: ${stripperName()} on Node ${process.versions.node}`);
     expect(stripperName()).toBe(nodeHasIt ? 'node' : 'amaro');
     expect(typeof (Module as unknown as { stripTypeScriptTypes?: unknown }).stripTypeScriptTypes).toBe(
