@@ -129,7 +129,7 @@ describe('views and addresses', () => {
     expect(h.reservation.base % 2n ** 32n).toBe(0n);
   });
 
-  test("buffer is the ArrayBuffer under the views, the same object while the heap lives, detached by destroy", () => {
+  test('buffer is the ArrayBuffer under the views, the same object while the heap lives, detached by destroy', () => {
     const h = makeHeap();
     const buffer = h.buffer;
     expect(buffer).toBeInstanceOf(ArrayBuffer);
