@@ -45,8 +45,8 @@ function displayName(file: string): string {
 }
 
 /** Everything `pymalloc layout` would produce, without touching the file system except to read `file`. */
-export function generateLayoutOutputs(file: string, options: LayoutOptions): LayoutOutputs {
-  const decls = loadDescription(file);
+export async function generateLayoutOutputs(file: string, options: LayoutOptions): Promise<LayoutOutputs> {
+  const decls = await loadDescription(file);
   const source = displayName(file);
   const named = options.target.length > 0 ? options.target : undefined;
   const files = new Map<string, string>();
@@ -127,13 +127,13 @@ function readOrUndefined(file: string): string | undefined {
 }
 
 /** Runs the command; returns the exit status (0, or 1 when --check finds stale files). */
-export function runLayout(file: string, options: LayoutOptions): number {
+export async function runLayout(file: string, options: LayoutOptions): Promise<number> {
   if (options.check && options.c === undefined && options.ts === undefined && options.js === undefined) {
     throw new UsageError('layout: --check needs --c, --ts or --js to name the files to check');
   }
   let outputs: LayoutOutputs;
   try {
-    outputs = generateLayoutOutputs(file, options);
+    outputs = await generateLayoutOutputs(file, options);
   } catch (err) {
     if (err instanceof LayoutError) throw new UsageError(`layout: ${err.message}`);
     throw err;
@@ -165,10 +165,11 @@ ${wrap(`Targets: host, ${TARGET_NAMES.join(', ')}.`, 80, 2).join('\n')}
   report:  one per --target (the host's when none is named); printed when
            neither --c, --ts nor --js is given
 
-A .ts description is transpiled in memory with the typescript package (a dev
-dependency); a compiled .js works without it. The module's exported structs,
-unions, typedefs and enums are emitted (or its default export array). JSON
-descriptions follow codegen/SCHEMA.md.
+A .ts or .mts description is imported as an ES module and a .cts one as
+CommonJS, with the types erased by Node itself (amaro on Node 20): no typescript
+package is needed. The module's exported structs, unions, typedefs and enums are
+emitted (or its default export array). JSON descriptions follow
+codegen/SCHEMA.md.
 
 Example:
   $ pymalloc layout point.ts --c point.h --ts point-layout.ts
@@ -181,7 +182,7 @@ export function registerLayoutCommand(program: Command): void {
     .command('layout')
     .summary('compile struct descriptions to C and TypeScript')
     .description('Compiles C struct descriptions into a C header, TypeScript accessors and a layout report.')
-    .argument('<file>', 'description: .ts, .js or .json')
+    .argument('<file>', 'description: .ts, .mts, .cts, .js or .json')
     .option(
       '-t, --target <target>',
       'ABI to lay out for (repeatable)',
@@ -194,8 +195,8 @@ export function registerLayoutCommand(program: Command): void {
     .option('--report', 'print the layout report (pahole style) to stdout')
     .option('--check', 'write nothing; exit 1 naming each output that differs from what would be generated')
     .addHelpText('after', HELP)
-    .action((file: string, options: Omit<LayoutOptions, 'target'> & { target?: string[] }) => {
-      const status = runLayout(file, { ...options, target: options.target ?? [] });
+    .action(async (file: string, options: Omit<LayoutOptions, 'target'> & { target?: string[] }) => {
+      const status = await runLayout(file, { ...options, target: options.target ?? [] });
       if (status !== 0) process.exitCode = status;
     });
 }

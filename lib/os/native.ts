@@ -3,8 +3,11 @@
  * `lib/os/pages.ts`, which checks arguments before they get here.
  *
  * Which build is loaded: `PYMALLOC_NATIVE` = `gyp` | `cmake` | `asan` | an absolute path to a `.node` file
- * selects one explicitly (an error if it is missing); otherwise the node-gyp build, then the cmake-js build.
- * The addon is loaded on first use, so importing this module never fails.
+ * selects one explicitly (an error if it is missing); otherwise what node-gyp-build finds (a local node-gyp
+ * build in build/Release, else the prebuilt addon for this platform in prebuilds/, which `npm run
+ * build:prebuild` makes with prebuildify), then the cmake-js build. When none is there the error tells an npm
+ * consumer what to run (`npm rebuild pymalloc`). The addon is loaded on first use, so importing this module
+ * never fails.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -65,21 +68,35 @@ export interface NativeBinding {
   _liveReservations(): number;
 }
 
-export type NativeBuildKind = 'gyp' | 'cmake' | 'asan' | 'path';
+export type NativeBuildKind = 'prebuild' | 'gyp' | 'cmake' | 'asan' | 'path';
 
 export interface NativeBuild {
   readonly kind: NativeBuildKind;
   readonly path: string;
 }
 
-const BUILD_DIRS: Record<Exclude<NativeBuildKind, 'path'>, string> = {
+type BuildDirKind = Exclude<NativeBuildKind, 'prebuild' | 'path'>;
+
+const BUILD_DIRS: Record<BuildDirKind, string> = {
   gyp: 'build',
   cmake: 'build-cmake',
   asan: 'build-asan',
 };
 
+/** For PYMALLOC_NATIVE, which only a clone of the repository uses: the repository's build commands. */
 const HOW_TO_BUILD =
   'build it with `npm run build:gyp` (or `npm install`) for node-gyp, or `npm run build:cmake` for cmake-js';
+
+/** For everyone else (an npm consumer first): the one command that makes the addon where it is installed. */
+const HOW_TO_REBUILD =
+  'run `npm rebuild pymalloc` in your project: it builds the addon from source (python3, make and a C++ ' +
+  'compiler needed), a step skipped by `npm install --ignore-scripts` and by npm 11 until ' +
+  '`npm install-scripts approve pymalloc` (see https://github.com/pymalloc/pymalloc/blob/main/docs/install.md)';
+
+/** node-gyp-build's resolver: a matching prebuilds/<platform>-<arch>/*.node, else build/Release or Debug. */
+interface NodeGypBuild {
+  path(dir: string): string;
+}
 
 /** The directory of the package.json named pymalloc above `from` (lib/os under ts-jest, dist/lib/os). */
 export function packageRoot(from: string = __dirname): string {
@@ -96,7 +113,7 @@ export function packageRoot(from: string = __dirname): string {
   }
 }
 
-function buildPath(root: string, kind: Exclude<NativeBuildKind, 'path'>): string {
+function buildPath(root: string, kind: BuildDirKind): string {
   return path.join(root, BUILD_DIRS[kind], 'Release', 'pymalloc.node');
 }
 
@@ -129,12 +146,23 @@ export function resolveNativeBuild(
     return build;
   }
   root ??= packageRoot();
-  for (const kind of ['gyp', 'cmake'] as const) {
-    const file = buildPath(root, kind);
-    if (fs.existsSync(file)) return { kind, path: file };
+  // node-gyp-build prefers a local build (build/Release, as `npm install` in a clone makes) over a prebuild.
+  let found: string | undefined;
+  try {
+    found = (require('node-gyp-build') as NodeGypBuild).path(root);
+  } catch {
+    // nothing built and no prebuild for this platform: try the cmake-js build, then give the advice below
   }
+  if (found !== undefined) {
+    const prebuilds = path.join(root, 'prebuilds') + path.sep;
+    return { kind: found.startsWith(prebuilds) ? 'prebuild' : 'gyp', path: found };
+  }
+  const cmake = buildPath(root, 'cmake');
+  if (fs.existsSync(cmake)) return { kind: 'cmake', path: cmake };
   throw new Error(
-    `the native addon is not built (looked for ${buildPath(root, 'gyp')} and ${buildPath(root, 'cmake')}); ${HOW_TO_BUILD}`,
+    `pymalloc: the native addon is missing: no prebuilt addon for ${process.platform}-${process.arch} in ` +
+      `${path.join(root, 'prebuilds')} and no local build in ${path.join(root, 'build', 'Release')}; ` +
+      HOW_TO_REBUILD,
   );
 }
 
@@ -143,7 +171,18 @@ let loaded: { build: NativeBuild; binding: NativeBinding } | undefined;
 function load(): { build: NativeBuild; binding: NativeBinding } {
   if (!loaded) {
     const build = resolveNativeBuild();
-    loaded = { build, binding: require(build.path) as NativeBinding };
+    let binding: NativeBinding;
+    try {
+      binding = require(build.path) as NativeBinding;
+    } catch (err) {
+      if (build.kind !== 'prebuild') throw err;
+      // e.g. a C library older than the one the prebuild was linked against (docs/install.md)
+      throw new Error(
+        `pymalloc: the prebuilt addon ${build.path} cannot be loaded here (${(err as Error).message}); ` +
+          'run `npm rebuild pymalloc --build-from-source` to build it from source',
+      );
+    }
+    loaded = { build, binding };
   }
   return loaded;
 }

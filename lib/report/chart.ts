@@ -1,12 +1,11 @@
 /**
  * SVG charts through Vega-Lite, rendered headless by Vega's SVG renderer: no browser, no canvas. Line charts
  * (RSS over time and the like) for `pymalloc demo --plot`, `pymalloc replay --plot` and `npm run bench`; and
- * renderVegaLite, which lib/report/heap-map-chart.ts draws the heap map with. Vega is loaded in one place
- * (loadVegaLibs), on first use.
- *
- * Vega and Vega-Lite are pinned to 5.x because 6.x ships as ES modules only and this package is CommonJS.
+ * renderVegaLite, which lib/report/heap-map-chart.ts draws the heap map with. Vega and Vega-Lite are optional
+ * peer dependencies, loaded by ./vega.ts (through loadVegaLibs) only when a chart is asked for.
  */
 import { writeFileSync } from 'node:fs';
+import { loadVega } from './vega';
 
 export interface ChartSeries {
   /** Legend label. */
@@ -29,10 +28,10 @@ export interface LineChart {
   markers?: ReadonlyArray<{ x: number; label: string }>;
 }
 
-/** Vega and Vega-Lite, loaded on first use: they are needed only when a chart is asked for. */
+/** Vega and Vega-Lite, loaded on first use (./vega.ts): they are needed only when a chart is asked for. */
 function loadVegaLibs(): { vega: typeof import('vega'); vl: typeof import('vega-lite') } {
-  // Through require, which jest can follow.
-  return { vega: require('vega'), vl: require('vega-lite') };
+  const { vega, vegaLite } = loadVega();
+  return { vega, vl: vegaLite };
 }
 
 /** Compiles a Vega-Lite spec and renders it to an SVG document with Vega's headless SVG renderer. */

@@ -11,7 +11,7 @@
  * folded ones (lib/heap.ts), which is what makes the two equivalent.
  *
  * Usage: node dist/lib/tools/fastpaths.js [--check]   (npm run codegen, npm run codegen:check)
- * Needs the `typescript` package (a devDependency), like the layout compiler's .ts loader.
+ * Needs the `typescript` package (a devDependency): a repository tool, not part of the published package.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';

@@ -5,17 +5,18 @@
  * the ES module loads in Node; the declarations type-check a consumer and reject a wrong call.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   computeLayout,
+  declarationsOf,
   emitDts,
   emitJs,
   emitTs,
   getTarget,
-  loadDescription,
   type NamedType,
+  parseJsonDescription,
 } from '../../codegen';
 import { declarationFile, jsModuleKind } from '../../lib/cli/layout';
 import { FIXTURES } from './fixtures';
@@ -24,8 +25,10 @@ import { evalTs, makeViews } from './ts-module';
 const REPO = resolve(__dirname, '..', '..');
 const DESCRIPTIONS: Record<string, readonly NamedType[]> = {
   fixtures: FIXTURES,
-  pool: loadDescription(join(__dirname, 'data', 'pool.json')),
-  layouts: loadDescription(join(REPO, 'lib', 'layouts.ts')),
+  pool: parseJsonDescription(readFileSync(join(__dirname, 'data', 'pool.json'), 'utf8'), 'pool.json'),
+  // Through jest's own TypeScript transform (loadDescription imports a .ts file through module hooks, which
+  // jest's sandbox does not run; test/codegen/load.test.ts covers that in a child process).
+  layouts: declarationsOf(require('../../lib/layouts'), 'lib/layouts.ts'),
 };
 const TARGETS = ['x86_64-linux-gnu', 'i386-linux-gnu', 'wasm32'];
 

@@ -5,8 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getTarget, hostTargetName, TARGET_NAMES } from '../../codegen';
-import { generateLayoutOutputs } from '../../lib/cli/layout';
 import { compileFor, HAVE_CLANG } from './compilers';
+import { layoutOutputsInChild } from './run-built-cli';
 
 const root = join(__dirname, '..', '..');
 const HEADER = 'native/pymalloc_layout.h';
@@ -14,10 +14,10 @@ const ACCESSORS = 'lib/generated/layout.ts';
 
 describe('generated files are fresh', () => {
   const cwd = process.cwd();
-  let outputs: ReturnType<typeof generateLayoutOutputs>;
+  let outputs: { files: Map<string, string> };
   beforeAll(() => {
     process.chdir(root);
-    outputs = generateLayoutOutputs('lib/layouts.ts', { target: [], c: HEADER, ts: ACCESSORS });
+    outputs = { files: layoutOutputsInChild('lib/layouts.ts', { c: HEADER, ts: ACCESSORS }) };
   });
   afterAll(() => process.chdir(cwd));
 

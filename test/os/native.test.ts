@@ -27,7 +27,34 @@ describe('loader', () => {
     expect(fs.existsSync(build.path)).toBe(true);
     if (selected === 'gyp' || selected === 'cmake' || selected === 'asan') expect(build.kind).toBe(selected);
     else if (selected) expect(build).toEqual({ kind: 'path', path: selected });
-    else expect(['gyp', 'cmake']).toContain(build.kind);
+    else expect(['prebuild', 'gyp', 'cmake']).toContain(build.kind);
+  });
+
+  // '' is the default order whatever PYMALLOC_NATIVE says (undefined would read it: CI sets it to cmake and asan).
+  test('without PYMALLOC_NATIVE, a prebuild is found through node-gyp-build when nothing is built locally', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pymalloc-prebuilt-'));
+    try {
+      const dir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+      fs.mkdirSync(dir, { recursive: true });
+      fs.copyFileSync(nativeBuild().path, path.join(dir, 'pymalloc.glibc.node'));
+      expect(resolveNativeBuild('', root)).toEqual({
+        kind: 'prebuild',
+        path: path.join(dir, 'pymalloc.glibc.node'),
+      });
+      // A local build (what `npm install` in a clone or `npm rebuild` makes) wins over the prebuild.
+      fs.mkdirSync(path.join(root, 'build', 'Release'), { recursive: true });
+      fs.copyFileSync(nativeBuild().path, path.join(root, 'build', 'Release', 'pymalloc.node'));
+      expect(resolveNativeBuild('', root)).toEqual({
+        kind: 'gyp',
+        path: path.join(root, 'build', 'Release', 'pymalloc.node'),
+      });
+      // A prebuild for another platform only is no match.
+      fs.rmSync(path.join(root, 'build'), { recursive: true });
+      fs.renameSync(dir, path.join(root, 'prebuilds', 'win32-ia32'));
+      expect(() => resolveNativeBuild('', root)).toThrow(/npm rebuild pymalloc/);
+    } finally {
+      fs.rmSync(root, { recursive: true });
+    }
   });
 
   test('finds the package root from lib/os', () => {
@@ -57,10 +84,23 @@ describe('loader', () => {
     }
   });
 
-  test('no build at all names both build commands; a bad selector is refused', () => {
+  test('no build at all tells a consumer to run `npm rebuild pymalloc`; a bad selector is refused', () => {
     const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'pymalloc-empty-'));
     try {
-      expect(() => resolveNativeBuild(undefined, empty)).toThrow(/npm run build:gyp.*npm run build:cmake/);
+      // What an `npm install --ignore-scripts` on a platform with no prebuild leaves: advice a consumer can
+      // follow, not the repository's scripts (which an installed package does not have).
+      const advice = (() => {
+        try {
+          resolveNativeBuild('', empty);
+        } catch (err) {
+          return (err as Error).message;
+        }
+        return 'no error';
+      })();
+      expect(advice).toMatch(/^pymalloc: the native addon is missing: /);
+      expect(advice).toContain('`npm rebuild pymalloc`');
+      expect(advice).toContain(`no prebuilt addon for ${process.platform}-${process.arch}`);
+      expect(advice).not.toMatch(/npm run/);
       expect(() => resolveNativeBuild('cmake', empty)).toThrow(/npm run build:gyp.*npm run build:cmake/);
       expect(() => resolveNativeBuild('relative/pymalloc.node', empty)).toThrow(/absolute path/);
     } finally {
