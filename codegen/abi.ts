@@ -7,8 +7,14 @@
  * - arm-linux-gnueabihf (AAPCS): they align to 8 although pointers and `long` are 4 bytes.
  * - x86_64-windows-msvc (LLP64): `long` is 4 bytes; packing is `#pragma pack(1)`, which also packs the
  *   untagged records declared inside the packed one (GCC's attribute does not).
- * - `char` is signed on x86 and wasm, unsigned on ARM (this only changes the TypeScript accessors).
- * All targets are little-endian.
+ * - i686-windows-msvc and x86_64-linux-gnux32 are ILP32 but align 64-bit members to 8 (unlike i386 System V).
+ * - x86_64-windows-gnu (mingw) is LLP64 like MSVC but packs with GCC's attribute (`packing: 'gnu'`).
+ * - `char` is signed on x86, wasm, Windows and Apple (also Apple arm64); unsigned on Linux ARM, RISC-V, POWER
+ *   and s390x (this only changes the TypeScript accessors).
+ * - s390x is big-endian; every other target is little-endian (the accessors follow `endian`).
+ * - The `cGuard`s are mutually exclusive: x32 defines `__x86_64__` too, so x86_64's guard requires `__LP64__`;
+ *   mingw defines `_WIN64` but not `_MSC_VER`. test/codegen/targets.test.ts checks that each triple's
+ *   predefined macros satisfy exactly its own guard.
  */
 import { LayoutError } from './errors';
 import type { ScalarName } from './types';
@@ -19,7 +25,17 @@ export type TargetName =
   | 'i386-linux-gnu'
   | 'x86_64-windows-msvc'
   | 'arm-linux-gnueabihf'
-  | 'wasm32';
+  | 'wasm32'
+  | 'riscv64-linux-gnu'
+  | 'powerpc64le-linux-gnu'
+  | 's390x-linux-gnu'
+  | 'x86_64-linux-gnux32'
+  | 'i686-windows-msvc'
+  | 'aarch64-windows-msvc'
+  | 'x86_64-windows-gnu'
+  | 'x86_64-apple-darwin'
+  | 'aarch64-apple-darwin'
+  | 'wasm64';
 
 export interface Target {
   readonly name: TargetName;
@@ -31,6 +47,8 @@ export interface Target {
   /** `gnu`: packing is an attribute of one record; `msvc`: `#pragma pack(1)` also packs inline records. */
   readonly packing: 'gnu' | 'msvc';
   readonly charSigned: boolean;
+  /** Byte order of multi-byte scalars in memory. */
+  readonly endian: 'little' | 'big';
   /** [size, alignment as a struct member] of every scalar. */
   readonly scalars: Readonly<Record<ScalarName, readonly [number, number]>>;
 }
@@ -73,10 +91,11 @@ const TARGET_LIST: readonly Target[] = [
   {
     name: 'x86_64-linux-gnu',
     clangTriple: 'x86_64-linux-gnu',
-    cGuard: 'defined(__x86_64__) && defined(__linux__)',
+    cGuard: 'defined(__x86_64__) && defined(__LP64__) && defined(__linux__)',
     pointerSize: 8,
     packing: 'gnu',
     charSigned: true,
+    endian: 'little',
     scalars: scalars(8, 8, 8),
   },
   {
@@ -86,6 +105,7 @@ const TARGET_LIST: readonly Target[] = [
     pointerSize: 8,
     packing: 'gnu',
     charSigned: false,
+    endian: 'little',
     scalars: scalars(8, 8, 8),
   },
   {
@@ -95,15 +115,17 @@ const TARGET_LIST: readonly Target[] = [
     pointerSize: 4,
     packing: 'gnu',
     charSigned: true,
+    endian: 'little',
     scalars: scalars(4, 4, 4),
   },
   {
     name: 'x86_64-windows-msvc',
     clangTriple: 'x86_64-windows-msvc',
-    cGuard: 'defined(_MSC_VER) && defined(_M_X64) && defined(_WIN64)',
+    cGuard: 'defined(_MSC_VER) && defined(_M_X64) && !defined(_M_ARM64EC) && defined(_WIN64)',
     pointerSize: 8,
     packing: 'msvc',
     charSigned: true,
+    endian: 'little',
     scalars: scalars(8, 4, 8),
   },
   {
@@ -113,6 +135,7 @@ const TARGET_LIST: readonly Target[] = [
     pointerSize: 4,
     packing: 'gnu',
     charSigned: false,
+    endian: 'little',
     scalars: scalars(4, 4, 8),
   },
   {
@@ -122,8 +145,88 @@ const TARGET_LIST: readonly Target[] = [
     pointerSize: 4,
     packing: 'gnu',
     charSigned: true,
+    endian: 'little',
     scalars: scalars(4, 4, 8),
   },
+  ...(
+    [
+      [
+        'riscv64-linux-gnu',
+        'defined(__riscv) && defined(__LP64__) && defined(__linux__)',
+        8,
+        'gnu',
+        false,
+        'little',
+        8,
+        8,
+      ],
+      [
+        'powerpc64le-linux-gnu',
+        'defined(__powerpc64__) && defined(__LITTLE_ENDIAN__) && defined(__linux__)',
+        8,
+        'gnu',
+        false,
+        'little',
+        8,
+        8,
+      ],
+      ['s390x-linux-gnu', 'defined(__s390x__) && defined(__linux__)', 8, 'gnu', false, 'big', 8, 8],
+      [
+        'x86_64-linux-gnux32',
+        'defined(__x86_64__) && defined(__ILP32__) && defined(__linux__)',
+        4,
+        'gnu',
+        true,
+        'little',
+        4,
+        8,
+      ],
+      [
+        'i686-windows-msvc',
+        'defined(_MSC_VER) && defined(_M_IX86) && !defined(_WIN64)',
+        4,
+        'msvc',
+        true,
+        'little',
+        4,
+        8,
+      ],
+      [
+        'aarch64-windows-msvc',
+        'defined(_MSC_VER) && defined(_M_ARM64) && defined(_WIN64)',
+        8,
+        'msvc',
+        true,
+        'little',
+        4,
+        8,
+      ],
+      [
+        'x86_64-windows-gnu',
+        'defined(__MINGW64__) && defined(__x86_64__) && !defined(_MSC_VER)',
+        8,
+        'gnu',
+        true,
+        'little',
+        4,
+        8,
+      ],
+      ['x86_64-apple-darwin', 'defined(__APPLE__) && defined(__x86_64__)', 8, 'gnu', true, 'little', 8, 8],
+      ['aarch64-apple-darwin', 'defined(__APPLE__) && defined(__aarch64__)', 8, 'gnu', true, 'little', 8, 8],
+      ['wasm64', 'defined(__wasm64__)', 8, 'gnu', true, 'little', 8, 8],
+    ] as const
+  ).map(
+    ([name, cGuard, pointerSize, packing, charSigned, endian, long, align64]): Target => ({
+      name,
+      clangTriple: name,
+      cGuard,
+      pointerSize,
+      packing,
+      charSigned,
+      endian,
+      scalars: scalars(pointerSize, long, align64),
+    }),
+  ),
 ];
 
 export const TARGETS: ReadonlyMap<TargetName, Target> = new Map(TARGET_LIST.map((t) => [t.name, t]));
@@ -132,16 +235,29 @@ export const TARGET_NAMES: readonly TargetName[] = TARGET_LIST.map((t) => t.name
 /** The target the TypeScript accessors are generated for when none is named: pymalloc's 64-bit heap. */
 export const DEFAULT_TS_TARGET: TargetName = 'x86_64-linux-gnu';
 
+/** Node's `process.platform` / `process.arch` → the target that process runs on. */
+const HOSTS: Readonly<Record<string, Readonly<Record<string, TargetName>>>> = {
+  linux: {
+    x64: 'x86_64-linux-gnu',
+    arm64: 'aarch64-linux-gnu',
+    ia32: 'i386-linux-gnu',
+    arm: 'arm-linux-gnueabihf',
+    riscv64: 'riscv64-linux-gnu',
+    // Node's ppc64 on Linux is little-endian (big-endian POWER is AIX, platform 'aix').
+    ppc64: 'powerpc64le-linux-gnu',
+    s390x: 's390x-linux-gnu',
+  },
+  // Node for Windows is built with MSVC.
+  win32: { x64: 'x86_64-windows-msvc', ia32: 'i686-windows-msvc', arm64: 'aarch64-windows-msvc' },
+  darwin: { x64: 'x86_64-apple-darwin', arm64: 'aarch64-apple-darwin' },
+};
+
 /** The target of the running process (`host`). */
 export function hostTargetName(platform: string = process.platform, arch: string = process.arch): TargetName {
-  if (platform === 'win32' && arch === 'x64') return 'x86_64-windows-msvc';
-  if (platform === 'linux' || platform === 'android') {
-    if (arch === 'x64') return 'x86_64-linux-gnu';
-    if (arch === 'arm64') return 'aarch64-linux-gnu';
-    if (arch === 'ia32') return 'i386-linux-gnu';
-    if (arch === 'arm') return 'arm-linux-gnueabihf';
-  }
-  throw new LayoutError('', `no ABI model for the host (${platform}-${arch}); name a --target`);
+  const found = HOSTS[platform === 'android' ? 'linux' : platform]?.[arch];
+  if (found === undefined)
+    throw new LayoutError('', `no ABI model for the host (${platform}-${arch}); name a --target`);
+  return found;
 }
 
 /** Looks a target up by name (`host` is the running process's). */

@@ -5,9 +5,12 @@
  * The accessors are for hot paths: literal offsets, typed-array views indexed with `>>> shift` (p is an
  * unsigned 32-bit byte offset and may exceed 2^31), no allocation, no closures, BigInt only for 64-bit
  * integers. A member whose address is not a multiple of its size whenever the record is aligned (packed,
- * or i386's 4-aligned 64-bit members) goes through the DataView instead, little-endian like every target.
+ * or i386's 4-aligned 64-bit members) goes through the DataView instead, in the target's byte order.
+ * Typed arrays are in the host's byte order, so a little-endian target's module refuses to load on a
+ * big-endian host, and a big-endian target (s390x) reads and writes every multi-byte member through the
+ * DataView with littleEndian = false: the same module is right on every host.
  * Pointers follow the heap convention: get returns the low 32-bit word (an offset into the heap); on 64-bit
- * targets set writes lo = v and hi = v ? m.baseHi : 0.
+ * targets set writes lo = v and hi = v ? m.baseHi : 0 (the low word is the second one on big-endian).
  */
 import type { Target } from './abi';
 import { bannerText } from './emit-c';
@@ -90,9 +93,41 @@ function typedIndex(addr: string, unit: number): string {
   return addr === 'p' ? `p >>> ${SHIFT[unit]}` : `(${addr}) >>> ${SHIFT[unit]}`;
 }
 
+/**
+ * Names a module cannot bind with `export const` (ECMAScript reserved words, strict-mode and module
+ * restrictions, TypeScript's contextual declarations); only enum members are emitted bare.
+ */
+const JS_RESERVED = new Set(
+  (
+    'arguments await break case catch class const continue debugger default delete do else enum eval export ' +
+    'extends false finally for function if implements import in instanceof interface let new null package ' +
+    'private protected public return static super switch this throw true try typeof var void while with yield'
+  ).split(' '),
+);
+
+/** Accessors take p as an unsigned 32-bit offset: a record must fit below 2^32 bytes. */
+const ACCESSOR_LIMIT = 2 ** 32;
+
 /** Emits the accessors module for one target. */
 export function emitTs(layout: Layout, options: EmitTsOptions): string {
   const target = layout.target;
+  for (const d of layout.declarations) {
+    if (d.kind !== 'enum') continue;
+    for (const [name] of d.members) {
+      if (JS_RESERVED.has(name))
+        throw new LayoutError(
+          `${d.name}.${name}`,
+          `'${name}' is a JavaScript reserved word, so it cannot be exported as a constant; rename the enum member`,
+        );
+    }
+  }
+  for (const [rec, rl] of layout.records) {
+    if (rl.size > ACCESSOR_LIMIT)
+      throw new LayoutError(
+        rec.name!,
+        `${rl.size} bytes on ${target.name}: the accessors address a 32-bit heap, so a record must fit in 2^32 bytes`,
+      );
+  }
   const out: string[] = [];
   const names = new Map<string, string>();
   const claim = (name: string, path: string) => {
@@ -112,7 +147,7 @@ export function emitTs(layout: Layout, options: EmitTsOptions): string {
 
   out.push(`// ${bannerText(options.source)}`);
   out.push(
-    `// Target: ${target.name} (pointers ${target.pointerSize} bytes). p is an unsigned 32-bit byte offset.`,
+    `// Target: ${target.name} (pointers ${target.pointerSize} bytes, ${target.endian}-endian). p is an unsigned 32-bit byte offset.`,
   );
   out.push('');
   out.push(
@@ -136,6 +171,15 @@ export function emitTs(layout: Layout, options: EmitTsOptions): string {
     out.push(`  ${k}: ${v};`);
   }
   out.push('}');
+  if (target.endian === 'little') {
+    out.push(
+      '',
+      '// The accessors index typed arrays, which use the host byte order: refuse a big-endian host.',
+      'if (new Uint8Array(Uint16Array.of(1).buffer)[0] !== 1) {',
+      `  throw new Error('layout accessors for ${target.name} (little-endian) loaded on a big-endian host');`,
+      '}',
+    );
+  }
 
   for (const d of layout.declarations) {
     if (d.kind === 'enum') {
@@ -163,7 +207,8 @@ export function emitTs(layout: Layout, options: EmitTsOptions): string {
         constant(`STRIDEOF_${cname}${dim}`, x.stride, path);
       });
       const access = accessOf(f.member.element, target);
-      if (access && f.member.kind === 'field') emitAccessors(out, claim, `${name}_`, suffix, path, f, access);
+      if (access && f.member.kind === 'field')
+        emitAccessors(out, claim, `${name}_`, suffix, path, f, access, target.endian === 'big');
     }
   }
   out.push('');
@@ -178,13 +223,15 @@ function emitAccessors(
   path: string,
   f: FlatMember,
   a: Access,
+  bigEndian: boolean,
 ): void {
   const getName = `${prefix}get_${suffix}`;
   const setName = `${prefix}set_${suffix}`;
   claim(getName, path);
   claim(setName, path);
   const idx = f.indices.map((_, n) => `, ${indexName(n)}: number`).join('');
-  const aligned = f.guaranteedAlign >= a.unit;
+  // Typed arrays only where the byte order cannot differ from the target's (bytes, or a little-endian target).
+  const aligned = f.guaranteedAlign >= a.unit && (a.unit === 1 || !bigEndian);
   const addr = addressExpr(f);
   let get: string;
   let set: string[];
@@ -201,16 +248,16 @@ function emitAccessors(
       set = [`${at} = v;`];
     }
   } else {
-    const le = a.unit === 1 ? '' : ', true';
+    const order = bigEndian ? 'false' : 'true';
+    const le = a.unit === 1 ? '' : `, ${order}`;
     if (a.bool) {
       get = `return m.dv.getUint8(${addr}) !== 0;`;
       set = [`m.dv.setUint8(${addr}, v ? 1 : 0);`];
     } else if (a.pointer64) {
-      get = `return m.dv.getUint32(${addr}, true);`;
-      set = [
-        `m.dv.setUint32(${addr}, v, true);`,
-        `m.dv.setUint32(${addressExpr(f, 4)}, v ? m.baseHi : 0, true);`,
-      ];
+      const lo = bigEndian ? addressExpr(f, 4) : addr;
+      const hi = bigEndian ? addr : addressExpr(f, 4);
+      get = `return m.dv.getUint32(${lo}, ${order});`;
+      set = [`m.dv.setUint32(${lo}, v, ${order});`, `m.dv.setUint32(${hi}, v ? m.baseHi : 0, ${order});`];
     } else {
       get = `return m.dv.get${a.dv}(${addr}${le});`;
       set = [`m.dv.set${a.dv}(${addr}, v${le});`];

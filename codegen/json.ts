@@ -5,6 +5,7 @@
  * Errors are LayoutErrors whose path names the declaration and field (`pool_header.ref._padding.type`).
  */
 import { LayoutError } from './errors';
+import { MAX_NESTING } from './layout';
 import {
   type Field,
   type NamedType,
@@ -57,7 +58,8 @@ function expectInt(v: Json | undefined, path: string, what: string): number {
 export function parseJsonDescription(text: string, file = 'description'): NamedType[] {
   let doc: Json;
   try {
-    doc = JSON.parse(text) as Json;
+    // A UTF-8 byte order mark (editors on Windows write one) is not part of the JSON text.
+    doc = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text) as Json;
   } catch (err) {
     throw new LayoutError(file, `not valid JSON: ${(err as Error).message}`);
   }
@@ -115,7 +117,9 @@ export function fromJson(doc: unknown): NamedType[] {
     pending.push({ obj, decl, path });
   });
 
-  const typeRef = (v: Json | undefined, path: string): Type => {
+  const typeRef = (v: Json | undefined, path: string, depth = 0): Type => {
+    if (depth > MAX_NESTING)
+      throw new LayoutError(path, `types are nested more than ${MAX_NESTING} levels deep by value`);
     if (typeof v === 'string') {
       const d = decls.get(v);
       if (d) return d;
@@ -127,7 +131,7 @@ export function fromJson(doc: unknown): NamedType[] {
       case 'pointer': {
         allowKeys(o, path, ['kind', 'to']);
         const to = o['to'];
-        return { kind: 'pointer', to: to === 'void' ? t.void : typeRef(to, `${path}.to`) };
+        return { kind: 'pointer', to: to === 'void' ? t.void : typeRef(to, `${path}.to`, depth + 1) };
       }
       case 'array': {
         allowKeys(o, path, ['kind', 'of', 'length']);
@@ -137,7 +141,7 @@ export function fromJson(doc: unknown): NamedType[] {
         const checked = dims.map((d, i) =>
           expectInt(d, `${path}.length${Array.isArray(len) ? `[${i}]` : ''}`, 'an array length'),
         );
-        const element = typeRef(o['of'], `${path}.of`);
+        const element = typeRef(o['of'], `${path}.of`, depth);
         if (element.kind === 'array')
           return { kind: 'array', element: element.element, dims: [...checked, ...element.dims] };
         return { kind: 'array', element, dims: checked };
@@ -152,7 +156,7 @@ export function fromJson(doc: unknown): NamedType[] {
           packed: false,
           align: undefined,
         } as Record<string, unknown>;
-        fillRecord(rec, o, path);
+        fillRecord(rec, o, path, depth);
         return rec as unknown as RecordType;
       }
       default:
@@ -163,7 +167,9 @@ export function fromJson(doc: unknown): NamedType[] {
     }
   };
 
-  const fillRecord = (rec: Record<string, unknown>, o: Obj, path: string): void => {
+  const fillRecord = (rec: Record<string, unknown>, o: Obj, path: string, depth = 0): void => {
+    if (depth > MAX_NESTING)
+      throw new LayoutError(path, `types are nested more than ${MAX_NESTING} levels deep by value`);
     const packed = o['packed'];
     if (packed !== undefined && typeof packed !== 'boolean')
       throw new LayoutError(`${path}.packed`, `expected true or false, got ${show(packed)}`);
@@ -196,7 +202,7 @@ export function fromJson(doc: unknown): NamedType[] {
           packed: false,
           align: undefined,
         } as Record<string, unknown>;
-        fillRecord(rec2, inner, fpath);
+        fillRecord(rec2, inner, fpath, depth + 1);
         return { kind: 'anonymous', key, record: rec2 as unknown as RecordType };
       }
       const name = expectString(f['name'], `${path}.fields[${j}].name`, 'a field name');
@@ -208,7 +214,7 @@ export function fromJson(doc: unknown): NamedType[] {
       allowKeys(f, fpath, ['name', 'type', 'align']);
       const align =
         f['align'] === undefined ? undefined : expectInt(f['align'], `${fpath}.align`, 'an alignment');
-      return { kind: 'field', name, type: typeRef(f['type'], `${fpath}.type`), align };
+      return { kind: 'field', name, type: typeRef(f['type'], `${fpath}.type`, depth + 1), align };
     });
     rec['fields'] = out;
   };

@@ -101,6 +101,25 @@ const C_KEYWORDS = new Set(
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/**
+ * Macros the header's own includes (<stdint.h>, <stddef.h>, <stdbool.h>) or the compilers define, which a
+ * declaration of the same name would be rewritten by: NULL, offsetof, the limits and constant macros of
+ * <stdint.h>, the PYM_LAYOUT_ macros, and the unprefixed system names GNU C predefines (`linux`, `unix`, `i386`).
+ */
+const C_MACROS = new Set(
+  (
+    'NULL offsetof SIZE_MAX PTRDIFF_MIN PTRDIFF_MAX SIG_ATOMIC_MIN SIG_ATOMIC_MAX WCHAR_MIN WCHAR_MAX WINT_MIN ' +
+    'WINT_MAX INTPTR_MIN INTPTR_MAX UINTPTR_MAX INTMAX_MIN INTMAX_MAX UINTMAX_MAX INTMAX_C UINTMAX_C linux unix i386'
+  ).split(' '),
+);
+const C_MACRO_PATTERNS = [
+  /^U?INT(_LEAST|_FAST)?(8|16|32|64)_(MIN|MAX)$/,
+  /^U?INT(8|16|32|64)_C$/,
+  /^PYM_LAYOUT_/,
+  // Reserved for the implementation in every scope (C11 7.1.3): __x86_64__, _Pragma, __func__, _Bool.
+  /^(__|_[A-Z])/,
+];
+
 /** Throws unless `name` can be a C (and C++) identifier. */
 export function checkIdentifier(name: unknown, path: string, what: string): asserts name is string {
   if (typeof name !== 'string' || !IDENT.test(name)) {
@@ -108,6 +127,33 @@ export function checkIdentifier(name: unknown, path: string, what: string): asse
   }
   if (C_KEYWORDS.has(name))
     throw new LayoutError(path, `${what} '${name}' is a C/C++ keyword or reserved name`);
+  if (C_MACROS.has(name) || C_MACRO_PATTERNS.some((re) => re.test(name)))
+    throw new LayoutError(
+      path,
+      `${what} '${name}' is a macro of the C headers or compilers, or an identifier reserved for them`,
+    );
+}
+
+/**
+ * How deep records, arrays and typedefs may nest by value (a named record held by value counts too). C11
+ * guarantees 63 levels of nested struct declarations; the walks here are recursive, so a documented limit
+ * replaces a stack overflow. Pointers do not nest: a chain of records linked by pointers has no limit.
+ */
+export const MAX_NESTING = 64;
+
+function tooDeep(path: string): LayoutError {
+  return new LayoutError(
+    path,
+    `types are nested more than ${MAX_NESTING} levels deep by value (the compiler's documented limit)`,
+  );
+}
+
+/**
+ * The largest object a target's compilers accept (PTRDIFF_MAX: gcc refuses larger ones, clang too on 64-bit
+ * targets), and never more than a JavaScript number holds exactly (2^53 - 1).
+ */
+export function maxObjectSize(target: Target): number {
+  return Math.min(2 ** (target.pointerSize * 8 - 1) - 1, Number.MAX_SAFE_INTEGER);
 }
 
 function checkAlign(value: unknown, path: string): number {
@@ -161,6 +207,13 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
   const records = new Map<RecordType, RecordLayout>();
   const byName = new Map<string, NamedType>();
   const ordinaryNames = new Map<string, string>();
+  const maxSize = maxObjectSize(target);
+  const depths = new Map<RecordLayout, number>();
+  const tooLarge = (path: string, size: number): LayoutError =>
+    new LayoutError(
+      path,
+      `too large: ${size > Number.MAX_SAFE_INTEGER ? 'more than 2^53' : size} bytes, and the largest object on ${target.name} is ${maxSize} bytes`,
+    );
 
   const claimName = (name: string, decl: NamedType, path: string): void => {
     const prior = byName.get(name);
@@ -180,7 +233,8 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
     throw new LayoutError(path, `'${name}' is declared twice (as ${prior.kind} and as ${decl.kind})`);
   };
 
-  const visitNamed = (decl: NamedType, path: string): void => {
+  const visitNamed = (decl: NamedType, path: string, depth: number): void => {
+    if (depth > MAX_NESTING) throw tooDeep(path);
     const s = state.get(decl);
     if (s === 'done') return;
     if (s === 'visiting') throw new LayoutError(path, `'${decl.name}' contains itself by value`);
@@ -191,18 +245,24 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
     switch (decl.kind) {
       case 'struct':
       case 'union':
-        walkRecord(decl, here);
+        walkRecord(decl, here, depth);
         records.set(decl, layoutRecord(decl, here, false));
         break;
       case 'typedef':
         checkType(decl.type, here);
-        if ((decl.type.kind === 'struct' || decl.type.kind === 'union') && decl.type.name === undefined) {
-          throw new LayoutError(
-            here,
-            'a typedef of an untagged struct or union is not supported; give it a tag',
-          );
+        {
+          // Also through arrays: `typedef struct { ... } tarr[3];` has no tag to name in the asserts.
+          let of: Type = decl.type;
+          while (of.kind === 'array' && typeof of.element === 'object' && of.element !== null)
+            of = of.element;
+          if ((of.kind === 'struct' || of.kind === 'union') && of.name === undefined) {
+            throw new LayoutError(
+              here,
+              `a typedef of an untagged ${of.kind}${of === decl.type ? '' : ' (or an array of one)'} is not supported; give it a tag`,
+            );
+          }
         }
-        walkType(decl.type, here);
+        walkType(decl.type, here, depth + 1);
         sizeAlign(decl.type, here, false);
         break;
       case 'enum':
@@ -233,12 +293,18 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
         throw new LayoutError(mpath, `enum member '${name}' is already declared at ${prior}`);
       ordinaryNames.set(name, mpath);
       if (!Number.isSafeInteger(value) || BigInt(value) < lo || BigInt(value) > hi) {
-        throw new LayoutError(mpath, `value ${String(value)} does not fit in ${decl.underlying.name}`);
+        throw new LayoutError(
+          mpath,
+          /^u?int(8|16|32|64)$/.test(decl.underlying.name)
+            ? `value ${String(value)} does not fit in ${decl.underlying.name}`
+            : `value ${String(value)} does not fit in ${decl.underlying.name} on ${target.name} (${lo}..${hi})`,
+        );
       }
     }
   };
 
-  const walkType = (type: Type, path: string): void => {
+  const walkType = (type: Type, path: string, depth: number): void => {
+    if (depth > MAX_NESTING) throw tooDeep(path);
     switch (type.kind) {
       case 'scalar':
         if (!(type.name in target.scalars))
@@ -259,7 +325,7 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
         // A pointer needs only a forward declaration of a record; typedefs and enums must come first.
         if (to.kind === 'struct' || to.kind === 'union' || to.kind === 'opaque')
           deferred.push({ type: to, path });
-        else walkType(to, path);
+        else walkType(to, path, depth + 1);
         return;
       }
       case 'array':
@@ -271,23 +337,24 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
           }
         }
         checkType(type.element, path);
-        walkType(type.element, path);
+        walkType(type.element, path, depth);
         return;
       case 'struct':
       case 'union':
-        if (type.name === undefined) walkRecord(type, path);
-        else visitNamed(type, path);
+        if (type.name === undefined) walkRecord(type, path, depth);
+        else visitNamed(type, path, depth);
         return;
       case 'typedef':
       case 'enum':
-        visitNamed(type, path);
+        visitNamed(type, path, depth);
         return;
       case 'opaque':
         throw new LayoutError(path, `'${type.name}' is an incomplete type; use it behind a pointer`);
     }
   };
 
-  const walkRecord = (rec: RecordType, path: string): void => {
+  const walkRecord = (rec: RecordType, path: string, depth: number): void => {
+    if (depth > MAX_NESTING) throw tooDeep(path);
     if (rec.kind !== 'struct' && rec.kind !== 'union') throw new LayoutError(path, 'not a struct or union');
     if (!Array.isArray(rec.fields) || rec.fields.length === 0)
       throw new LayoutError(path, `empty ${rec.kind}`);
@@ -297,7 +364,8 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
       if (seen.has(name)) throw new LayoutError(fpath, `duplicate field '${name}'`);
       seen.set(name, fpath);
     };
-    const collect = (r: RecordType, prefix: string) => {
+    const collect = (r: RecordType, prefix: string, level: number) => {
+      if (level > MAX_NESTING) throw tooDeep(prefix);
       for (const f of r.fields) {
         if (f.kind === 'anonymous') {
           const apath = `${prefix}.${f.key}`;
@@ -308,7 +376,7 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
           }
           if (!Array.isArray(f.record.fields) || f.record.fields.length === 0)
             throw new LayoutError(apath, `empty ${f.record.kind}`);
-          collect(f.record, apath);
+          collect(f.record, apath, level + 1);
         } else {
           const fpath = `${prefix}.${f.name}`;
           checkIdentifier(f.name, fpath, 'field name');
@@ -316,10 +384,10 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
         }
       }
     };
-    collect(rec, path);
+    collect(rec, path, depth);
     for (const f of rec.fields) {
       if (f.kind === 'anonymous') {
-        walkRecord(f.record, `${path}.${f.key}`);
+        walkRecord(f.record, `${path}.${f.key}`, depth + 1);
       } else if (f.kind === 'pad') {
         if (!Number.isSafeInteger(f.size) || f.size < 1) {
           throw new LayoutError(
@@ -331,7 +399,7 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
         const fpath = `${path}.${f.name}`;
         checkType(f.type, fpath);
         if (f.align !== undefined) checkAlign(f.align, `${fpath} (align)`);
-        walkType(f.type, fpath);
+        walkType(f.type, fpath, depth + 1);
       }
     }
   };
@@ -350,8 +418,10 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
         return { size: target.pointerSize, align: target.pointerSize };
       case 'array': {
         const inner = sizeAlign(type.element, path, packedContext);
+        const size = type.dims.reduce((a, b) => a * b, inner.size);
+        if (size > maxSize) throw tooLarge(path, size);
         return {
-          size: inner.size * type.dims.reduce((a, b) => a * b, 1),
+          size,
           align: inner.align,
           record: inner.record,
         };
@@ -470,7 +540,14 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
       }
     }
     const align = Math.max(maxAlign, rec.align ?? 1);
-    return { record: rec, path, size: roundUp(end, align), align, packed, requiredAlign: required, members };
+    const size = roundUp(end, align);
+    if (size > maxSize) throw tooLarge(path, size);
+    // Nesting by value, through named records too (the walks above count only what one visit recursed into).
+    const depth = 1 + Math.max(0, ...members.map((m) => (m.record ? (depths.get(m.record) ?? 0) : 0)));
+    if (depth > MAX_NESTING) throw tooDeep(path);
+    const rl: RecordLayout = { record: rec, path, size, align, packed, requiredAlign: required, members };
+    depths.set(rl, depth);
+    return rl;
   };
 
   for (const root of roots) {
@@ -490,12 +567,12 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
       );
     }
     if (root.name === undefined) throw new LayoutError(where, `a declared ${root.kind} needs a name`);
-    visitNamed(root, root.name);
+    visitNamed(root, root.name, 0);
   }
   while (deferred.length > 0) {
     const { type, path } = deferred.shift()!;
-    if (type.kind === 'struct' || type.kind === 'union') visitNamed(type, path);
-    else if (!state.has(type)) visitNamed(type, path);
+    if (type.kind === 'struct' || type.kind === 'union') visitNamed(type, path, 0);
+    else if (!state.has(type)) visitNamed(type, path, 0);
   }
   return { target, declarations, records };
 }
@@ -510,8 +587,16 @@ export function isCompleted(layout: Layout, decl: OpaqueType): boolean {
   return false;
 }
 
-/** Every member of a named record reachable by `.` and `[i]`, parents before children, in declaration order. */
-export function flattenRecord(rl: RecordLayout): FlatMember[] {
+/**
+ * Every member of a named record reachable by `.` and `[i]`, parents before children, in declaration order.
+ * With `intoNamed: false` the members of a named record held by value are left out (it has its own entries),
+ * so that the count stays linear in the nesting depth.
+ */
+export function flattenRecord(
+  rl: RecordLayout,
+  options: { readonly intoNamed?: boolean } = {},
+): FlatMember[] {
+  const intoNamed = options.intoNamed ?? true;
   const out: FlatMember[] = [];
   const walk = (
     r: RecordLayout,
@@ -542,7 +627,8 @@ export function flattenRecord(rl: RecordLayout): FlatMember[] {
       });
       const g = Math.min(guaranteed, lowBit(offset), ...dimIndices.map((x) => lowBit(x.stride)));
       out.push({ path: p, pathDims: pd, member: m, offset, indices: dimIndices, guaranteedAlign: g });
-      if (m.record) walk(m.record, offset, p, pd, dimIndices, guaranteed);
+      if (m.record && (intoNamed || m.record.record.name === undefined))
+        walk(m.record, offset, p, pd, dimIndices, guaranteed);
     }
   };
   walk(rl, 0, [], [], [], rl.align);

@@ -3,7 +3,7 @@
  * Description errors and stale outputs end in one line on stderr (exit 2 and 1 respectively).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { relative, sep } from 'node:path';
+import { relative, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import {
   computeLayout,
@@ -82,6 +82,16 @@ function readOrUndefined(file: string): string | undefined {
 
 /** Runs the command; returns the exit status (0, or 1 when --check finds stale files). */
 export function runLayout(file: string, options: LayoutOptions): number {
+  const outputs_ = [
+    ['--c', options.c],
+    ['--ts', options.ts],
+  ].filter((o): o is [string, string] => o[1] !== undefined && o[1] !== '-');
+  for (let i = 0; i < outputs_.length; i++)
+    for (let j = i + 1; j < outputs_.length; j++)
+      if (resolve(outputs_[i]![1]) === resolve(outputs_[j]![1]))
+        throw new UsageError(
+          `layout: ${outputs_[i]![0]} and ${outputs_[j]![0]} name the same file (${outputs_[i]![1]}); give each output its own`,
+        );
   if (options.check && options.c === undefined && options.ts === undefined) {
     throw new UsageError('layout: --check needs --c and/or --ts to name the files to check');
   }
