@@ -1,5 +1,6 @@
 /**
- * `pymalloc layout`: compiles a struct description into a C header, TypeScript accessors and/or a report.
+ * `pymalloc layout`: compiles a struct description into a C header, TypeScript accessors and/or a report;
+ * with `--from-c`, the description is read from a C header through clang (and `--json` writes it).
  * Description errors and stale outputs end in one line on stderr (exit 2 and 1 respectively).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -11,9 +12,12 @@ import {
   emitC,
   emitReport,
   emitTs,
+  fromJson,
   getTarget,
+  importCHeader,
   LayoutError,
   loadDescription,
+  type NamedType,
   TARGET_NAMES,
 } from '../../codegen';
 import { UsageError } from './usage';
@@ -22,6 +26,12 @@ export interface LayoutOptions {
   target: string[];
   c?: string;
   ts?: string;
+  /** Read the description from this C header (through clang) instead of a description file. */
+  fromC?: string;
+  /** Write the description (JSON) here. */
+  json?: string;
+  /** Extra clang arguments for --from-c (include directories, defines). */
+  clangArg?: string[];
   report?: boolean;
   check?: boolean;
 }
@@ -40,10 +50,18 @@ function displayName(file: string): string {
 
 /** Everything `pymalloc layout` would produce, without touching the file system except to read `file`. */
 export function generateLayoutOutputs(file: string, options: LayoutOptions): LayoutOutputs {
-  const decls = loadDescription(file);
-  const source = displayName(file);
   const named = options.target.length > 0 ? options.target : undefined;
   const files = new Map<string, string>();
+  let decls: NamedType[];
+  if (options.fromC !== undefined) {
+    // clang parses for the first target named (the host otherwise); the description itself is portable.
+    const triple = named ? getTarget(named[0]!).clangTriple : undefined;
+    const description = importCHeader(options.fromC, { triple, clangArgs: options.clangArg ?? [] });
+    description.description = `Imported from ${displayName(file)} by pymalloc layout --from-c`;
+    if (options.json !== undefined) files.set(options.json, `${JSON.stringify(description, null, 2)}\n`);
+    decls = fromJson(description);
+  } else decls = loadDescription(file);
+  const source = displayName(file);
   if (options.c !== undefined) {
     const targets = (named ?? TARGET_NAMES).map(getTarget);
     const guard =
@@ -66,7 +84,7 @@ export function generateLayoutOutputs(file: string, options: LayoutOptions): Lay
     files.set(options.ts, emitTs(computeLayout(decls, target), { source }));
   }
   let report: string | undefined;
-  if (options.report || files.size === 0) {
+  if (options.report || (options.c === undefined && options.ts === undefined && options.json === undefined)) {
     report = (named ?? ['host']).map((n) => emitReport(computeLayout(decls, getTarget(n)))).join('\n');
   }
   return { files, report };
@@ -85,6 +103,7 @@ export function runLayout(file: string, options: LayoutOptions): number {
   const outputs_ = [
     ['--c', options.c],
     ['--ts', options.ts],
+    ['--json', options.json],
   ].filter((o): o is [string, string] => o[1] !== undefined && o[1] !== '-');
   for (let i = 0; i < outputs_.length; i++)
     for (let j = i + 1; j < outputs_.length; j++)
@@ -92,9 +111,11 @@ export function runLayout(file: string, options: LayoutOptions): number {
         throw new UsageError(
           `layout: ${outputs_[i]![0]} and ${outputs_[j]![0]} name the same file (${outputs_[i]![1]}); give each output its own`,
         );
-  if (options.check && options.c === undefined && options.ts === undefined) {
-    throw new UsageError('layout: --check needs --c and/or --ts to name the files to check');
+  if (options.check && options.c === undefined && options.ts === undefined && options.json === undefined) {
+    throw new UsageError('layout: --check needs --c, --ts and/or --json to name the files to check');
   }
+  if (options.json !== undefined && options.fromC === undefined)
+    throw new UsageError('layout: --json writes the description read by --from-c; add --from-c HEADER.h');
   let outputs: LayoutOutputs;
   try {
     outputs = generateLayoutOutputs(file, options);
@@ -120,25 +141,28 @@ export function runLayout(file: string, options: LayoutOptions): number {
 
 const HELP = `
 Targets: host, ${TARGET_NAMES.join(', ')}.
-  --c:      static assertions for every --target (all six when none is named)
+  --c:      static assertions for every --target (all ${TARGET_NAMES.length} when none is named)
   --ts:     accessors for the first --target (x86_64-linux-gnu when none is named)
   report:   one per --target (the host's when none is named); printed when neither --c nor --ts is given
 
 A .ts description is transpiled in memory with the typescript package (a dev dependency); a compiled .js works
 without it. The module's exported structs, unions, typedefs and enums are emitted (or its default export array).
-JSON descriptions follow codegen/SCHEMA.md.
+JSON descriptions follow codegen/SCHEMA.md. --from-c HEADER.h reads the header's structs, unions, enums and
+typedefs through clang (clang -Xclang -ast-dump=json; parsed for the first --target, else the host) instead of
+a description file; --json writes the description it made, and --clang-arg passes an argument to clang.
 
 Example:
   $ pymalloc layout lib/layouts.ts --c native/pymalloc_layout.h --ts lib/generated/layout.ts
   $ pymalloc layout lib/layouts.ts --target i386-linux-gnu           # pahole-style report
   $ pymalloc layout lib/layouts.ts --c native/pymalloc_layout.h --ts lib/generated/layout.ts --check
+  $ pymalloc layout --from-c point.h --json point.json --ts point-layout.ts
 `;
 
 export function registerLayoutCommand(program: Command): void {
   program
     .command('layout')
     .description('compile C struct descriptions into a C header, TypeScript accessors and a layout report')
-    .argument('<file>', 'description: .ts, .js or .json')
+    .argument('[file]', 'description: .ts, .js or .json (omitted with --from-c)')
     .option(
       '-t, --target <target>',
       'ABI to lay out for (repeatable)',
@@ -146,11 +170,20 @@ export function registerLayoutCommand(program: Command): void {
     )
     .option('--c <out.h>', "write the C header ('-' for stdout)")
     .option('--ts <out.ts>', "write the TypeScript accessors ('-' for stdout)")
+    .option('--from-c <header.h>', 'read the description from a C header through clang')
+    .option('--json <out.json>', "with --from-c: write the description ('-' for stdout)")
+    .option(
+      '--clang-arg <arg>',
+      'with --from-c: an argument for clang, e.g. -I/some/include (repeatable)',
+      (value: string, prev: string[] | undefined) => [...(prev ?? []), value],
+    )
     .option('--report', 'print the layout report (pahole style) to stdout')
     .option('--check', 'write nothing; exit 1 naming each output that differs from what would be generated')
     .addHelpText('after', HELP)
-    .action((file: string, options: Omit<LayoutOptions, 'target'> & { target?: string[] }) => {
-      const status = runLayout(file, { ...options, target: options.target ?? [] });
+    .action((file: string | undefined, options: Omit<LayoutOptions, 'target'> & { target?: string[] }) => {
+      if ((file === undefined) === (options.fromC === undefined))
+        throw new UsageError('layout: name a description file, or a C header with --from-c (one of them)');
+      const status = runLayout(file ?? options.fromC!, { ...options, target: options.target ?? [] });
       if (status !== 0) process.exitCode = status;
     });
 }
