@@ -156,7 +156,8 @@ export function fromJson(doc: unknown): NamedType[] {
           packed: false,
           align: undefined,
         } as Record<string, unknown>;
-        fillRecord(rec, o, path, depth);
+        // Its fields are named from the member that holds it: `pool_header.ref._padding`, not `ref.type._padding`.
+        fillRecord(rec, o, path.replace(/(\.type|\.of)+$/, ''), depth);
         return rec as unknown as RecordType;
       }
       default:
