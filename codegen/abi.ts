@@ -8,9 +8,21 @@
  * - x86_64-windows-msvc (LLP64): `long` is 4 bytes; packing is `#pragma pack(1)`, which also packs the
  *   untagged records declared inside the packed one (GCC's attribute does not).
  * - i686-windows-msvc and x86_64-linux-gnux32 are ILP32 but align 64-bit members to 8 (unlike i386 System V).
- * - x86_64-windows-gnu (mingw) is LLP64 like MSVC but packs with GCC's attribute (`packing: 'gnu'`).
+ * - x86_64-windows-gnu (mingw) is LLP64 like MSVC and lays out bitfields by MSVC's rule (gcc's ms_struct
+ *   default there), but packs with GCC's attribute (`packing: 'gnu'`) and has `__int128` and an x87 long double.
  * - `char` is signed on x86, wasm, Windows and Apple (also Apple arm64); unsigned on Linux ARM, RISC-V, POWER
  *   and s390x (this only changes the TypeScript accessors).
+ * - `long double`: 16/16 (x87 80-bit padded) on x86_64, 12/4 on i386, 16/16 binary128 on aarch64 Linux and
+ *   wasm32, 8/8 (= double) on MSVC and 32-bit Arm. Also 16/16 on riscv64, powerpc64le (IBM double-double),
+ *   x32, mingw, x86_64 macOS and wasm64; 16/8 on s390x; 8/8 on Apple arm64 and every Windows MSVC target. `__int128` exists on 64-bit gcc/clang targets and wasm32
+ *   (align 16), not on i386, 32-bit Arm or MSVC. `wchar_t` is 2 bytes unsigned on Windows, 4 elsewhere
+ *   (unsigned on Arm).
+ * - Bitfields: `sysv` is the Itanium/System V rule of gcc and clang (a bitfield goes at the next free bit
+ *   unless it would straddle a boundary of its type's alignment; `packed` and `#pragma pack` let it
+ *   straddle); on AAPCS targets (Arm, AArch64) unnamed bitfields, zero-width ones included, raise the record's
+ *   alignment to their type's, elsewhere they do not. `msvc` opens a new storage unit of the declared type's
+ *   size whenever that size changes or the unit is full, and ignores a zero-width bitfield that does not follow
+ *   a bitfield.
  * - s390x is big-endian; every other target is little-endian (the accessors follow `endian`).
  * - The `cGuard`s are mutually exclusive: x32 defines `__x86_64__` too, so x86_64's guard requires `__LP64__`;
  *   mingw defines `_WIN64` but not `_MSC_VER`. test/codegen/targets.test.ts checks that each triple's
@@ -49,14 +61,38 @@ export interface Target {
   readonly charSigned: boolean;
   /** Byte order of multi-byte scalars in memory. */
   readonly endian: 'little' | 'big';
+  /** Whether `wchar_t` is signed. */
+  readonly wcharSigned: boolean;
   /** [size, alignment as a struct member] of every scalar. */
   readonly scalars: Readonly<Record<ScalarName, readonly [number, number]>>;
+  /** Scalars the target's C compilers do not have (`__int128` on 32-bit targets and MSVC). */
+  readonly unsupported: readonly ScalarName[];
+  /** Bitfield allocation rule (see the top of this file). */
+  readonly bitfields: 'sysv' | 'msvc';
+  /** `sysv` only: unnamed bitfields raise the record's alignment to their type's (AAPCS). */
+  readonly unnamedBitfieldsAlign: boolean;
 }
 
-function scalars(pointer: 4 | 8, long: 4 | 8, align64: 4 | 8): Record<ScalarName, readonly [number, number]> {
+interface MoreScalars {
+  readonly longdouble: readonly [number, number];
+  /** Alignment of `__int128` (size 16). */
+  readonly int128: number;
+  readonly wchar: 2 | 4;
+}
+
+function scalars(
+  pointer: 4 | 8,
+  long: 4 | 8,
+  align64: 4 | 8,
+  more: MoreScalars,
+): Record<ScalarName, readonly [number, number]> {
   const p = [pointer, pointer] as const;
   const w64 = [8, align64] as const;
   return {
+    longdouble: more.longdouble,
+    int128: [16, more.int128],
+    uint128: [16, more.int128],
+    wchar: [more.wchar, more.wchar],
     int8: [1, 1],
     uint8: [1, 1],
     char: [1, 1],
@@ -96,7 +132,11 @@ const TARGET_LIST: readonly Target[] = [
     packing: 'gnu',
     charSigned: true,
     endian: 'little',
-    scalars: scalars(8, 8, 8),
+    scalars: scalars(8, 8, 8, { longdouble: [16, 16], int128: 16, wchar: 4 }),
+    wcharSigned: true,
+    unsupported: [],
+    bitfields: 'sysv',
+    unnamedBitfieldsAlign: false,
   },
   {
     name: 'aarch64-linux-gnu',
@@ -106,7 +146,11 @@ const TARGET_LIST: readonly Target[] = [
     packing: 'gnu',
     charSigned: false,
     endian: 'little',
-    scalars: scalars(8, 8, 8),
+    scalars: scalars(8, 8, 8, { longdouble: [16, 16], int128: 16, wchar: 4 }),
+    wcharSigned: false,
+    unsupported: [],
+    bitfields: 'sysv',
+    unnamedBitfieldsAlign: true,
   },
   {
     name: 'i386-linux-gnu',
@@ -116,7 +160,11 @@ const TARGET_LIST: readonly Target[] = [
     packing: 'gnu',
     charSigned: true,
     endian: 'little',
-    scalars: scalars(4, 4, 4),
+    scalars: scalars(4, 4, 4, { longdouble: [12, 4], int128: 16, wchar: 4 }),
+    wcharSigned: true,
+    unsupported: ['int128', 'uint128'],
+    bitfields: 'sysv',
+    unnamedBitfieldsAlign: false,
   },
   {
     name: 'x86_64-windows-msvc',
@@ -126,7 +174,11 @@ const TARGET_LIST: readonly Target[] = [
     packing: 'msvc',
     charSigned: true,
     endian: 'little',
-    scalars: scalars(8, 4, 8),
+    scalars: scalars(8, 4, 8, { longdouble: [8, 8], int128: 16, wchar: 2 }),
+    wcharSigned: false,
+    unsupported: ['int128', 'uint128'],
+    bitfields: 'msvc',
+    unnamedBitfieldsAlign: false,
   },
   {
     name: 'arm-linux-gnueabihf',
@@ -136,7 +188,11 @@ const TARGET_LIST: readonly Target[] = [
     packing: 'gnu',
     charSigned: false,
     endian: 'little',
-    scalars: scalars(4, 4, 8),
+    scalars: scalars(4, 4, 8, { longdouble: [8, 8], int128: 16, wchar: 4 }),
+    wcharSigned: false,
+    unsupported: ['int128', 'uint128'],
+    bitfields: 'sysv',
+    unnamedBitfieldsAlign: true,
   },
   {
     name: 'wasm32',
@@ -146,10 +202,16 @@ const TARGET_LIST: readonly Target[] = [
     packing: 'gnu',
     charSigned: true,
     endian: 'little',
-    scalars: scalars(4, 4, 8),
+    scalars: scalars(4, 4, 8, { longdouble: [16, 16], int128: 16, wchar: 4 }),
+    wcharSigned: true,
+    unsupported: [],
+    bitfields: 'sysv',
+    unnamedBitfieldsAlign: false,
   },
   ...(
     [
+      // name, guard, pointer, packing, char signed, endian, long, 64-bit align, long double, wchar, wchar
+      // signed, __int128 supported, bitfields, unnamed bitfields align
       [
         'riscv64-linux-gnu',
         'defined(__riscv) && defined(__LP64__) && defined(__linux__)',
@@ -159,6 +221,12 @@ const TARGET_LIST: readonly Target[] = [
         'little',
         8,
         8,
+        [16, 16],
+        4,
+        true,
+        true,
+        'sysv',
+        false,
       ],
       [
         'powerpc64le-linux-gnu',
@@ -169,8 +237,29 @@ const TARGET_LIST: readonly Target[] = [
         'little',
         8,
         8,
+        [16, 16],
+        4,
+        true,
+        true,
+        'sysv',
+        false,
       ],
-      ['s390x-linux-gnu', 'defined(__s390x__) && defined(__linux__)', 8, 'gnu', false, 'big', 8, 8],
+      [
+        's390x-linux-gnu',
+        'defined(__s390x__) && defined(__linux__)',
+        8,
+        'gnu',
+        false,
+        'big',
+        8,
+        8,
+        [16, 8],
+        4,
+        true,
+        true,
+        'sysv',
+        false,
+      ],
       [
         'x86_64-linux-gnux32',
         'defined(__x86_64__) && defined(__ILP32__) && defined(__linux__)',
@@ -180,6 +269,12 @@ const TARGET_LIST: readonly Target[] = [
         'little',
         4,
         8,
+        [16, 16],
+        4,
+        true,
+        true,
+        'sysv',
+        false,
       ],
       [
         'i686-windows-msvc',
@@ -190,6 +285,12 @@ const TARGET_LIST: readonly Target[] = [
         'little',
         4,
         8,
+        [8, 8],
+        2,
+        false,
+        false,
+        'msvc',
+        false,
       ],
       [
         'aarch64-windows-msvc',
@@ -200,6 +301,12 @@ const TARGET_LIST: readonly Target[] = [
         'little',
         4,
         8,
+        [8, 8],
+        2,
+        false,
+        false,
+        'msvc',
+        false,
       ],
       [
         'x86_64-windows-gnu',
@@ -210,13 +317,79 @@ const TARGET_LIST: readonly Target[] = [
         'little',
         4,
         8,
+        [16, 16],
+        2,
+        false,
+        true,
+        'msvc',
+        false,
       ],
-      ['x86_64-apple-darwin', 'defined(__APPLE__) && defined(__x86_64__)', 8, 'gnu', true, 'little', 8, 8],
-      ['aarch64-apple-darwin', 'defined(__APPLE__) && defined(__aarch64__)', 8, 'gnu', true, 'little', 8, 8],
-      ['wasm64', 'defined(__wasm64__)', 8, 'gnu', true, 'little', 8, 8],
+      [
+        'x86_64-apple-darwin',
+        'defined(__APPLE__) && defined(__x86_64__)',
+        8,
+        'gnu',
+        true,
+        'little',
+        8,
+        8,
+        [16, 16],
+        4,
+        true,
+        true,
+        'sysv',
+        false,
+      ],
+      [
+        'aarch64-apple-darwin',
+        'defined(__APPLE__) && defined(__aarch64__)',
+        8,
+        'gnu',
+        true,
+        'little',
+        8,
+        8,
+        [8, 8],
+        4,
+        true,
+        true,
+        'sysv',
+        false,
+      ],
+      [
+        'wasm64',
+        'defined(__wasm64__)',
+        8,
+        'gnu',
+        true,
+        'little',
+        8,
+        8,
+        [16, 16],
+        4,
+        true,
+        true,
+        'sysv',
+        false,
+      ],
     ] as const
   ).map(
-    ([name, cGuard, pointerSize, packing, charSigned, endian, long, align64]): Target => ({
+    ([
+      name,
+      cGuard,
+      pointerSize,
+      packing,
+      charSigned,
+      endian,
+      long,
+      align64,
+      longdouble,
+      wchar,
+      wcharSigned,
+      int128,
+      bitfields,
+      unnamedBitfieldsAlign,
+    ]): Target => ({
       name,
       clangTriple: name,
       cGuard,
@@ -224,7 +397,11 @@ const TARGET_LIST: readonly Target[] = [
       packing,
       charSigned,
       endian,
-      scalars: scalars(pointerSize, long, align64),
+      scalars: scalars(pointerSize, long, align64, { longdouble, int128: 16, wchar }),
+      wcharSigned,
+      unsupported: int128 ? [] : ['int128', 'uint128'],
+      bitfields,
+      unnamedBitfieldsAlign,
     }),
   ),
 ];

@@ -4,7 +4,7 @@
  * against those computed here (`_Static_assert`, inside that target's `#if`). The offsets in the comments
  * are the first target's. Output is deterministic: same description, same bytes.
  */
-
+import { TARGETS, type TargetName } from './abi';
 import { LayoutError } from './errors';
 import {
   checkIdentifier,
@@ -14,7 +14,7 @@ import {
   type MemberLayout,
   type RecordLayout,
 } from './layout';
-import type { NamedType, RecordType, ScalarName, Type, VoidType } from './types';
+import type { Field, FunctionType, NamedType, RecordType, ScalarName, Type, VoidType } from './types';
 
 export interface EmitCOptions {
   /** The description's file, as the user should see it (a relative path), for the banner. */
@@ -52,6 +52,10 @@ const C_SCALARS: Readonly<Record<ScalarName, string>> = {
   intptr_t: 'intptr_t',
   uintptr_t: 'uintptr_t',
   ptrdiff_t: 'ptrdiff_t',
+  longdouble: 'long double',
+  int128: '__int128',
+  uint128: 'unsigned __int128',
+  wchar: 'wchar_t',
 };
 
 export function cScalarName(name: ScalarName): string {
@@ -75,8 +79,13 @@ export function commentSafe(text: string): string {
   return out.replace(/\*\//g, '*\\/');
 }
 
+/** `const volatile ` or '' */
+function qualifierText(q: { const: boolean; volatile: boolean }): string {
+  return `${q.const ? 'const ' : ''}${q.volatile ? 'volatile ' : ''}`;
+}
+
 /** A declaration of `declarator` (e.g. `name`, `*name`, `name[4]`) with type `type`, on one line. */
-function declare(type: Type | VoidType, declarator: string): string {
+export function declare(type: Type | VoidType | FunctionType, declarator: string): string {
   switch (type.kind) {
     case 'void':
       return `void ${declarator}`;
@@ -91,67 +100,165 @@ function declare(type: Type | VoidType, declarator: string): string {
     case 'struct':
     case 'union':
       return `${type.kind} ${type.name} ${declarator}`;
-    case 'pointer':
-      return declare(type.to, `*${declarator}`);
+    case 'pointer': {
+      const to = type.to;
+      const d = `*${declarator}`;
+      return declare(to, to.kind === 'function' ? `(${d})` : d);
+    }
+    case 'function': {
+      const params = type.params.map((p) => declare(p, '').trim());
+      if (type.variadic) params.push('...');
+      return declare(type.returns, `${declarator}(${params.length ? params.join(', ') : 'void'})`);
+    }
+    case 'qualified': {
+      const q = qualifierText(type).trim();
+      const inner = type.type;
+      if (inner.kind === 'pointer') {
+        const d = `*${q} ${declarator}`.trimEnd();
+        return declare(inner.to, inner.to.kind === 'function' ? `(${d})` : d);
+      }
+      if (inner.kind === 'array')
+        return declare(
+          { kind: 'qualified', type: inner.element, const: type.const, volatile: type.volatile },
+          `${declarator}${inner.flexible ? '[]' : ''}${inner.dims.map((d) => `[${d}]`).join('')}`,
+        );
+      return `${q} ${declare(inner, declarator)}`;
+    }
     case 'array':
-      return declare(type.element, `${declarator}${type.dims.map((d) => `[${d}]`).join('')}`);
+      return declare(
+        type.element,
+        `${declarator}${type.flexible ? '[]' : ''}${type.dims.map((d) => `[${d}]`).join('')}`,
+      );
   }
 }
 
-function comment(offset: number, size: number): string {
+function comment(offset: number | string, size: number): string {
   return `/* ${String(offset).padStart(5)} ${String(size).padStart(5)} */`;
 }
 
-function withComment(text: string, offset: number, size: number): string {
+function withComment(text: string, offset: number | string | undefined, size: number): string {
+  if (offset === undefined) return text;
   return `${text.padEnd(COMMENT_COLUMN - 1)} ${comment(offset, size)}`;
+}
+
+/** `(guard1) || (guard2)` for a list of target names. */
+function guardOf(targets: readonly string[]): string {
+  return targets
+    .map((n) => {
+      const t = TARGETS.get(n as TargetName);
+      return t ? `(${t.cGuard})` : '0';
+    })
+    .join(' || ');
 }
 
 function recordAttrs(rec: RecordType): string {
   let s = '';
   if (rec.packed) s += ' PYM_LAYOUT_PACKED';
+  else if (rec.packedOn !== undefined) s += ' PYM_LAYOUT_PACKED_IF';
   if (rec.align !== undefined) s += ` PYM_LAYOUT_ALIGNED(${rec.align})`;
   return s;
 }
 
-function packPush(out: string[], indent: string): void {
-  out.push('#if defined(_MSC_VER)', `${indent}#pragma pack(push, 1)`.trimStart(), '#endif');
+/** After a record's opening line: the packedOn macro is used up (so nested records can define it again). */
+function afterOpening(rec: RecordType, out: string[]): void {
+  if (!rec.packed && rec.packedOn !== undefined) out.push('#undef PYM_LAYOUT_PACKED_IF');
 }
 
-function packPop(out: string[]): void {
-  out.push('#if defined(_MSC_VER)', '#pragma pack(pop)', '#endif');
+/** Lines before a record's definition: its packing (pragmas, the packedOn macro). */
+function openPacking(rec: RecordType, out: string[]): void {
+  if (rec.pack !== undefined) out.push(`#pragma pack(push, ${rec.pack})`);
+  if (rec.packed) out.push('#if defined(_MSC_VER)', '#pragma pack(push, 1)', '#endif');
+  else if (rec.packedOn !== undefined) {
+    const cond = guardOf(rec.packedOn);
+    out.push(
+      `#if ${cond}`,
+      '#define PYM_LAYOUT_PACKED_IF PYM_LAYOUT_PACKED',
+      '#else',
+      '#define PYM_LAYOUT_PACKED_IF',
+      '#endif',
+    );
+    if (rec.packedOn.some((n) => TARGETS.get(n as TargetName)?.packing === 'msvc'))
+      out.push(`#if defined(_MSC_VER) && (${cond})`, '#pragma pack(push, 1)', '#endif');
+  }
 }
 
-/** Lines of a record body; `base` is the record's offset in the outermost named record (for the comments). */
-function recordBody(rl: RecordLayout, base: number, indent: string, out: string[]): void {
-  for (const m of rl.members) emitMember(m, base, indent, out);
+function closePacking(rec: RecordType, out: string[]): void {
+  if (rec.packed) out.push('#if defined(_MSC_VER)', '#pragma pack(pop)', '#endif');
+  else if (rec.packedOn !== undefined) {
+    if (rec.packedOn.some((n) => TARGETS.get(n as TargetName)?.packing === 'msvc'))
+      out.push(`#if defined(_MSC_VER) && (${guardOf(rec.packedOn)})`, '#pragma pack(pop)', '#endif');
+  }
+  if (rec.pack !== undefined) out.push('#pragma pack(pop)');
 }
 
-function emitMember(m: MemberLayout, base: number, indent: string, out: string[]): void {
-  const offset = base + m.offset;
-  if (m.kind === 'pad') {
-    out.push(withComment(`${indent}uint8_t ${m.name}[${m.size}];`, offset, m.size));
+/**
+ * Lines of a record body. `views` holds, per target, the layout of this record there (undefined where the
+ * member holding it does not exist) and the record's offset in the outermost named record (for comments,
+ * which show the first target that has the member).
+ */
+function recordBody(rec: RecordType, views: readonly View[], indent: string, out: string[]): void {
+  for (const f of rec.fields) {
+    const here = views.map((v) => {
+      if (!v) return undefined;
+      const m = v.rl.members.find((x) => x.source === f);
+      return m ? { m, base: v.base } : undefined;
+    });
+    if (f.targets !== undefined) out.push(`#if ${guardOf(f.targets)}`);
+    emitMember(f, here, indent, out);
+    if (f.targets !== undefined) out.push('#endif');
+  }
+}
+
+type View = { readonly rl: RecordLayout; readonly base: number } | undefined;
+type MemberView = { readonly m: MemberLayout; readonly base: number } | undefined;
+
+function emitMember(f: Field, here: readonly MemberView[], indent: string, out: string[]): void {
+  const first = here.find((x) => x !== undefined);
+  const at = (m: MemberLayout, base: number): string | number =>
+    m.bitfield && m.bitfield.width > 0
+      ? `${base + Math.floor(m.bitfield.bitOffset / 8)}:${m.bitfield.bitOffset % 8}`
+      : base + m.offset;
+  const offset = first ? at(first.m, first.base) : undefined;
+  const size = first ? first.m.size : 0;
+  if (f.kind === 'pad') {
+    out.push(withComment(`${indent}uint8_t ${f.name}[${f.size}];`, offset, f.size));
     return;
   }
-  const alignas = m.fieldAlign !== undefined ? `PYM_LAYOUT_ALIGNAS(${m.fieldAlign}) ` : '';
-  const inline = m.kind === 'anonymous' ? m.record!.record : inlineRecordOf(m.type!);
+  if (f.kind === 'field' && f.bits !== undefined) {
+    const decl = declare(f.type, f.unnamed ? '' : f.name).trimEnd();
+    out.push(withComment(`${indent}${decl} : ${f.bits};`, offset, size));
+    return;
+  }
+  const fieldAlign = f.kind === 'field' ? f.align : undefined;
+  const alignas = fieldAlign !== undefined ? `PYM_LAYOUT_ALIGNAS(${fieldAlign}) ` : '';
+  const inline = f.kind === 'anonymous' ? f.record : inlineRecordOf(f.type);
   if (inline) {
-    // An untagged record declared in place: its own packing must surround it on MSVC.
-    const ownPack = inline.packed;
-    if (ownPack) packPush(out, indent);
+    // An untagged record declared in place: its own packing must surround it.
+    openPacking(inline, out);
     out.push(`${indent}${alignas}${inline.kind}${recordAttrs(inline)} {`);
-    recordBody(m.record!, offset, `${indent}  `, out);
-    const dims =
-      m.kind === 'anonymous'
-        ? ''
-        : (m.type as Type).kind === 'array'
-          ? m.dims.map((d) => `[${d}]`).join('')
-          : '';
-    const name = m.kind === 'anonymous' ? '' : ` ${m.name}${dims}`;
-    out.push(withComment(`${indent}}${name};`, offset, m.size));
-    if (ownPack) packPop(out);
+    afterOpening(inline, out);
+    recordBody(
+      inline,
+      here.map((x) => (x?.m.record ? { rl: x.m.record, base: x.base + x.m.offset } : undefined)),
+      `${indent}  `,
+      out,
+    );
+    let name = '';
+    if (f.kind === 'field') {
+      let dims = '';
+      let cur: Type = f.type;
+      while (cur.kind === 'array') {
+        dims += cur.dims.map((d) => `[${d}]`).join('');
+        cur = cur.element;
+      }
+      name = ` ${f.name}${dims}`;
+    }
+    out.push(withComment(`${indent}}${name};`, offset, size));
+    closePacking(inline, out);
     return;
   }
-  out.push(withComment(`${indent}${alignas}${declare(m.type!, m.name)};`, offset, m.size));
+  const plain = f as Field & { kind: 'field' };
+  out.push(withComment(`${indent}${alignas}${declare(plain.type, plain.name)};`, offset, size));
 }
 
 /** The untagged record a field's type declares in place (directly or as an array's element), if any. */
@@ -175,7 +282,7 @@ const GCC_QUIET_POP = [
 
 function anyPacked(layout: Layout): boolean {
   const visit = (rl: RecordLayout): boolean =>
-    rl.packed || rl.members.some((m) => m.record !== undefined && visit(m.record));
+    rl.packed || rl.pack !== undefined || rl.members.some((m) => m.record !== undefined && visit(m.record));
   return [...layout.records.values()].some(visit);
 }
 
@@ -230,7 +337,7 @@ export function emitC(layouts: readonly Layout[], options: EmitCOptions): string
     '',
   );
 
-  const decls = primary.declarations;
+  const decls = mergedDeclarations(layouts);
   const forward = decls.filter(
     (d): d is NamedType & { kind: 'struct' | 'union' | 'opaque' } =>
       d.kind === 'struct' || d.kind === 'union' || (d.kind === 'opaque' && !isCompleted(primary, d)),
@@ -241,7 +348,7 @@ export function emitC(layouts: readonly Layout[], options: EmitCOptions): string
   }
   // A packed record holding a member whose type asks for more alignment is what `packed` is for; GCC 8+
   // warns about it in -Wall (-Wpacked-not-aligned), so the definitions silence that one warning.
-  const quiet = anyPacked(primary);
+  const quiet = layouts.some(anyPacked);
   if (quiet) out.push(...GCC_QUIET_PUSH, '');
   for (const d of decls) {
     switch (d.kind) {
@@ -259,12 +366,29 @@ export function emitC(layouts: readonly Layout[], options: EmitCOptions): string
         break;
       case 'struct':
       case 'union': {
-        const rl = primary.records.get(d)!;
-        if (d.packed) packPush(out, '');
+        const views = layouts.map((l) => {
+          const rl = l.records.get(d);
+          return rl ? { rl, base: 0 } : undefined;
+        });
+        const shown = views.find((v) => v !== undefined)!.rl;
+        if (d.targets !== undefined) out.push(`#if ${guardOf(d.targets)}`);
+        openPacking(d, out);
         out.push(`${d.kind}${recordAttrs(d)} ${d.name} {`);
-        recordBody(rl, 0, '  ', out);
-        out.push(`}; ${comment(0, rl.size).replace('*/', `align ${rl.align} */`)}`);
-        if (d.packed) packPop(out);
+        afterOpening(d, out);
+        recordBody(d, views, '  ', out);
+        out.push(`}; ${comment(0, shown.size).replace('*/', `align ${shown.align} */`)}`);
+        closePacking(d, out);
+        const flex = flexibleMember(shown);
+        if (flex) {
+          const ty = `${d.kind} ${d.name}`;
+          const al = `PYM_LAYOUT_ALIGNOF(${ty})`;
+          out.push(
+            `/* Size of a ${d.name} whose ${flex.name} has n elements (rounded up to its alignment). */`,
+            `#define ${sizeofWithMacro(d.name!)}(n) \\`,
+            `  ((offsetof(${ty}, ${flex.name}) + (size_t)(n) * sizeof(((${ty} *)0)->${flex.name}[0]) + ${al} - 1) / ${al} * ${al})`,
+          );
+        }
+        if (d.targets !== undefined) out.push('#endif');
         out.push('');
         break;
       }
@@ -283,13 +407,22 @@ export function emitC(layouts: readonly Layout[], options: EmitCOptions): string
         `PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(${ty}) == ${rl.align}, "alignof(${n}) on ${tn}");`,
       );
       for (const f of flattenRecord(rl, { intoNamed: false })) {
+        if (f.member.bitfield) continue; // C has no offsetof or sizeof of a bitfield
         const designator = designatorOf(f.path, f.pathDims);
         const where = `${n}.${f.path.join('.')}`;
         out.push(
           `PYM_LAYOUT_STATIC_ASSERT(offsetof(${ty}, ${designator}) == ${f.offset}, "offsetof(${where}) on ${tn}");`,
         );
+        if (f.member.flexible) continue; // an incomplete array has no sizeof
         out.push(
           `PYM_LAYOUT_STATIC_ASSERT(sizeof(((${ty} *)0)->${designator}) == ${f.member.size}, "sizeof(${where}) on ${tn}");`,
+        );
+      }
+      const flex = flexibleMember(rl);
+      if (flex) {
+        const with3 = sizeofWith(rl, 3);
+        out.push(
+          `PYM_LAYOUT_STATIC_ASSERT(${sizeofWithMacro(n)}(3) == ${with3}, "${sizeofWithMacro(n)}(3) on ${tn}");`,
         );
       }
     }
@@ -339,6 +472,44 @@ function checkGuardUnused(layout: Layout, guard: string): void {
         );
     }
   }
+}
+
+/** The flexible array member of a record (always its last member), if any. */
+export function flexibleMember(rl: RecordLayout): MemberLayout | undefined {
+  const last = rl.members[rl.members.length - 1];
+  return last?.flexible ? last : undefined;
+}
+
+/** Size of the record with `n` elements in its flexible array, rounded up to the record's alignment. */
+export function sizeofWith(rl: RecordLayout, n: number): number {
+  const flex = flexibleMember(rl);
+  if (!flex) return rl.size;
+  const bytes = flex.offset + n * flex.elementSize * flex.dims.reduce((a, b) => a * b, 1);
+  return Math.max(rl.size, Math.ceil(bytes / rl.align) * rl.align);
+}
+
+/** `SIZEOF_NAME_WITH`: the C macro giving the size of a record with n flexible-array elements. */
+export function sizeofWithMacro(name: string): string {
+  return `SIZEOF_${name.toUpperCase()}_WITH`;
+}
+
+/** Every declaration of any of the layouts, in the first layout's order, others inserted after their predecessor. */
+function mergedDeclarations(layouts: readonly Layout[]): NamedType[] {
+  const out: NamedType[] = [];
+  const seen = new Set<NamedType>();
+  for (const l of layouts) {
+    let after = -1;
+    for (const d of l.declarations) {
+      if (seen.has(d)) {
+        after = out.indexOf(d);
+        continue;
+      }
+      seen.add(d);
+      out.splice(after + 1, 0, d);
+      after += 1;
+    }
+  }
+  return out;
 }
 
 /** `a[0].b[0][0].c`: every array on the way to (not of) the last member is indexed by 0. */

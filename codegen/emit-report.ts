@@ -4,14 +4,14 @@
  */
 import { cScalarName } from './emit-c';
 import type { Layout, MemberLayout, RecordLayout } from './layout';
-import type { Type, VoidType } from './types';
+import type { FunctionType, Type, VoidType } from './types';
 
 const CACHELINE = 64;
 const TYPE_COLUMN = 26;
 const NAME_COLUMN = 21;
 
 /** [type part, declarator suffix] of a declaration, split around the member name. */
-function typeParts(type: Type | VoidType): [string, string] {
+function typeParts(type: Type | VoidType | FunctionType): [string, string] {
   switch (type.kind) {
     case 'void':
       return ['void', ''];
@@ -26,13 +26,27 @@ function typeParts(type: Type | VoidType): [string, string] {
     case 'struct':
     case 'union':
       return [type.name === undefined ? type.kind : `${type.kind} ${type.name}`, ''];
+    case 'qualified': {
+      const [t, s] = typeParts(type.type);
+      const q = `${type.const ? 'const ' : ''}${type.volatile ? 'volatile ' : ''}`;
+      return type.type.kind === 'pointer' ? [`${t} ${q.trim()}`, s] : [`${q}${t}`, s];
+    }
+    case 'function': {
+      const [t] = typeParts(type.returns);
+      const params = type.params.map((p) => typeParts(p).join('')).join(', ') || 'void';
+      return [t, `)(${params}${type.variadic ? ', ...' : ''})`];
+    }
     case 'pointer': {
+      if (type.to.kind === 'function') {
+        const [t, s] = typeParts(type.to);
+        return [`${t} (*`, s];
+      }
       const [t, s] = typeParts(type.to);
       return [t.endsWith('*') ? `${t}*` : `${t} *`, s];
     }
     case 'array': {
       const [t, s] = typeParts(type.element);
-      return [t, `${type.dims.map((d) => `[${d}]`).join('')}${s}`];
+      return [t, `${type.flexible ? '[]' : ''}${type.dims.map((d) => `[${d}]`).join('')}${s}`];
     }
   }
 }
@@ -53,6 +67,13 @@ function memberText(m: MemberLayout): string {
   if (m.kind === 'pad') return `${'uint8_t'.padEnd(TYPE_COLUMN)} ${m.name}[${m.size}];`;
   const [t, s] = typeParts(m.type!);
   const align = m.fieldAlign !== undefined ? ` __attribute__((__aligned__(${m.fieldAlign})))` : '';
+  if (m.bitfield) {
+    const name = m.bitfield.unnamed ? '' : m.name;
+    return `${t.padEnd(TYPE_COLUMN)} ${`${name}:${m.bitfield.width}`.padEnd(NAME_COLUMN)};`.replace(
+      / +;$/,
+      ';',
+    );
+  }
   return `${t.padEnd(TYPE_COLUMN)} ${`${m.name}${s}`.padEnd(NAME_COLUMN)}${align};`.replace(/ +;$/, ';');
 }
 

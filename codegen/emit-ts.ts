@@ -13,9 +13,9 @@
  * targets set writes lo = v and hi = v ? m.baseHi : 0 (the low word is the second one on big-endian).
  */
 import type { Target } from './abi';
-import { bannerText } from './emit-c';
+import { bannerText, flexibleMember, sizeofWithMacro as sizeofWithMacroName } from './emit-c';
 import { LayoutError } from './errors';
-import { type ElementType, type FlatMember, flattenRecord, type Layout } from './layout';
+import { type ElementType, type FlatMember, flattenRecord, isSignedScalar, type Layout } from './layout';
 import type { ScalarType } from './types';
 
 export interface EmitTsOptions {
@@ -47,6 +47,8 @@ function accessOf(element: ElementType, target: Target): Access | undefined {
     };
   }
   const s = (element.kind === 'enum' ? element.underlying : element) as ScalarType;
+  // No JavaScript number holds a long double or an __int128: constants only (read the bytes at OFFSETOF_).
+  if (s.name === 'longdouble' || s.name === 'int128' || s.name === 'uint128') return undefined;
   const size = target.scalars[s.name][0];
   if (s.name === 'bool')
     return { view: 'u8', unit: 1, dv: 'Uint8', tsType: 'boolean', bool: true, pointer64: false };
@@ -54,9 +56,7 @@ function accessOf(element: ElementType, target: Target): Access | undefined {
     return { view: 'f32', unit: 4, dv: 'Float32', tsType: 'number', bool: false, pointer64: false };
   if (s.name === 'float64')
     return { view: 'f64', unit: 8, dv: 'Float64', tsType: 'number', bool: false, pointer64: false };
-  const unsigned =
-    /^(uint|uchar|ushort|ulong|ulonglong|size_t|uintptr_t)/.test(s.name) ||
-    (s.name === 'char' && !target.charSigned);
+  const unsigned = !isSignedScalar(s.name, target);
   const bits = size * 8;
   const view = `${unsigned ? 'u' : 'i'}${bits}` as Access['view'];
   const dv = size === 8 ? (unsigned ? 'BigUint64' : 'BigInt64') : `${unsigned ? 'Uint' : 'Int'}${bits}`;
@@ -198,17 +198,38 @@ export function emitTs(layout: Layout, options: EmitTsOptions): string {
       const path = `${name}.${f.path.join('.')}`;
       const suffix = f.path.join('_');
       const cname = `${upper}_${suffix.toUpperCase()}`;
+      const bf = f.member.bitfield;
+      if (bf) {
+        // No offsetof in C for a bitfield: its first bit from the record's start, and its width.
+        constant(`BITOFFSETOF_${cname}`, f.container!.offset * 8 + bf.bitOffset, path);
+        constant(`BITWIDTHOF_${cname}`, bf.width, path);
+        emitBitfieldAccessors(out, claim, `${name}_`, suffix, path, f, rl.align, target);
+        continue;
+      }
       constant(`OFFSETOF_${cname}`, f.offset, path);
-      const own = f.member.dims;
-      const ownIndices = f.indices.slice(f.indices.length - own.length);
+      const own = f.member.flexible ? f.member.dims.length + 1 : f.member.dims.length;
+      const ownIndices = f.indices.slice(f.indices.length - own);
       ownIndices.forEach((x, n) => {
         const dim = n === 0 ? '' : `_DIM${n}`;
-        constant(`LENGTHOF_${cname}${dim}`, x.length, path);
+        // A flexible array's length is the caller's business (LENGTHOF_ would be 0).
+        if (!(f.member.flexible && n === 0)) constant(`LENGTHOF_${cname}${dim}`, x.length, path);
         constant(`STRIDEOF_${cname}${dim}`, x.stride, path);
       });
       const access = accessOf(f.member.element, target);
       if (access && f.member.kind === 'field')
         emitAccessors(out, claim, `${name}_`, suffix, path, f, access, target.endian === 'big');
+    }
+    const flex = flexibleMember(rl);
+    if (flex) {
+      const fnName = `sizeof_${name}_with`;
+      claim(fnName, `${name}.${flex.name}`);
+      const stride = flex.elementSize * flex.dims.reduce((a, b) => a * b, 1);
+      out.push(
+        `/** Size of a ${name} whose ${flex.name} has n elements, rounded up to its alignment (as C's ${sizeofWithMacroName(name)}). */`,
+        `export function ${fnName}(n: number): number {`,
+        `  return Math.max(${rl.size}, Math.ceil((${flex.offset} + n * ${stride}) / ${rl.align}) * ${rl.align});`,
+        '}',
+      );
     }
   }
   out.push('');
@@ -265,6 +286,165 @@ function emitAccessors(
   }
   out.push(`export function ${getName}(m: LayoutViews, p: number${idx}): ${a.tsType} {`, `  ${get}`, '}');
   out.push(`export function ${setName}(m: LayoutViews, p: number${idx}, v: ${a.tsType}): void {`);
+  for (const line of set) out.push(`  ${line}`);
+  out.push('}');
+}
+
+/** One piece of a bitfield that lies in one 1-, 2- or 4-byte window of the record declaring it. */
+interface BitPart {
+  /** Window start, in bytes from the field's own FlatMember offset (may be negative). */
+  readonly rel: number;
+  readonly unit: 1 | 2 | 4;
+  /** First bit of the part within the window, and its bit count. */
+  readonly shift: number;
+  readonly bits: number;
+  /** Where the part's bits go in the value. */
+  readonly at: number;
+  readonly aligned: boolean;
+}
+
+/**
+ * The windows a bitfield's bits occupy. Allocation order is the ABI's (bit k of the record is byte k / 8): on a
+ * little-endian target bit k is bit k % 8 of that byte and the field's first bit is its value's lowest; on a
+ * big-endian one (s390x) bytes fill from their most significant bit and the field's first bit is its highest,
+ * so a window is read big-endian and the shifts count from its top.
+ */
+function bitParts(f: FlatMember, outerAlign: number, bigEndian: boolean): BitPart[] {
+  const bf = f.member.bitfield!;
+  const container = f.container!;
+  const parts: BitPart[] = [];
+  const first = Math.floor(bf.bitOffset / 8);
+  let bit = bf.bitOffset;
+  const end = bf.bitOffset + bf.width;
+  const strideAlign = Math.min(outerAlign, ...f.indices.map((x) => lowBit(x.stride)));
+  while (bit < end) {
+    const byte = Math.floor(bit / 8);
+    let unit: 1 | 2 | 4 = 1;
+    for (const u of [4, 2] as const) {
+      const ws = Math.floor(byte / u) * u;
+      if (ws + u <= container.size) {
+        unit = u;
+        break;
+      }
+    }
+    const ws = Math.floor(byte / unit) * unit;
+    const stop = Math.min(end, (ws + unit) * 8);
+    const abs = container.offset + ws;
+    parts.push({
+      rel: ws - first,
+      unit,
+      shift: bigEndian ? (ws + unit) * 8 - stop : bit - ws * 8,
+      bits: stop - bit,
+      at: bigEndian ? end - stop : bit - bf.bitOffset,
+      aligned: Math.min(strideAlign, lowBit(abs)) >= unit && (unit === 1 || !bigEndian),
+    });
+    bit = stop;
+  }
+  return parts;
+}
+
+function lowBit(n: number): number {
+  if (n === 0) return 1 << 30;
+  let b = 1;
+  while (n % (b * 2) === 0) b *= 2;
+  return b;
+}
+
+const VIEW_OF = { 1: 'u8', 2: 'u16', 4: 'u32' } as const;
+const DV_OF = { 1: 'Uint8', 2: 'Uint16', 4: 'Uint32' } as const;
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+/**
+ * get/set of a bitfield: each window is read with the unsigned view of its size (DataView when its address
+ * is not guaranteed aligned), masked and shifted; set keeps the neighbouring bits. Widths up to 53 bits are
+ * numbers (exact), wider ones bigints; bool bitfields are booleans; signed ones sign-extend.
+ */
+function emitBitfieldAccessors(
+  out: string[],
+  claim: (name: string, path: string) => void,
+  prefix: string,
+  suffix: string,
+  path: string,
+  f: FlatMember,
+  outerAlign: number,
+  target: Target,
+): void {
+  const bf = f.member.bitfield!;
+  const getName = `${prefix}get_${suffix}`;
+  const setName = `${prefix}set_${suffix}`;
+  claim(getName, path);
+  claim(setName, path);
+  const el = f.member.element as ScalarType | { kind: 'enum'; underlying: ScalarType };
+  const scalar = el.kind === 'enum' ? el.underlying : (el as ScalarType);
+  const isBool = scalar.name === 'bool';
+  const signed = bf.signed && !isBool && isSignedScalar(scalar.name, target);
+  const w = bf.width;
+  const big = w > 53;
+  const tsType = isBool ? 'boolean' : big ? 'bigint' : 'number';
+  const idx = f.indices.map((_, n) => `, ${indexName(n)}: number`).join('');
+  const bigEndian = target.endian === 'big';
+  const parts = bitParts(f, outerAlign, bigEndian);
+  const order = bigEndian ? ', false' : ', true';
+  const read = (p: BitPart): string => {
+    const addr = addressExpr(f, p.rel);
+    return p.aligned
+      ? `m.${VIEW_OF[p.unit]}[${typedIndex(addr, p.unit)}]`
+      : `m.dv.get${DV_OF[p.unit]}(${addr}${p.unit === 1 ? '' : order})`;
+  };
+  const write = (p: BitPart, value: string): string => {
+    const addr = addressExpr(f, p.rel);
+    return p.aligned
+      ? `m.${VIEW_OF[p.unit]}[${typedIndex(addr, p.unit)}] = ${value};`
+      : `m.dv.set${DV_OF[p.unit]}(${addr}, ${value}${p.unit === 1 ? '' : order});`;
+  };
+  const mask = (bits: number) => (bits === 32 ? 0xffffffff : 2 ** bits - 1);
+  const partValue = (p: BitPart, word: string): string =>
+    p.bits === 32 ? `(${word} >>> 0)` : `((${word} >>> ${p.shift}) & ${hex(mask(p.bits))})`;
+  const get: string[] = [];
+  const set: string[] = [];
+  if (parts.length === 1) {
+    const p = parts[0]!;
+    if (signed) {
+      get.push(`return (${read(p)} << ${32 - p.shift - w}) >> ${32 - w};`);
+    } else {
+      const v = partValue(p, read(p));
+      get.push(isBool ? `return ${v} !== 0;` : `return ${v};`);
+    }
+    const value = isBool ? '(v ? 1 : 0)' : 'v';
+    if (w === 32) set.push(write(p, value));
+    else {
+      const clear = hex(~(mask(w) * 2 ** p.shift) >>> 0);
+      set.push(write(p, `(${read(p)} & ${clear}) | ((${value} & ${hex(mask(w))}) << ${p.shift})`));
+    }
+  } else if (!big) {
+    const terms = parts.map((p) =>
+      p.at === 0 ? partValue(p, read(p)) : `${partValue(p, read(p))} * ${2 ** p.at}`,
+    );
+    if (signed) {
+      get.push(`const u = ${terms.join(' + ')};`, `return u >= ${2 ** (w - 1)} ? u - ${2 ** w} : u;`);
+    } else get.push(`return ${terms.join(' + ')};`);
+    set.push(`const u = v < 0 ? v + ${2 ** w} : v;`);
+    for (const p of parts) {
+      const piece = p.at === 0 ? `(u % ${2 ** p.bits})` : `(Math.floor(u / ${2 ** p.at}) % ${2 ** p.bits})`;
+      const clear = hex(~(mask(p.bits) * 2 ** p.shift) >>> 0);
+      set.push(write(p, p.bits === 32 ? piece : `(${read(p)} & ${clear}) | (${piece} << ${p.shift})`));
+    }
+  } else {
+    const terms = parts.map((p) =>
+      p.at === 0 ? `BigInt(${partValue(p, read(p))})` : `(BigInt(${partValue(p, read(p))}) << ${p.at}n)`,
+    );
+    get.push(`const u = ${terms.join(' | ')};`, signed ? `return BigInt.asIntN(${w}, u);` : 'return u;');
+    set.push(`const u = BigInt.asUintN(${w}, v);`);
+    for (const p of parts) {
+      const piece = `Number((u >> ${p.at}n) & ${hex(mask(p.bits))}n)`;
+      const clear = hex(~(mask(p.bits) * 2 ** p.shift) >>> 0);
+      set.push(write(p, p.bits === 32 ? piece : `(${read(p)} & ${clear}) | (${piece} << ${p.shift})`));
+    }
+  }
+  out.push(`export function ${getName}(m: LayoutViews, p: number${idx}): ${tsType} {`);
+  for (const line of get) out.push(`  ${line}`);
+  out.push('}');
+  out.push(`export function ${setName}(m: LayoutViews, p: number${idx}, v: ${tsType}): void {`);
   for (const line of set) out.push(`  ${line}`);
   out.push('}');
 }

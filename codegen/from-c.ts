@@ -10,9 +10,10 @@
  * floating types and `<stdint.h>`/`<stddef.h>` typedefs (`uint32_t`, `size_t`, ...) become scalars; other
  * typedefs stay typedefs; `typedef struct { ... } name;` (an untagged record named by a typedef) becomes
  * `struct name`, and likewise for enums; a record declared but never defined becomes an opaque type; nested
- * untagged records stay inline, anonymous ones stay anonymous members. `packed`, `aligned(n)`, `_Alignas`
- * and `#pragma pack(1)` carry over. What the description language cannot say yet is an error naming the
- * header's declaration and field (e.g. a pointer to an array).
+ * untagged records stay inline, anonymous ones stay anonymous members; bitfields (named and unnamed, zero-width
+ * too), flexible array members, function pointers, `const`/`volatile`, `long double`, `__int128` and
+ * `wchar_t` carry over, as do `packed`, `aligned(n)`, `_Alignas` and `#pragma pack(n)`. What the description
+ * language cannot say is an error naming the header's declaration and field (e.g. a pointer to an array).
  */
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
@@ -109,6 +110,9 @@ const BUILTINS: Readonly<Record<string, string>> = {
   'unsigned long long': 'ulonglong',
   float: 'float32',
   double: 'float64',
+  'long double': 'longdouble',
+  __int128: 'int128',
+  'unsigned __int128': 'uint128',
   _Bool: 'bool',
   bool: 'bool',
 };
@@ -128,9 +132,14 @@ const SCALAR_TYPEDEFS: Readonly<Record<string, string>> = {
   intptr_t: 'intptr_t',
   uintptr_t: 'uintptr_t',
   ptrdiff_t: 'ptrdiff_t',
+  wchar_t: 'wchar',
+  __int128_t: 'int128',
+  __uint128_t: 'uint128',
 };
 
 const QUALIFIERS = new Set(['const', 'volatile', 'restrict', '__restrict', '_Atomic']);
+/** The qualifiers a description keeps (the others do not change a layout). */
+type Quals = { const?: boolean; volatile?: boolean };
 
 /** Tokens of a clang type spelling; `(unnamed struct at f.h:3:5)` and `(anonymous ...)` are one token each. */
 function tokenize(text: string): string[] {
@@ -174,13 +183,20 @@ function tokenize(text: string): string[] {
 }
 
 /** A parsed C type, before it is turned into the description's JSON. */
-type CType =
+type CType = (
   | { k: 'base'; words: string[] }
   | { k: 'tag'; tag: 'struct' | 'union' | 'enum'; name: string }
   | { k: 'unnamed'; tag: 'struct' | 'union' | 'enum' }
   | { k: 'pointer'; to: CType }
   | { k: 'array'; of: CType; length: number | undefined }
-  | { k: 'function'; returns: CType; params: CType[] };
+  | { k: 'function'; returns: CType; params: CType[]; variadic: boolean }
+) & { quals?: Quals };
+
+function addQual(q: Quals | undefined, word: string): Quals | undefined {
+  if (word === 'const') return { ...q, const: true };
+  if (word === 'volatile') return { ...q, volatile: true };
+  return q;
+}
 
 class TypeParser {
   private pos = 0;
@@ -216,18 +232,23 @@ class TypeParser {
 
   private parseBase(): CType {
     const words: string[] = [];
+    let quals: Quals | undefined;
     for (;;) {
       const t = this.peek();
       if (t === undefined) break;
       if (QUALIFIERS.has(t)) {
+        quals = addQual(quals, t);
         this.pos++;
         continue;
       }
       if (t === 'struct' || t === 'union' || t === 'enum') {
         this.pos++;
         const name = this.next();
-        if (/^\((unnamed|anonymous)/.test(name)) return this.skipQualifiers({ k: 'unnamed', tag: t });
-        return this.skipQualifiers({ k: 'tag', tag: t, name });
+        const base: CType = /^\((unnamed|anonymous)/.test(name)
+          ? { k: 'unnamed', tag: t }
+          : { k: 'tag', tag: t, name };
+        quals = this.qualifiers(quals);
+        return quals ? { ...base, quals } : base;
       }
       if (/^[A-Za-z_]/.test(t)) {
         words.push(t);
@@ -237,12 +258,13 @@ class TypeParser {
       break;
     }
     if (words.length === 0) this.fail('no base type');
-    return { k: 'base', words };
+    return quals ? { k: 'base', words, quals } : { k: 'base', words };
   }
 
-  private skipQualifiers(t: CType): CType {
-    while (this.peek() !== undefined && QUALIFIERS.has(this.peek()!)) this.pos++;
-    return t;
+  private qualifiers(q: Quals | undefined): Quals | undefined {
+    let quals = q;
+    while (this.peek() !== undefined && QUALIFIERS.has(this.peek()!)) quals = addQual(quals, this.next());
+    return quals;
   }
 
   /** `* const *`, then `( declarator )` or nothing, then `[n]` and `(params)` suffixes. */
@@ -250,8 +272,8 @@ class TypeParser {
     let t = base;
     while (this.peek() === '*') {
       this.pos++;
-      t = { k: 'pointer', to: t };
-      while (this.peek() !== undefined && QUALIFIERS.has(this.peek()!)) this.pos++;
+      const quals = this.qualifiers(undefined);
+      t = quals ? { k: 'pointer', to: t, quals } : { k: 'pointer', to: t };
     }
     if (this.peek() === '(' && (this.tokens[this.pos + 1] === '*' || this.tokens[this.pos + 1] === '(')) {
       // A nested declarator binds after the suffixes that follow its parentheses.
@@ -274,7 +296,10 @@ class TypeParser {
   }
 
   private parseSuffixes(base: CType): CType {
-    const suffixes: ({ k: 'array'; length: number | undefined } | { k: 'function'; params: CType[] })[] = [];
+    const suffixes: (
+      | { k: 'array'; length: number | undefined }
+      | { k: 'function'; params: CType[]; variadic: boolean }
+    )[] = [];
     for (;;) {
       const t = this.peek();
       if (t === '[') {
@@ -300,17 +325,18 @@ class TypeParser {
             start = this.pos;
           }
         }
+        let variadic = false;
         for (const g of groups) {
           if (g.length === 0 || (g.length === 1 && g[0] === 'void')) continue;
-          if (g.length === 1 && g[0] === '.') continue;
           if (g.every((x) => x === '.')) {
-            this.fail('variadic function pointers are not supported');
+            variadic = true;
+            continue;
           }
           const p = new TypeParser(g, this.where);
           params.push(p.parseType());
           p.done();
         }
-        suffixes.push({ k: 'function', params });
+        suffixes.push({ k: 'function', params, variadic });
       } else break;
     }
     let t = base;
@@ -319,7 +345,7 @@ class TypeParser {
       t =
         s.k === 'array'
           ? { k: 'array', of: t, length: s.length }
-          : { k: 'function', returns: t, params: s.params };
+          : { k: 'function', returns: t, params: s.params, variadic: s.variadic };
     }
     return t;
   }
@@ -448,7 +474,38 @@ export function descriptionFromAst(
     if (d) out.push(d);
   };
 
-  const convert = (t: CType, where: string, unnamed: () => JsonType): JsonType => {
+  const convert = (t: CType, where: string, unnamed: () => JsonType, flexibleOk = false): JsonType => {
+    const plain = convertUnqualified(t, where, unnamed, flexibleOk);
+    if (!t.quals || t.k === 'unnamed' || t.k === 'array') return plain;
+    let out: JsonType = plain;
+    if (t.quals.volatile) out = { kind: 'volatile', of: out };
+    if (t.quals.const) out = { kind: 'const', of: out };
+    return out;
+  };
+
+  const noUnnamed = (where: string) => (): JsonType => {
+    throw new LayoutError(where, 'an untagged struct or union cannot be used here; give it a tag');
+  };
+
+  const isVoid = (t: CType): boolean => t.k === 'base' && t.words.join(' ') === 'void';
+
+  const convertFunction = (f: CType & { k: 'function' }, where: string): JsonType => ({
+    kind: 'function',
+    returns: isVoid(f.returns) ? 'void' : convert(f.returns, `${where}.returns`, noUnnamed(where)),
+    params: f.params.map((p, i) =>
+      p.k === 'pointer' && p.to.k === 'function'
+        ? convertFunction(p.to, `${where}.params[${i}]`)
+        : convert(p, `${where}.params[${i}]`, noUnnamed(where)),
+    ),
+    ...(f.variadic ? { variadic: true } : {}),
+  });
+
+  const convertUnqualified = (
+    t: CType,
+    where: string,
+    unnamed: () => JsonType,
+    flexibleOk: boolean,
+  ): JsonType => {
     switch (t.k) {
       case 'base': {
         // clang spells builtin types canonically (`unsigned int`, `long`, `unsigned long long`, `_Bool`).
@@ -483,11 +540,7 @@ export function descriptionFromAst(
           return { kind: 'pointer', to: 'void' };
         if (t.to.k === 'array')
           throw new LayoutError(where, 'a pointer to an array cannot be described; point to a typedef of it');
-        if (t.to.k === 'function')
-          throw new LayoutError(
-            where,
-            'function pointers cannot be described yet (the description has no function type)',
-          );
+        if (t.to.k === 'function') return { kind: 'pointer', to: convertFunction(t.to, where) };
         if (t.to.k === 'unnamed')
           throw new LayoutError(
             where,
@@ -496,8 +549,14 @@ export function descriptionFromAst(
         return { kind: 'pointer', to: convert(t.to, where, unnamed) };
       }
       case 'array': {
-        if (t.length === undefined)
-          throw new LayoutError(where, 'flexible array members cannot be described yet');
+        if (t.length === undefined) {
+          if (!flexibleOk)
+            throw new LayoutError(
+              where,
+              'an array of unknown length is only valid as the last member of a struct',
+            );
+          return { kind: 'array', of: convert(t.of, where, unnamed), flexible: true };
+        }
         const lengths: number[] = [];
         let cur: CType = t;
         while (cur.k === 'array') {
@@ -523,19 +582,19 @@ export function descriptionFromAst(
     n: AstNode,
     where: string,
     spelling: string | undefined,
-  ): { packed?: boolean; align?: number } => {
-    const attrs: { packed?: boolean; align?: number } = {};
+  ): { packed?: boolean; pack?: number; align?: number } => {
+    const attrs: { packed?: boolean; pack?: number; align?: number } = {};
     for (const c of n.inner ?? []) {
       if (c.kind === 'PackedAttr') attrs.packed = true;
       else if (c.kind === 'MaxFieldAlignmentAttr') {
         // #pragma pack(n): the AST does not hold n, but a record under pack(1) has alignment 1.
+        // pack(n) caps every member's alignment at n, so the record's alignment is at most n; where it is
+        // less, no member reaches n, and pack(that alignment) lays the record out the same.
         const align = (spelling !== undefined ? packAlign.get(spelling) : undefined) ?? pragmaAlign;
+        if (align === undefined)
+          throw new LayoutError(where, 'the #pragma pack of this record could not be determined');
         if (align === 1) attrs.packed = true;
-        else
-          throw new LayoutError(
-            where,
-            `a #pragma pack other than pack(1) cannot be described yet (alignment ${align ?? 'unknown'})`,
-          );
+        else attrs.pack = align;
       } else if (c.kind === 'AlignedAttr') {
         const v = attrValue(c);
         if (v !== undefined) attrs.align = Math.max(attrs.align ?? 1, v);
@@ -569,9 +628,16 @@ export function descriptionFromAst(
       if (c.kind !== 'FieldDecl') continue;
       const fname = c.name ?? '';
       const fwhere = `${where}.${fname || `(unnamed ${anon})`}`;
-      if (c.isBitfield)
-        throw new LayoutError(fwhere, 'bitfields cannot be imported yet (the description has no bitfields)');
       const spelled = c.type?.qualType ?? '';
+      if (c.isBitfield) {
+        const width = attrValue(c);
+        if (width === undefined)
+          throw new LayoutError(fwhere, 'the width of this bitfield is not in the AST');
+        const type = convert(parseCType(spelled, fwhere), fwhere, noUnnamed(fwhere));
+        fields.push(c.name ? { name: c.name, type, bits: width } : { type, bits: width });
+        if (!c.name) anon++;
+        continue;
+      }
       const unnamed = (): JsonType => {
         if (!lastUnnamed) throw new LayoutError(fwhere, `no definition found for '${spelled}'`);
         const inner = lastUnnamed;
@@ -585,7 +651,8 @@ export function descriptionFromAst(
         fields.push({ anonymous: { kind: lastUnnamed.tagUsed, ...body }, name: `anonymous${anon++}` });
         continue;
       }
-      const type = convert(parseCType(spelled, fwhere), fwhere, unnamed);
+      const isLast = (n.inner ?? []).filter((x) => x.kind === 'FieldDecl').at(-1) === c;
+      const type = convert(parseCType(spelled, fwhere), fwhere, unnamed, isLast && n.tagUsed === 'struct');
       const field: JsonField = { name: c.name, type };
       for (const a of c.inner ?? []) {
         if (a.kind === 'AlignedAttr') {

@@ -8,7 +8,11 @@ import { LayoutError } from './errors';
 import { MAX_NESTING } from './layout';
 import {
   type Field,
+  type FunctionType,
+  flexibleArray,
+  fn,
   type NamedType,
+  qualified,
   type RecordType,
   SCALAR_NAMES,
   type ScalarName,
@@ -86,7 +90,17 @@ export function fromJson(doc: unknown): NamedType[] {
     switch (kind) {
       case 'struct':
       case 'union':
-        allowKeys(obj, path, ['kind', 'name', 'fields', 'packed', 'align', 'description']);
+        allowKeys(obj, path, [
+          'kind',
+          'name',
+          'fields',
+          'packed',
+          'pack',
+          'packedOn',
+          'align',
+          'targets',
+          'description',
+        ]);
         decl = { kind, name, fields: [], packed: false, align: undefined };
         break;
       case 'typedef':
@@ -131,9 +145,30 @@ export function fromJson(doc: unknown): NamedType[] {
       case 'pointer': {
         allowKeys(o, path, ['kind', 'to']);
         const to = o['to'];
+        if (isObj(to) && to['kind'] === 'function')
+          return { kind: 'pointer', to: functionRef(to, `${path}.to`) };
         return { kind: 'pointer', to: to === 'void' ? t.void : typeRef(to, `${path}.to`, depth + 1) };
       }
+      case 'function':
+        throw new LayoutError(
+          path,
+          'a function type is only valid behind a pointer ({ "kind": "pointer", "to": ... })',
+        );
+      case 'const':
+      case 'volatile': {
+        allowKeys(o, path, ['kind', 'of']);
+        return qualified(typeRef(o['of'], `${path}.of`, depth + 1), { [o['kind']]: true });
+      }
       case 'array': {
+        if (o['flexible'] !== undefined) {
+          allowKeys(o, path, ['kind', 'of', 'flexible']);
+          if (o['flexible'] !== true)
+            throw new LayoutError(
+              `${path}.flexible`,
+              `expected true (or no "flexible"), got ${show(o['flexible'])}`,
+            );
+          return flexibleArray(typeRef(o['of'], `${path}.of`, depth + 1));
+        }
         allowKeys(o, path, ['kind', 'of', 'length']);
         const len = o['length'];
         const dims = Array.isArray(len) ? len : [len];
@@ -148,7 +183,7 @@ export function fromJson(doc: unknown): NamedType[] {
       }
       case 'struct':
       case 'union': {
-        allowKeys(o, path, ['kind', 'fields', 'packed', 'align']);
+        allowKeys(o, path, ['kind', 'fields', 'packed', 'pack', 'packedOn', 'align']);
         const rec = {
           kind: o['kind'],
           name: undefined,
@@ -163,9 +198,39 @@ export function fromJson(doc: unknown): NamedType[] {
       default:
         throw new LayoutError(
           `${path}.kind`,
-          `expected "pointer", "array", "struct" or "union", got ${show(o['kind'])}`,
+          `expected "pointer", "array", "const", "volatile", "struct" or "union", got ${show(o['kind'])}`,
         );
     }
+  };
+
+  const functionRef = (o: Obj, path: string): FunctionType => {
+    allowKeys(o, path, ['kind', 'returns', 'params', 'variadic']);
+    const r = o['returns'];
+    const returns = r === 'void' || r === undefined ? t.void : typeRef(r, `${path}.returns`);
+    const params = o['params'] ?? [];
+    if (!Array.isArray(params))
+      throw new LayoutError(`${path}.params`, `expected an array of parameter types, got ${show(params)}`);
+    const variadic = o['variadic'];
+    if (variadic !== undefined && typeof variadic !== 'boolean')
+      throw new LayoutError(`${path}.variadic`, `expected true or false, got ${show(variadic)}`);
+    if (variadic === true && params.length === 0)
+      throw new LayoutError(`${path}.variadic`, 'a variadic function needs at least one parameter');
+    return fn(
+      returns,
+      params.map((p, i) => {
+        if (isObj(p) && p['kind'] === 'function')
+          return { kind: 'pointer', to: functionRef(p, `${path}.params[${i}]`) } as Type;
+        return typeRef(p, `${path}.params[${i}]`);
+      }),
+      { variadic: variadic === true },
+    );
+  };
+
+  const targetList = (v: Json | undefined, path: string): string[] | undefined => {
+    if (v === undefined) return undefined;
+    if (!Array.isArray(v) || v.length === 0 || v.some((x) => typeof x !== 'string'))
+      throw new LayoutError(path, `expected a non-empty array of target names, got ${show(v)}`);
+    return v as string[];
   };
 
   const fillRecord = (rec: Record<string, unknown>, o: Obj, path: string, depth = 0): void => {
@@ -176,6 +241,12 @@ export function fromJson(doc: unknown): NamedType[] {
       throw new LayoutError(`${path}.packed`, `expected true or false, got ${show(packed)}`);
     rec['packed'] = packed === true;
     if (o['align'] !== undefined) rec['align'] = expectInt(o['align'], `${path}.align`, 'an alignment');
+    if (o['pack'] !== undefined)
+      rec['pack'] = expectInt(o['pack'], `${path}.pack`, 'a packing (power of two)');
+    const packedOn = targetList(o['packedOn'], `${path}.packedOn`);
+    if (packedOn) rec['packedOn'] = packedOn;
+    const targets = targetList(o['targets'], `${path}.targets`);
+    if (targets) rec['targets'] = targets;
     const fields = o['fields'];
     if (!Array.isArray(fields))
       throw new LayoutError(`${path}.fields`, `expected an array of fields, got ${show(fields)}`);
@@ -187,7 +258,7 @@ export function fromJson(doc: unknown): NamedType[] {
             ? `anonymous${j}`
             : expectString(f['name'], `${path}.fields[${j}].name`, 'a key');
         const fpath = `${path}.${key}`;
-        allowKeys(f, fpath, ['anonymous', 'name']);
+        allowKeys(f, fpath, ['anonymous', 'name', 'targets']);
         const inner = expectObj(f['anonymous'], `${fpath}.anonymous`, 'an untagged struct or union');
         if (inner['kind'] !== 'struct' && inner['kind'] !== 'union') {
           throw new LayoutError(
@@ -195,7 +266,7 @@ export function fromJson(doc: unknown): NamedType[] {
             `expected "struct" or "union", got ${show(inner['kind'])}`,
           );
         }
-        allowKeys(inner, `${fpath}.anonymous`, ['kind', 'fields', 'packed', 'align']);
+        allowKeys(inner, `${fpath}.anonymous`, ['kind', 'fields', 'packed', 'pack', 'packedOn', 'align']);
         const rec2 = {
           kind: inner['kind'],
           name: undefined,
@@ -204,18 +275,40 @@ export function fromJson(doc: unknown): NamedType[] {
           align: undefined,
         } as Record<string, unknown>;
         fillRecord(rec2, inner, fpath, depth + 1);
-        return { kind: 'anonymous', key, record: rec2 as unknown as RecordType };
+        const targets = targetList(f['targets'], `${fpath}.targets`);
+        return {
+          kind: 'anonymous',
+          key,
+          record: rec2 as unknown as RecordType,
+          ...(targets ? { targets } : {}),
+        };
       }
-      const name = expectString(f['name'], `${path}.fields[${j}].name`, 'a field name');
+      // An unnamed bitfield is known in messages by its place in the list.
+      const unnamed = f['name'] === undefined && f['bits'] !== undefined;
+      const name = unnamed
+        ? `fields[${j}]`
+        : expectString(f['name'], `${path}.fields[${j}].name`, 'a field name');
       const fpath = `${path}.${name}`;
+      const targets = targetList(f['targets'], `${fpath}.targets`);
+      const only = targets ? { targets } : {};
       if ('pad' in f) {
-        allowKeys(f, fpath, ['name', 'pad']);
-        return { kind: 'pad', name, size: expectInt(f['pad'], `${fpath}.pad`, 'a padding size') };
+        allowKeys(f, fpath, ['name', 'pad', 'targets']);
+        return { kind: 'pad', name, size: expectInt(f['pad'], `${fpath}.pad`, 'a padding size'), ...only };
       }
-      allowKeys(f, fpath, ['name', 'type', 'align']);
+      allowKeys(f, fpath, ['name', 'type', 'align', 'bits', 'targets']);
       const align =
         f['align'] === undefined ? undefined : expectInt(f['align'], `${fpath}.align`, 'an alignment');
-      return { kind: 'field', name, type: typeRef(f['type'], `${fpath}.type`, depth + 1), align };
+      const bits =
+        f['bits'] === undefined ? {} : { bits: expectInt(f['bits'], `${fpath}.bits`, 'a bit width') };
+      return {
+        kind: 'field',
+        name,
+        type: typeRef(f['type'], `${fpath}.type`, depth + 1),
+        align,
+        ...bits,
+        ...(unnamed ? { unnamed: true } : {}),
+        ...only,
+      };
     });
     rec['fields'] = out;
   };

@@ -7,12 +7,25 @@
  *   record alignment  = max(member alignments, record `align` attribute)
  *   record size       = end of last member (largest member for unions) rounded up to record alignment
  * and, on `packing: 'msvc'` targets, the untagged records declared inside a packed record are packed too.
+ * `pack(N)` caps member alignments at N (gcc/clang: also a field's `align`; MSVC: not) and, like the pragma,
+ * applies to the untagged records inside. Bitfields follow the target's `bitfields` rule (codegen/abi.ts);
+ * a flexible array member adds its alignment but no size. Members and records with `targets` exist only on
+ * those targets; `packedOn` packs a record on some targets only.
  *
  * Every check on names and shapes lives here too, so every entry point (DSL, JSON, CLI) gets the same errors.
  */
-import type { Target } from './abi';
+import { TARGET_NAMES, type Target } from './abi';
 import { LayoutError } from './errors';
-import type { EnumType, NamedType, OpaqueType, RecordType, ScalarType, Type } from './types';
+import type {
+  EnumType,
+  Field,
+  FunctionType,
+  NamedType,
+  OpaqueType,
+  RecordType,
+  ScalarType,
+  Type,
+} from './types';
 
 /** A type with typedefs and arrays peeled off: what a member holds, element by element. */
 export type ElementType =
@@ -21,8 +34,23 @@ export type ElementType =
   | RecordType
   | { readonly kind: 'pointer'; readonly to: unknown };
 
+/** Where a bitfield's bits are: relative to the start of the record that declares it. */
+export interface BitfieldLayout {
+  /** Offset of the first bit from the record's start (little-endian bit numbering: bit b is in byte b >> 3). */
+  readonly bitOffset: number;
+  readonly width: number;
+  /** Size of the declared type (its storage unit). */
+  readonly unitSize: number;
+  /** An unnamed bitfield: no accessor, no C name. */
+  readonly unnamed: boolean;
+  /** Whether the declared type is signed (reads sign-extend). */
+  readonly signed: boolean;
+}
+
 export interface MemberLayout {
   readonly kind: 'field' | 'pad' | 'anonymous';
+  /** The description's member this lays out. */
+  readonly source: Field;
   /** The C name (for anonymous members, the key used in messages only). */
   readonly name: string;
   /** Offset from the start of the enclosing record. */
@@ -42,6 +70,10 @@ export interface MemberLayout {
   readonly elementSize: number;
   /** Layout of the record held (anonymous member, record field, array of records). */
   readonly record: RecordLayout | undefined;
+  /** For a bitfield: where its bits are (offset and size then cover the bytes it touches). */
+  readonly bitfield?: BitfieldLayout | undefined;
+  /** A flexible array member: size 0, `dims` are its element's. */
+  readonly flexible?: boolean | undefined;
 }
 
 export interface RecordLayout {
@@ -52,6 +84,8 @@ export interface RecordLayout {
   readonly align: number;
   /** Whether members were packed (the record's own attribute, or inherited on MSVC). */
   readonly packed: boolean;
+  /** `#pragma pack(N)` in effect (the record's own, or inherited from the record it is declared in). */
+  readonly pack: number | undefined;
   /**
    * Alignment demanded by `align` attributes on the record, its fields or the records it holds. MSVC keeps
    * it even under `#pragma pack(1)` (GCC's packed does not).
@@ -81,6 +115,8 @@ export interface FlatMember {
   readonly indices: readonly { readonly length: number; readonly stride: number }[];
   /** Alignment guaranteed for the member's address when the outer record is at an address aligned to it. */
   readonly guaranteedAlign: number;
+  /** For a bitfield: the offset (from the outer record) and size of the record that declares it. */
+  readonly container?: { readonly offset: number; readonly size: number } | undefined;
 }
 
 const C_KEYWORDS = new Set(
@@ -171,7 +207,53 @@ function checkAlign(value: unknown, path: string): number {
 
 const roundUp = (n: number, a: number): number => Math.ceil(n / a) * a;
 
-const TYPE_KINDS = new Set(['scalar', 'pointer', 'array', 'struct', 'union', 'typedef', 'enum', 'opaque']);
+const TYPE_KINDS = new Set([
+  'scalar',
+  'pointer',
+  'array',
+  'struct',
+  'union',
+  'typedef',
+  'enum',
+  'opaque',
+  'qualified',
+]);
+
+const KNOWN_TARGETS = new Set<string>(TARGET_NAMES);
+
+/** Checks a `targets`/`packedOn` list: target names the compiler models. */
+function checkTargetList(list: unknown, path: string): readonly string[] {
+  if (!Array.isArray(list) || list.length === 0)
+    throw new LayoutError(path, `expected a non-empty list of target names, got ${describe(list)}`);
+  for (const n of list) {
+    if (typeof n !== 'string' || !KNOWN_TARGETS.has(n))
+      throw new LayoutError(path, `unknown target ${describe(n)} (known: ${TARGET_NAMES.join(', ')})`);
+  }
+  return list as readonly string[];
+}
+
+/** True when a member or record with this `targets` list exists on `target`. */
+export function presentOn(targets: readonly string[] | undefined, target: Target): boolean {
+  return targets === undefined || targets.includes(target.name);
+}
+
+/** Peels typedefs and qualifiers: the type that decides layout. */
+export function unqualified(type: Type): Type {
+  let cur = type;
+  while (cur.kind === 'qualified' || cur.kind === 'typedef')
+    cur = cur.kind === 'qualified' ? cur.type : cur.type;
+  return cur;
+}
+
+const UNSIGNED_SCALAR = /^(uint|uchar|ushort|ulong|ulonglong|size_t|uintptr_t|bool)/;
+
+/** Whether an integer scalar is signed on `target`. */
+export function isSignedScalar(name: string, target: Target): boolean {
+  if (UNSIGNED_SCALAR.test(name)) return false;
+  if (name === 'char') return target.charSigned;
+  if (name === 'wchar') return target.wcharSigned;
+  return true;
+}
 
 function checkType(type: unknown, path: string): asserts type is Type {
   const kind = typeof type === 'object' && type !== null ? (type as { kind?: unknown }).kind : undefined;
@@ -193,11 +275,16 @@ function describe(value: unknown): string {
 /** Integer range of an enum's underlying type on a target. */
 function integerRange(s: ScalarType, target: Target): [bigint, bigint] {
   const bits = BigInt(target.scalars[s.name][0] * 8);
-  const unsigned =
-    /^(uint|uchar|ushort|ulong|ulonglong|size_t|uintptr_t|bool)/.test(s.name) ||
-    (s.name === 'char' && !target.charSigned);
+  const unsigned = !isSignedScalar(s.name, target);
   return unsigned ? [0n, (1n << bits) - 1n] : [-(1n << (bits - 1n)), (1n << (bits - 1n)) - 1n];
 }
+
+/** Packing a record inherits from the record it is declared in. */
+interface Inherited {
+  readonly packed: boolean;
+  readonly pack: number | undefined;
+}
+const NOT_INHERITED: Inherited = { packed: false, pack: undefined };
 
 /** Computes the layout of every declaration reachable from `roots` on `target`. */
 export function computeLayout(roots: readonly NamedType[], target: Target): Layout {
@@ -233,8 +320,16 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
     throw new LayoutError(path, `'${name}' is declared twice (as ${prior.kind} and as ${decl.kind})`);
   };
 
-  const visitNamed = (decl: NamedType, path: string, depth: number): void => {
-    if (depth > MAX_NESTING) throw tooDeep(path);
+  const visitNamed = (decl: NamedType, path: string, byValue: boolean): void => {
+    if ((decl.kind === 'struct' || decl.kind === 'union') && decl.targets !== undefined) {
+      checkTargetList(decl.targets, `${decl.name} (targets)`);
+      if (!presentOn(decl.targets, target)) {
+        // Absent here: a pointer to it still names an incomplete type; by value it is an error.
+        if (byValue)
+          throw new LayoutError(path, `'${decl.name}' does not exist on ${target.name} (its "targets")`);
+        return;
+      }
+    }
     const s = state.get(decl);
     if (s === 'done') return;
     if (s === 'visiting') throw new LayoutError(path, `'${decl.name}' contains itself by value`);
@@ -245,8 +340,8 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
     switch (decl.kind) {
       case 'struct':
       case 'union':
-        walkRecord(decl, here, depth);
-        records.set(decl, layoutRecord(decl, here, false));
+        walkRecord(decl, here);
+        records.set(decl, layoutRecord(decl, here, NOT_INHERITED));
         break;
       case 'typedef':
         checkType(decl.type, here);
@@ -262,8 +357,10 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
             );
           }
         }
-        walkType(decl.type, here, depth + 1);
-        sizeAlign(decl.type, here, false);
+        if (flexibleOf(decl.type))
+          throw new LayoutError(here, 'a typedef of a flexible array is not supported');
+        walkType(decl.type, here);
+        sizeAlign(decl.type, here, NOT_INHERITED);
         break;
       case 'enum':
         checkEnum(decl, here);
@@ -280,7 +377,7 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
   const checkEnum = (decl: EnumType, path: string): void => {
     const u = decl.underlying as unknown;
     checkType(u, `${path}.underlying`);
-    if (decl.underlying.kind !== 'scalar' || /^(float|bool)/.test(decl.underlying.name)) {
+    if (decl.underlying.kind !== 'scalar' || /^(float|bool|longdouble)/.test(decl.underlying.name)) {
       throw new LayoutError(`${path}.underlying`, 'the underlying type of an enum must be an integer scalar');
     }
     if (decl.members.length === 0) throw new LayoutError(path, 'enum has no members');
@@ -303,33 +400,77 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
     }
   };
 
-  const walkType = (type: Type, path: string, depth: number): void => {
-    if (depth > MAX_NESTING) throw tooDeep(path);
+  // Inside members absent on this target, types are checked but not against this target's scalars.
+  let absentDepth = 0;
+  const checkScalar = (name: string, path: string): void => {
+    if (!(name in target.scalars)) throw new LayoutError(path, `unknown type '${String(name)}'`);
+    if (absentDepth === 0 && target.unsupported.includes(name as ScalarType['name'])) {
+      throw new LayoutError(
+        path,
+        `${name} does not exist on ${target.name}; limit the member to other targets with "targets"`,
+      );
+    }
+  };
+
+  /** What a pointer may point to: a type, void, or a function type. */
+  const walkPointee = (to: unknown, path: string): void => {
+    if (typeof to === 'object' && to !== null && (to as { kind?: unknown }).kind === 'void') return;
+    if (typeof to === 'object' && to !== null && (to as { kind?: unknown }).kind === 'function') {
+      walkFunction(to as FunctionType, path);
+      return;
+    }
+    checkType(to, path);
+    if (to.kind === 'array')
+      throw new LayoutError(path, 'a pointer to an array is not supported; point to a typedef of it');
+    const inner = to.kind === 'qualified' ? to.type : to;
+    if ((inner.kind === 'struct' || inner.kind === 'union') && inner.name === undefined) {
+      throw new LayoutError(path, 'a pointer to an untagged struct or union is not supported; give it a tag');
+    }
+    // A pointer needs only a forward declaration of a record; typedefs and enums must come first.
+    if (inner.kind === 'struct' || inner.kind === 'union' || inner.kind === 'opaque')
+      deferred.push({ type: inner, path });
+    else walkType(to, path);
+  };
+
+  const walkFunction = (f: FunctionType, path: string): void => {
+    if (!Array.isArray(f.params)) throw new LayoutError(path, 'a function type needs a list of params');
+    walkPointee(f.returns, `${path}.returns`);
+    const r = f.returns as unknown as { kind: string };
+    if (r.kind === 'array' || r.kind === 'function')
+      throw new LayoutError(
+        `${path}.returns`,
+        `a function cannot return ${r.kind === 'array' ? 'an array' : 'a function'}`,
+      );
+    f.params.forEach((p, i) => {
+      const ppath = `${path}.params[${i}]`;
+      const k = (p as unknown as { kind?: unknown }).kind;
+      if (k === 'void' || k === 'function' || k === 'array')
+        throw new LayoutError(
+          ppath,
+          `a parameter cannot be ${k === 'array' ? 'an array (use a pointer)' : `a ${String(k)}`}`,
+        );
+      walkPointee(p, ppath);
+    });
+  };
+
+  const walkType = (type: Type, path: string): void => {
     switch (type.kind) {
       case 'scalar':
-        if (!(type.name in target.scalars))
-          throw new LayoutError(path, `unknown type '${String(type.name)}'`);
+        checkScalar(type.name, path);
         return;
-      case 'pointer': {
-        const to = type.to as unknown;
-        if (typeof to === 'object' && to !== null && (to as { kind?: unknown }).kind === 'void') return;
-        checkType(to, path);
-        if (to.kind === 'array')
-          throw new LayoutError(path, 'a pointer to an array is not supported; point to a typedef of it');
-        if ((to.kind === 'struct' || to.kind === 'union') && to.name === undefined) {
-          throw new LayoutError(
-            path,
-            'a pointer to an untagged struct or union is not supported; give it a tag',
-          );
-        }
-        // A pointer needs only a forward declaration of a record; typedefs and enums must come first.
-        if (to.kind === 'struct' || to.kind === 'union' || to.kind === 'opaque')
-          deferred.push({ type: to, path });
-        else walkType(to, path, depth + 1);
+      case 'pointer':
+        walkPointee(type.to as unknown, path);
         return;
-      }
+      case 'qualified':
+        checkType(type.type, path);
+        if ((type.type.kind === 'struct' || type.type.kind === 'union') && type.type.name === undefined)
+          throw new LayoutError(path, 'qualify the members of an untagged struct or union, not the record');
+        if (type.type.kind === 'array' && type.type.flexible)
+          throw new LayoutError(path, 'qualify the element of a flexible array, not the array');
+        walkType(type.type, path);
+        return;
       case 'array':
-        if (!Array.isArray(type.dims) || type.dims.length === 0)
+        if (!Array.isArray(type.dims) || (type.dims.length === 0 && !type.flexible))
           throw new LayoutError(path, 'array has no dimensions');
         for (const n of type.dims) {
           if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1) {
@@ -337,28 +478,71 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
           }
         }
         checkType(type.element, path);
-        walkType(type.element, path, depth);
+        if (type.element.kind === 'array' && type.element.flexible)
+          throw new LayoutError(path, 'an array of flexible arrays is not valid C');
+        walkType(type.element, path);
         return;
       case 'struct':
       case 'union':
-        if (type.name === undefined) walkRecord(type, path, depth);
-        else visitNamed(type, path, depth);
+        if (type.name === undefined) walkRecord(type, path);
+        else visitNamed(type, path, true);
         return;
       case 'typedef':
       case 'enum':
-        visitNamed(type, path, depth);
+        visitNamed(type, path, true);
         return;
       case 'opaque':
         throw new LayoutError(path, `'${type.name}' is an incomplete type; use it behind a pointer`);
     }
   };
 
-  const walkRecord = (rec: RecordType, path: string, depth: number): void => {
-    if (depth > MAX_NESTING) throw tooDeep(path);
+  /** The flexible array a type is (through typedefs and qualifiers), if any. */
+  const flexibleOf = (type: Type): boolean => {
+    const u = unqualified(type);
+    return u.kind === 'array' && u.flexible === true;
+  };
+
+  /** Whether a record (by value) ends in a flexible array member: it cannot be a member or an element. */
+  // Bounded by the nesting limit (deeper descriptions fail in the walk) and by the records already on the way
+  // (one that contains itself fails there too), so that neither recurses without end.
+  const endsFlexible = (type: Type, depth = 0, seen = new Set<Type>()): boolean => {
+    let u = unqualified(type);
+    while (u.kind === 'array') u = unqualified(u.element);
+    if (u.kind !== 'struct' && u.kind !== 'union') return false;
+    if (depth > MAX_NESTING || seen.has(u)) return false;
+    seen.add(u);
+    return u.fields.some(
+      (f) =>
+        (f.kind === 'field' && flexibleOf(f.type)) ||
+        (f.kind === 'field' && endsFlexible(f.type, depth + 1, seen)) ||
+        (f.kind === 'anonymous' && endsFlexible(f.record, depth + 1, seen)),
+    );
+  };
+
+  // How many records the walk is inside (by value); bounded so that deep nesting is an error, not a stack overflow.
+  let walkDepth = 0;
+  const walkRecord = (rec: RecordType, path: string): void => {
+    if (walkDepth >= MAX_NESTING) throw tooDeep(path);
+    walkDepth++;
+    try {
+      walkRecordInner(rec, path);
+    } finally {
+      walkDepth--;
+    }
+  };
+
+  const walkRecordInner = (rec: RecordType, path: string): void => {
     if (rec.kind !== 'struct' && rec.kind !== 'union') throw new LayoutError(path, 'not a struct or union');
     if (!Array.isArray(rec.fields) || rec.fields.length === 0)
       throw new LayoutError(path, `empty ${rec.kind}`);
     if (rec.align !== undefined) checkAlign(rec.align, `${path} (align)`);
+    if (rec.pack !== undefined) {
+      checkAlign(rec.pack, `${path} (pack)`);
+      if (rec.packed) throw new LayoutError(path, 'a record is either packed or pack(N), not both');
+    }
+    if (rec.packedOn !== undefined) checkTargetList(rec.packedOn, `${path} (packedOn)`);
+    if (rec.targets !== undefined && rec.name === undefined)
+      throw new LayoutError(path, 'only a named record can have "targets"; give the member "targets"');
     const seen = new Map<string, string>();
     const claim = (name: string, fpath: string) => {
       if (seen.has(name)) throw new LayoutError(fpath, `duplicate field '${name}'`);
@@ -379,35 +563,89 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
           collect(f.record, apath, level + 1);
         } else {
           const fpath = `${prefix}.${f.name}`;
+          if (f.kind === 'field' && f.unnamed) {
+            if (typeof f.name !== 'string') throw new LayoutError(fpath, 'an unnamed bitfield needs a key');
+            continue;
+          }
           checkIdentifier(f.name, fpath, 'field name');
           claim(f.name, fpath);
         }
       }
     };
-    collect(rec, path, depth);
-    for (const f of rec.fields) {
-      if (f.kind === 'anonymous') {
-        walkRecord(f.record, `${path}.${f.key}`, depth + 1);
-      } else if (f.kind === 'pad') {
-        if (!Number.isSafeInteger(f.size) || f.size < 1) {
-          throw new LayoutError(
-            `${path}.${f.name}`,
-            `padding size ${describe(f.size)} is not a positive integer`,
-          );
-        }
-      } else {
-        const fpath = `${path}.${f.name}`;
-        checkType(f.type, fpath);
-        if (f.align !== undefined) checkAlign(f.align, `${fpath} (align)`);
-        walkType(f.type, fpath, depth + 1);
+    collect(rec, path, 0);
+    rec.fields.forEach((f, i) => {
+      const fpath = `${path}.${f.kind === 'anonymous' ? f.key : f.name}`;
+      if (f.targets !== undefined) checkTargetList(f.targets, `${fpath} (targets)`);
+      const absent = !presentOn(f.targets, target);
+      if (absent) absentDepth++;
+      try {
+        walkField(rec, f, i, fpath, absent);
+      } finally {
+        if (absent) absentDepth--;
       }
+    });
+  };
+
+  const walkField = (rec: RecordType, f: Field, i: number, fpath: string, absent: boolean): void => {
+    if (f.kind === 'anonymous') {
+      walkRecord(f.record, fpath);
+    } else if (f.kind === 'pad') {
+      if (!Number.isSafeInteger(f.size) || f.size < 1) {
+        throw new LayoutError(fpath, `padding size ${describe(f.size)} is not a positive integer`);
+      }
+    } else {
+      checkType(f.type, fpath);
+      if (f.align !== undefined) checkAlign(f.align, `${fpath} (align)`);
+      if ((f.bits !== undefined || f.unnamed) && !absent) checkBitfield(f, fpath);
+      if (flexibleOf(f.type)) {
+        if (rec.kind !== 'struct')
+          throw new LayoutError(fpath, 'a flexible array member must be in a struct');
+        if (i !== rec.fields.length - 1)
+          throw new LayoutError(fpath, 'a flexible array member must be the last member of its struct');
+        if (rec.name === undefined)
+          throw new LayoutError(
+            fpath,
+            'a flexible array member must be in a named struct, not an inline one',
+          );
+        if (
+          !rec.fields.some((g) => g !== f && g.kind === 'field' && !g.unnamed && presentOn(g.targets, target))
+        )
+          throw new LayoutError(fpath, 'a struct with a flexible array member needs another named member');
+        if (f.align !== undefined) throw new LayoutError(fpath, 'a flexible array member takes no "align"');
+      } else if (endsFlexible(f.type)) {
+        throw new LayoutError(
+          fpath,
+          'a struct ending in a flexible array member cannot be a member or an array element',
+        );
+      }
+      walkType(f.type, fpath);
     }
+  };
+
+  const checkBitfield = (f: Field & { kind: 'field' }, path: string): void => {
+    const w = f.bits as unknown;
+    if (typeof w !== 'number' || !Number.isSafeInteger(w) || w < 0)
+      throw new LayoutError(path, `bitfield width ${describe(w)} is not a non-negative integer`);
+    const u = unqualified(f.type);
+    const scalar = u.kind === 'enum' ? u.underlying : u.kind === 'scalar' ? u : undefined;
+    if (!scalar || /^(float|longdouble)/.test(scalar.name))
+      throw new LayoutError(path, 'a bitfield must have an integer, bool or enum type');
+    checkScalar(scalar.name, path);
+    const typeBits = target.scalars[scalar.name][0] * 8;
+    const max = scalar.name === 'bool' ? 1 : typeBits;
+    if (w > max)
+      throw new LayoutError(
+        path,
+        `bitfield width ${w} exceeds the ${max} bits of ${scalar.name} on ${target.name}`,
+      );
+    if (w === 0 && !f.unnamed) throw new LayoutError(path, 'a zero-width bitfield must be unnamed');
+    if (f.align !== undefined) throw new LayoutError(path, 'a bitfield cannot have an "align"');
   };
 
   const sizeAlign = (
     type: Type,
     path: string,
-    packedContext: boolean,
+    inherited: Inherited,
   ): { size: number; align: number; record?: RecordLayout } => {
     switch (type.kind) {
       case 'scalar': {
@@ -416,8 +654,10 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
       }
       case 'pointer':
         return { size: target.pointerSize, align: target.pointerSize };
+      case 'qualified':
+        return sizeAlign(type.type, path, inherited);
       case 'array': {
-        const inner = sizeAlign(type.element, path, packedContext);
+        const inner = sizeAlign(type.element, path, inherited);
         const size = type.dims.reduce((a, b) => a * b, inner.size);
         if (size > maxSize) throw tooLarge(path, size);
         return {
@@ -427,12 +667,12 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
         };
       }
       case 'typedef':
-        return sizeAlign(type.type, path, false);
+        return sizeAlign(type.type, path, NOT_INHERITED);
       case 'enum':
-        return sizeAlign(type.underlying, path, false);
+        return sizeAlign(type.underlying, path, NOT_INHERITED);
       case 'struct':
       case 'union': {
-        const rl = type.name === undefined ? layoutRecord(type, path, packedContext) : records.get(type);
+        const rl = type.name === undefined ? layoutRecord(type, path, inherited) : records.get(type);
         if (!rl) throw new LayoutError(path, `internal: '${type.name}' has no layout yet`);
         return { size: rl.size, align: rl.align, record: rl };
       }
@@ -445,7 +685,7 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
     const dims: number[] = [];
     let cur: Type = type;
     for (;;) {
-      if (cur.kind === 'typedef') cur = cur.type;
+      if (cur.kind === 'typedef' || cur.kind === 'qualified') cur = cur.type;
       else if (cur.kind === 'array') {
         dims.push(...cur.dims);
         cur = cur.element;
@@ -460,25 +700,58 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
   const demanded = (rl: RecordLayout): number =>
     rl.record.align !== undefined ? rl.align : rl.requiredAlign;
 
-  const layoutRecord = (rec: RecordType, path: string, inheritedPack: boolean): RecordLayout => {
-    const packed = rec.packed || (target.packing === 'msvc' && inheritedPack);
+  const layoutRecord = (rec: RecordType, path: string, inherited: Inherited): RecordLayout => {
+    const msvc = target.packing === 'msvc';
+    if (!rec.fields.some((f) => presentOn(f.targets, target) && !(f.kind === 'field' && f.unnamed)))
+      throw new LayoutError(path, `${rec.kind} has no named member on ${target.name}`);
+    // The pragmas nest: on MSVC, packed is pack(1) and replaces (or is replaced by) an enclosing pack(N);
+    // with GCC's attribute, packed and an enclosing pack(N) both apply.
+    const own = rec.packed || (rec.packedOn?.includes(target.name) ?? false);
+    let packed: boolean;
+    let pack: number | undefined;
+    if (msvc) {
+      packed = own || (rec.pack === undefined && inherited.packed);
+      pack = own ? undefined : (rec.pack ?? inherited.pack);
+    } else {
+      packed = own;
+      pack = rec.pack ?? inherited.pack;
+    }
+    const inner: Inherited = { packed, pack };
+    const union = rec.kind === 'union';
     const members: MemberLayout[] = [];
-    let end = 0;
+    let endBits = 0;
     let maxAlign = 1;
     let required = rec.align ?? 1;
-    const msvc = target.packing === 'msvc';
+    // MSVC bitfield state: the open storage unit.
+    let msLast = false;
+    let msUnit = 0;
+    let msRemaining = 0;
+    const endBytes = () => Math.ceil(endBits / 8);
     const place = (size: number, align: number): number => {
-      const offset = rec.kind === 'union' ? 0 : roundUp(end, align);
-      end = rec.kind === 'union' ? Math.max(end, size) : offset + size;
+      const offset = union ? 0 : roundUp(endBytes(), align);
+      endBits = union ? Math.max(endBits, size * 8) : (offset + size) * 8;
       maxAlign = Math.max(maxAlign, align);
+      msLast = false;
       return offset;
     };
+    /** Alignment of a member whose type aligns to `natural` and demands `req` (MSVC), field attr `fa`. */
+    const memberAlign = (natural: number, req: number, fa: number | undefined): number => {
+      if (msvc) {
+        const base = packed ? 1 : pack !== undefined ? Math.min(natural, pack) : natural;
+        return Math.max(base, req, fa ?? 1);
+      }
+      if (packed) return Math.max(1, fa ?? 1);
+      const a = Math.max(natural, fa ?? 1);
+      return pack !== undefined ? Math.min(a, pack) : a;
+    };
+    const u8 = { kind: 'scalar', name: 'uint8' } as const;
     for (const f of rec.fields) {
+      if (!presentOn(f.targets, target)) continue;
       if (f.kind === 'pad') {
         const offset = place(f.size, 1);
-        const element = { kind: 'scalar', name: 'uint8' } as const;
         members.push({
           kind: 'pad',
+          source: f,
           name: f.name,
           offset,
           size: f.size,
@@ -486,32 +759,112 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
           type: undefined,
           fieldAlign: undefined,
           dims: [f.size],
-          element,
+          element: u8,
           elementSize: 1,
           record: undefined,
         });
       } else if (f.kind === 'anonymous') {
-        const inner = layoutRecord(f.record, `${path}.${f.key}`, packed);
-        const req = demanded(inner);
+        const il = layoutRecord(f.record, `${path}.${f.key}`, inner);
+        const req = demanded(il);
         required = Math.max(required, req);
-        const align = packed ? (msvc ? req : 1) : inner.align;
-        const offset = place(inner.size, align);
+        const align = memberAlign(il.align, msvc ? req : 1, undefined);
+        const offset = place(il.size, align);
         members.push({
           kind: 'anonymous',
+          source: f,
           name: f.key,
           offset,
-          size: inner.size,
+          size: il.size,
           align,
           type: undefined,
           fieldAlign: undefined,
           dims: [],
           element: f.record,
-          elementSize: inner.size,
-          record: inner,
+          elementSize: il.size,
+          record: il,
+        });
+      } else if (f.bits !== undefined) {
+        const u = unqualified(f.type);
+        const scalar = (u.kind === 'enum' ? u.underlying : u) as ScalarType;
+        const [unitSize, typeAlign] = target.scalars[scalar.name];
+        const w = f.bits;
+        let bitOffset: number;
+        let align: number;
+        // The bitfield rule is the target's own (mingw: MSVC's units, GCC's packing).
+        if (target.bitfields === 'msvc') {
+          align = packed ? 1 : pack !== undefined ? Math.min(typeAlign, pack) : typeAlign;
+          if (w === 0) {
+            if (msLast) {
+              msLast = false;
+              // In a union, MSVC's bitfields (zero-width ones too) give size but no alignment.
+              if (union) endBits = Math.max(endBits, unitSize * 8);
+              else {
+                endBits = roundUp(endBytes(), align) * 8;
+                maxAlign = Math.max(maxAlign, align);
+              }
+            }
+            bitOffset = union ? 0 : endBits;
+          } else if (!union && msLast && msUnit === unitSize && w <= msRemaining) {
+            bitOffset = endBits - msRemaining;
+            msRemaining -= w;
+          } else {
+            msLast = true;
+            msUnit = unitSize;
+            if (union) {
+              bitOffset = 0;
+              endBits = Math.max(endBits, unitSize * 8);
+            } else {
+              const offset = roundUp(endBytes(), align);
+              bitOffset = offset * 8;
+              endBits = (offset + unitSize) * 8;
+              maxAlign = Math.max(maxAlign, align);
+              msRemaining = unitSize * 8 - w;
+            }
+          }
+        } else {
+          // gcc and clang agree: the bits go at the next free bit unless, with neither packed nor pack(N),
+          // they would straddle a boundary of the type's alignment; a zero-width bitfield aligns to its type
+          // regardless. What the record's alignment gets is the type's alignment capped by pack(N) (also when
+          // packed: pack(N) wins), 1 when only packed.
+          const typeAlignBits = typeAlign * 8;
+          const contrib = pack !== undefined ? Math.min(typeAlign, pack) : packed ? 1 : typeAlign;
+          const allowPadding = !packed && pack === undefined;
+          const start = union ? 0 : endBits;
+          if (w === 0) bitOffset = roundUp(start, typeAlignBits);
+          else if (allowPadding && (start % typeAlignBits) + w > unitSize * 8)
+            bitOffset = roundUp(start, typeAlignBits);
+          else bitOffset = start;
+          endBits = union ? Math.max(endBits, roundUp(w, 8)) : Math.max(endBits, bitOffset + w);
+          align = w === 0 ? typeAlign : contrib;
+          if (!f.unnamed || target.unnamedBitfieldsAlign) maxAlign = Math.max(maxAlign, align);
+        }
+        const offset = Math.floor(bitOffset / 8);
+        const size = w === 0 ? 0 : Math.ceil((bitOffset + w) / 8) - offset;
+        members.push({
+          kind: 'field',
+          source: f,
+          name: f.name,
+          offset,
+          size,
+          align,
+          type: f.type,
+          fieldAlign: undefined,
+          dims: [],
+          element: u.kind === 'enum' ? u : scalar,
+          elementSize: size,
+          record: undefined,
+          bitfield: {
+            bitOffset,
+            width: w,
+            unitSize,
+            unnamed: f.unnamed === true,
+            signed: isSignedScalar(scalar.name, target),
+          },
         });
       } else {
         const fpath = `${path}.${f.name}`;
-        const info = sizeAlign(f.type, fpath, packed);
+        const flexible = flexibleOf(f.type);
+        const info = sizeAlign(f.type, fpath, inner);
         if (f.align !== undefined && f.align < info.align) {
           throw new LayoutError(
             fpath,
@@ -520,15 +873,16 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
         }
         const req = Math.max(f.align ?? 1, info.record ? demanded(info.record) : 1);
         required = Math.max(required, req);
-        const align = Math.max(packed ? (msvc ? req : 1) : info.align, f.align ?? 1);
-        const offset = place(info.size, align);
+        const align = memberAlign(info.align, msvc ? req : 1, f.align);
         const { dims, element } = peel(f.type);
         const count = dims.reduce((a, b) => a * b, 1);
+        const offset = place(flexible ? 0 : info.size, align);
         members.push({
           kind: 'field',
+          source: f,
           name: f.name,
           offset,
-          size: info.size,
+          size: flexible ? 0 : info.size,
           align,
           type: f.type,
           fieldAlign: f.align,
@@ -536,16 +890,26 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
           element,
           elementSize: info.size / count,
           record: info.record,
+          ...(flexible ? { flexible: true } : {}),
         });
       }
     }
     const align = Math.max(maxAlign, rec.align ?? 1);
-    const size = roundUp(end, align);
+    const size = roundUp(endBytes(), align);
     if (size > maxSize) throw tooLarge(path, size);
     // Nesting by value, through named records too (the walks above count only what one visit recursed into).
     const depth = 1 + Math.max(0, ...members.map((m) => (m.record ? (depths.get(m.record) ?? 0) : 0)));
     if (depth > MAX_NESTING) throw tooDeep(path);
-    const rl: RecordLayout = { record: rec, path, size, align, packed, requiredAlign: required, members };
+    const rl: RecordLayout = {
+      record: rec,
+      path,
+      size,
+      align,
+      packed,
+      pack,
+      requiredAlign: required,
+      members,
+    };
     depths.set(rl, depth);
     return rl;
   };
@@ -567,12 +931,12 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
       );
     }
     if (root.name === undefined) throw new LayoutError(where, `a declared ${root.kind} needs a name`);
-    visitNamed(root, root.name, 0);
+    visitNamed(root, root.name, false);
   }
   while (deferred.length > 0) {
     const { type, path } = deferred.shift()!;
-    if (type.kind === 'struct' || type.kind === 'union') visitNamed(type, path, 0);
-    else if (!state.has(type)) visitNamed(type, path, 0);
+    if (type.kind === 'struct' || type.kind === 'union') visitNamed(type, path, false);
+    else if (!state.has(type)) visitNamed(type, path, false);
   }
   return { target, declarations, records };
 }
@@ -607,26 +971,36 @@ export function flattenRecord(
     guaranteed: number,
   ) => {
     for (const m of r.members) {
-      if (m.kind === 'pad') continue;
+      if (m.kind === 'pad' || m.bitfield?.unnamed) continue;
       const offset = base + m.offset;
       if (m.kind === 'anonymous') {
         walk(m.record!, offset, path, pathDims, indices, guaranteed);
         continue;
       }
       const p = [...path, m.name];
-      const pd = [...pathDims, m.dims.length];
+      // A flexible array has one more, unbounded (length 0), dimension in front of its element's.
+      const dims = m.flexible ? [0, ...m.dims] : m.dims;
+      const pd = [...pathDims, dims.length];
       const dimIndices = [...indices];
       let stride = m.elementSize;
       const strides: number[] = [];
-      for (let i = m.dims.length - 1; i >= 0; i--) {
+      for (let i = dims.length - 1; i >= 0; i--) {
         strides.unshift(stride);
-        stride *= m.dims[i]!;
+        stride *= dims[i]!;
       }
-      m.dims.forEach((length, i) => {
+      dims.forEach((length, i) => {
         dimIndices.push({ length, stride: strides[i]! });
       });
       const g = Math.min(guaranteed, lowBit(offset), ...dimIndices.map((x) => lowBit(x.stride)));
-      out.push({ path: p, pathDims: pd, member: m, offset, indices: dimIndices, guaranteedAlign: g });
+      out.push({
+        path: p,
+        pathDims: pd,
+        member: m,
+        offset,
+        indices: dimIndices,
+        guaranteedAlign: g,
+        ...(m.bitfield ? { container: { offset: base, size: r.size } } : {}),
+      });
       if (m.record && (intoNamed || m.record.record.name === undefined))
         walk(m.record, offset, p, pd, dimIndices, guaranteed);
     }

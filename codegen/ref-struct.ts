@@ -53,9 +53,12 @@ function load(): RefModules {
   }
 }
 
+const NOT_IN_REF: readonly string[] = ['longdouble', 'int128', 'uint128', 'wchar'];
+
 function scalarType(m: RefModules, name: ScalarName, pointerSize: number): RefType {
   const wide = pointerSize === 8;
-  const map: Record<ScalarName, string> = {
+  if (NOT_IN_REF.includes(name)) throw new LayoutError(name, `ref-struct-di has no ${name} type`);
+  const map: Record<Exclude<ScalarName, 'longdouble' | 'int128' | 'uint128' | 'wchar'>, string> = {
     int8: 'int8',
     int16: 'int16',
     int32: 'int32',
@@ -84,7 +87,7 @@ function scalarType(m: RefModules, name: ScalarName, pointerSize: number): RefTy
     uintptr_t: wide ? 'uint64' : 'uint32',
     ptrdiff_t: wide ? 'int64' : 'int32',
   };
-  return m.ref.types[map[name]]!;
+  return m.ref.types[map[name as keyof typeof map]]!;
 }
 
 /** A ref-struct-di StructType (or ref-union-di UnionType) for `decl` on the host ABI. */
@@ -103,11 +106,14 @@ export function toRefType(decl: RecordType): RefType {
       case 'enum':
         return scalarType(m, type.underlying.name, target.pointerSize);
       case 'typedef':
+      case 'qualified':
         return typeOf(type.type, path);
       case 'pointer':
       case 'opaque':
         return m.ref.refType(m.ref.types['void']!);
       case 'array': {
+        if (type.flexible)
+          throw new LayoutError(path, 'ref-struct-di cannot express a flexible array member');
         let t = typeOf(type.element, path);
         for (let i = type.dims.length - 1; i >= 0; i--) t = m.ArrayType(t, type.dims[i]!);
         return t;
@@ -123,6 +129,17 @@ export function toRefType(decl: RecordType): RefType {
     if (cached) return cached;
     if (rec.align !== undefined)
       throw new LayoutError(path, 'ref-struct-di cannot express an alignment attribute');
+    if (rec.pack !== undefined || rec.packedOn !== undefined || rec.targets !== undefined)
+      throw new LayoutError(path, 'ref-struct-di cannot express pack(N), packedOn or targets');
+    for (const f of rec.fields) {
+      if (f.targets !== undefined)
+        throw new LayoutError(
+          `${path}.${f.kind === 'anonymous' ? f.key : f.name}`,
+          'ref-struct-di cannot express per-target members',
+        );
+      if (f.kind === 'field' && f.bits !== undefined)
+        throw new LayoutError(`${path}.${f.name}`, 'ref-struct-di cannot express a bitfield');
+    }
     if (rec.packed && rec.kind === 'union')
       throw new LayoutError(path, 'ref-union-di cannot express a packed union');
     const fields: Record<string, RefType> = {};

@@ -11,6 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   array,
+  bits,
   computeLayout,
   emitC,
   emitTs,
@@ -131,12 +132,18 @@ if (!HAVE_CLANG) {
     l: t.long,
     packed_in: inner,
     c: t.char,
+    // Bitfields: bytes fill from the most significant bit on big-endian targets.
+    bf_a: bits(t.uint32, 3),
+    bf_b: bits(t.int32, 13),
+    bf_c: bits(t.uint32, 20),
+    bf_d: bits(t.uint8, 5),
   });
   const INIT = `struct img_rec image = {
   .u16 = 0x1234, .i32 = -123456789, .u64 = 0xfedcba9876543210ull, .i64 = -0x123456789abcdefll,
   .f64 = -1.5e300, .f32 = 3.25f, .p = (void *)(uintptr_t)0x12345678u, .flag = 1, .i8 = -7,
   .arr = { 0xdeadbeefu, 2, 3 }, .kind = IMG_B, .l = -5,
   .packed_in = { .a = 0xab, .w = 0x01020304u, .q = 0x1122334455667788ull }, .c = 'A',
+  .bf_a = 5, .bf_b = -1234, .bf_c = 0xabcde, .bf_d = 17,
 };
 `;
   const imageTargets = ['s390x-linux-gnu', 'powerpc64le-linux-gnu', 'i386-linux-gnu'];
@@ -179,7 +186,7 @@ if (!HAVE_CLANG) {
       return;
     }
     const views = () => {
-      const m = makeViews(size + 8, 0);
+      const m = makeViews(Math.ceil(size / 8) * 8 + 8, 0);
       m.u8.set(image);
       return m;
     };
@@ -205,9 +212,10 @@ if (!HAVE_CLANG) {
       expect(get('packed_in_w')).toBe(0x01020304);
       expect(get('packed_in_q')).toBe(0x1122334455667788n);
       expect(get('c')).toBe(65);
+      expect([get('bf_a'), get('bf_b'), get('bf_c'), get('bf_d')]).toEqual([5, -1234, 0xabcde, 17]);
     });
     it('setters write the bytes C wrote', () => {
-      const m = makeViews(size + 8, 0);
+      const m = makeViews(Math.ceil(size / 8) * 8 + 8, 0);
       const set = (f: string, ...a: unknown[]) => mod[`img_rec_set_${f}`]!(m, 0, ...a);
       set('u16', 0x1234);
       set('i32', -123456789);
@@ -225,6 +233,10 @@ if (!HAVE_CLANG) {
       set('packed_in_w', 0x01020304);
       set('packed_in_q', 0x1122334455667788n);
       set('c', 65);
+      set('bf_a', 5);
+      set('bf_b', -1234);
+      set('bf_c', 0xabcde);
+      set('bf_d', 17);
       expect([...m.u8.subarray(0, size)]).toEqual([...image]);
     });
     if (target.endian === 'big') {

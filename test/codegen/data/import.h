@@ -1,5 +1,6 @@
 /* A header for `pymalloc layout --from-c`: nested and anonymous records, unions, arrays, pointers, enums,
-   typedefs, packing and alignment, as real headers have them. */
+   typedefs, bitfields, a flexible array, function pointers, qualifiers, long double, wchar_t, packing and
+   alignment, as real headers have them. */
 #ifndef IMPORT_H
 #define IMPORT_H
 #include <stdint.h>
@@ -62,5 +63,32 @@ struct pragma_packed { char c; int i; short s; };
 #pragma pack(pop)
 
 struct __attribute__((aligned(32))) cacheline { int32_t counter; };
+
+struct flags {
+  unsigned int ready : 1;
+  unsigned int mode : 3;
+  int delta : 5;
+  unsigned int : 0;
+  unsigned short tail : 7;
+  unsigned char : 2;
+  unsigned char last : 4;
+  uint64_t wide : 40;
+};
+
+struct msg {
+  uint32_t len;
+  const char *name;
+  volatile int32_t state;
+  long double precise;
+  wchar_t wc;
+  int (*callback)(void *ctx, const char *fmt, ...);
+  void (*on_done)(struct msg *, int (*)(int));
+  struct flags flags;
+  uint8_t data[];
+};
+
+#pragma pack(push, 2)
+struct pack2 { char c; int i; double d; };
+#pragma pack(pop)
 
 #endif
