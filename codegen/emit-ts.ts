@@ -47,7 +47,7 @@ function accessOf(element: ElementType, target: Target): Access | undefined {
     };
   }
   const s = (element.kind === 'enum' ? element.underlying : element) as ScalarType;
-  // No JavaScript number holds a long double or an __int128: constants only (read the bytes at OFFSETOF_).
+  // No JavaScript value holds a long double: constants only. __int128 has its own bigint accessors.
   if (s.name === 'longdouble' || s.name === 'int128' || s.name === 'uint128') return undefined;
   const size = target.scalars[s.name][0];
   if (s.name === 'bool')
@@ -218,6 +218,19 @@ export function emitTs(layout: Layout, options: EmitTsOptions): string {
       const access = accessOf(f.member.element, target);
       if (access && f.member.kind === 'field')
         emitAccessors(out, claim, `${name}_`, suffix, path, f, access, target.endian === 'big');
+      const el = f.member.element;
+      const s128 = el.kind === 'scalar' ? el : el.kind === 'enum' ? el.underlying : undefined;
+      if (s128 && (s128.name === 'int128' || s128.name === 'uint128') && f.member.kind === 'field')
+        emitInt128Accessors(
+          out,
+          claim,
+          `${name}_`,
+          suffix,
+          path,
+          f,
+          s128.name === 'int128',
+          target.endian === 'big',
+        );
     }
     const flex = flexibleMember(rl);
     if (flex) {
@@ -445,6 +458,47 @@ function emitBitfieldAccessors(
   for (const line of get) out.push(`  ${line}`);
   out.push('}');
   out.push(`export function ${setName}(m: LayoutViews, p: number${idx}, v: ${tsType}): void {`);
+  for (const line of set) out.push(`  ${line}`);
+  out.push('}');
+}
+
+/** `__int128` as a bigint: two little-endian 64-bit halves (typed view when 8-aligned, else DataView). */
+function emitInt128Accessors(
+  out: string[],
+  claim: (name: string, path: string) => void,
+  prefix: string,
+  suffix: string,
+  path: string,
+  f: FlatMember,
+  signed: boolean,
+  bigEndian: boolean,
+): void {
+  const getName = `${prefix}get_${suffix}`;
+  const setName = `${prefix}set_${suffix}`;
+  claim(getName, path);
+  claim(setName, path);
+  const idx = f.indices.map((_, n) => `, ${indexName(n)}: number`).join('');
+  // The low half comes second on a big-endian target.
+  const lo = bigEndian ? addressExpr(f, 8) : addressExpr(f);
+  const hi = bigEndian ? addressExpr(f) : addressExpr(f, 8);
+  const le = bigEndian ? 'false' : 'true';
+  const get: string[] = [];
+  const set: string[] = [];
+  if (f.guaranteedAlign >= 8 && !bigEndian) {
+    get.push(`const w = ${typedIndex(lo, 8)};`, 'const u = m.u64[w]! | (m.u64[w + 1]! << 64n);');
+    set.push(`const w = ${typedIndex(lo, 8)};`, 'm.u64[w] = v;', 'm.u64[w + 1] = v >> 64n;');
+  } else {
+    get.push(`const u = m.dv.getBigUint64(${lo}, ${le}) | (m.dv.getBigUint64(${hi}, ${le}) << 64n);`);
+    set.push(
+      `m.dv.setBigUint64(${lo}, BigInt.asUintN(64, v), ${le});`,
+      `m.dv.setBigUint64(${hi}, BigInt.asUintN(64, v >> 64n), ${le});`,
+    );
+  }
+  get.push(signed ? 'return BigInt.asIntN(128, u);' : 'return u;');
+  out.push(`export function ${getName}(m: LayoutViews, p: number${idx}): bigint {`);
+  for (const line of get) out.push(`  ${line}`);
+  out.push('}');
+  out.push(`export function ${setName}(m: LayoutViews, p: number${idx}, v: bigint): void {`);
   for (const line of set) out.push(`  ${line}`);
   out.push('}');
 }

@@ -240,7 +240,7 @@ export function presentOn(targets: readonly string[] | undefined, target: Target
 /** Peels typedefs and qualifiers: the type that decides layout. */
 export function unqualified(type: Type): Type {
   let cur = type;
-  while (cur.kind === 'qualified' || cur.kind === 'typedef')
+  while (cur && (cur.kind === 'qualified' || cur.kind === 'typedef'))
     cur = cur.kind === 'qualified' ? cur.type : cur.type;
   return cur;
 }
@@ -503,19 +503,22 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
   };
 
   /** Whether a record (by value) ends in a flexible array member: it cannot be a member or an element. */
-  // Bounded by the nesting limit (deeper descriptions fail in the walk) and by the records already on the way
-  // (one that contains itself fails there too), so that neither recurses without end.
-  const endsFlexible = (type: Type, depth = 0, seen = new Set<Type>()): boolean => {
+  // Bounded by the records already on the way (one containing itself is reported elsewhere) and by the nesting
+  // limit (a deeper description fails in the walk), so that it never recurses without end.
+  const endsFlexible = (type: Type, seen = new Set<RecordType>(), depth = 0): boolean => {
+    if (typeof type !== 'object' || type === null || depth > MAX_NESTING) return false;
     let u = unqualified(type);
-    while (u.kind === 'array') u = unqualified(u.element);
-    if (u.kind !== 'struct' && u.kind !== 'union') return false;
-    if (depth > MAX_NESTING || seen.has(u)) return false;
+    while (u?.kind === 'array') u = unqualified(u.element);
+    if (!u || (u.kind !== 'struct' && u.kind !== 'union') || seen.has(u) || !Array.isArray(u.fields))
+      return false;
     seen.add(u);
     return u.fields.some(
       (f) =>
-        (f.kind === 'field' && flexibleOf(f.type)) ||
-        (f.kind === 'field' && endsFlexible(f.type, depth + 1, seen)) ||
-        (f.kind === 'anonymous' && endsFlexible(f.record, depth + 1, seen)),
+        (f.kind === 'field' &&
+          typeof f.type === 'object' &&
+          f.type !== null &&
+          (flexibleOf(f.type) || endsFlexible(f.type, seen, depth + 1))) ||
+        (f.kind === 'anonymous' && endsFlexible(f.record, seen, depth + 1)),
     );
   };
 
@@ -543,10 +546,15 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
     if (rec.packedOn !== undefined) checkTargetList(rec.packedOn, `${path} (packedOn)`);
     if (rec.targets !== undefined && rec.name === undefined)
       throw new LayoutError(path, 'only a named record can have "targets"; give the member "targets"');
-    const seen = new Map<string, string>();
-    const claim = (name: string, fpath: string) => {
-      if (seen.has(name)) throw new LayoutError(fpath, `duplicate field '${name}'`);
-      seen.set(name, fpath);
+    // Two members may share a name when no target has both (struct stat's st_nlink moves on x86_64).
+    const seen = new Map<string, { path: string; targets: readonly string[] | undefined }[]>();
+    const claim = (name: string, fpath: string, targets: readonly string[] | undefined) => {
+      const prior = seen.get(name) ?? [];
+      const clash = prior.some(
+        (p) => p.targets === undefined || targets === undefined || p.targets.some((x) => targets.includes(x)),
+      );
+      if (clash) throw new LayoutError(fpath, `duplicate field '${name}'`);
+      seen.set(name, [...prior, { path: fpath, targets }]);
     };
     const collect = (r: RecordType, prefix: string, level: number) => {
       if (level > MAX_NESTING) throw tooDeep(prefix);
@@ -568,7 +576,7 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
             continue;
           }
           checkIdentifier(f.name, fpath, 'field name');
-          claim(f.name, fpath);
+          claim(f.name, fpath, f.targets);
         }
       }
     };

@@ -347,3 +347,106 @@ describe('the acceptance description (bitfields, flexible array, long double, fu
     expect(ts['BITWIDTHOF_ACCEPTANCE_WIDE']).toBe(41);
   });
 });
+
+describe(`__int128 and wchar_t: C (gcc) and the accessors agree on ${host.name}`, () => {
+  const wide = struct('wide', {
+    tag: t.uint8,
+    a: t.int128,
+    b: t.uint128,
+    w: t.wchar,
+    arr: array(t.int128, 2),
+  });
+  const packedWide = struct('packed_wide', { tag: t.uint8, a: t.int128, w: t.wchar }, { packed: true });
+  const hasInt128 = !host.unsupported.includes('int128');
+  const values: [string, bigint][] = [
+    ['a', -(2n ** 100n) - 12345n],
+    ['b', 2n ** 127n + 0xfedcba9876543210n],
+    ['arr[0]', 2n ** 64n + 1n],
+    ['arr[1]', -1n],
+  ];
+  const pvalues: [string, bigint][] = [['a', -(2n ** 126n) + 7n]];
+  const cLit = (v: bigint) => {
+    const u = BigInt.asUintN(128, v);
+    return `(((unsigned __int128)0x${(u >> 64n).toString(16)}ULL << 64) | 0x${(u & (2n ** 64n - 1n)).toString(16)}ULL)`;
+  };
+
+  it('reads what C wrote and C reads what they wrote', () => {
+    if (!hasInt128) {
+      console.warn(`${host.name} has no __int128: SKIPPED`);
+      return;
+    }
+    const l = computeLayout([wide, packedWide], host);
+    const dir = scratchDir();
+    writeFileSync(join(dir, 'w.h'), emitC([l], { source: 'wide' }));
+    const acc = evalTs(emitTs(l, { source: 'wide' })) as Record<string, (...a: unknown[]) => unknown>;
+    const print = (r: string, f: string) =>
+      `  { unsigned __int128 u = (unsigned __int128)${r}.${f}; printf("%016llx%016llx\\n", (unsigned long long)(u >> 64), (unsigned long long)u); }`;
+    writeFileSync(
+      join(dir, 'w.c'),
+      [
+        '#include <stdio.h>',
+        '#include <string.h>',
+        '#include "w.h"',
+        'int main(int argc, char **argv) {',
+        '  static struct wide r; static struct packed_wide q;',
+        '  if (argc > 1 && strcmp(argv[1], "write") == 0) {',
+        ...values.map(([f, v]) => `    r.${f} = (__int128)${cLit(v)};`),
+        ...pvalues.map(([f, v]) => `    q.${f} = (__int128)${cLit(v)};`),
+        '    r.w = 0xBEEF; q.w = 0x1234;',
+        '    fwrite(&r, sizeof r, 1, stdout); fwrite(&q, sizeof q, 1, stdout); return 0;',
+        '  }',
+        '  FILE *f = fopen(argv[2], "rb");',
+        '  if (fread(&r, sizeof r, 1, f) != 1 || fread(&q, sizeof q, 1, f) != 1) return 2;',
+        ...values.map(([f]) => print('r', f)),
+        ...pvalues.map(([f]) => print('q', f)),
+        '  printf("%lu %lu\\n", (unsigned long)r.w, (unsigned long)q.w);',
+        '  return 0;',
+        '}',
+      ].join('\n'),
+    );
+    const exe = join(dir, 'w');
+    const c = spawnSync(
+      'gcc',
+      ['-std=gnu11', '-Wall', '-Wno-packed-bitfield-compat', '-o', exe, join(dir, 'w.c')],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(c.stderr).toBe('');
+    const [rw, qw] = [...l.records.values()];
+    const out = spawnSync(exe, ['write']);
+    expect(out.status).toBe(0);
+    const m = makeViews(4096, 0);
+    m.u8.set(out.stdout.subarray(0, rw!.size), 1024);
+    m.u8.set(out.stdout.subarray(rw!.size), 2048 + 1); // packed: at an odd address
+    const get = (n: string, p: number, ...a: number[]) => acc[n]!(m, p, ...a);
+    expect([
+      get('wide_get_a', 1024),
+      get('wide_get_b', 1024),
+      get('wide_get_arr', 1024, 0),
+      get('wide_get_arr', 1024, 1),
+    ]).toEqual(values.map(([, v]) => v));
+    expect(get('packed_wide_get_a', 2049)).toBe(pvalues[0]![1]);
+    expect([get('wide_get_w', 1024), get('packed_wide_get_w', 2049)]).toEqual([0xbeef, 0x1234]);
+    const m2 = makeViews(4096, 0);
+    const set = (n: string, p: number, ...a: unknown[]) => acc[n]!(m2, p, ...a);
+    set('wide_set_a', 1024, values[0]![1]);
+    set('wide_set_b', 1024, values[1]![1]);
+    set('wide_set_arr', 1024, 0, values[2]![1]);
+    set('wide_set_arr', 1024, 1, values[3]![1]);
+    set('wide_set_w', 1024, 0xbeef);
+    set('packed_wide_set_a', 2049, pvalues[0]![1]);
+    set('packed_wide_set_w', 2049, 0x1234);
+    const file = join(dir, 'w.bin');
+    writeFileSync(
+      file,
+      Buffer.concat([m2.u8.subarray(1024, 1024 + rw!.size), m2.u8.subarray(2049, 2049 + qw!.size)]),
+    );
+    const back = spawnSync(exe, ['read', file], { encoding: 'utf8' });
+    expect(back.status).toBe(0);
+    const hex = (v: bigint) => BigInt.asUintN(128, v).toString(16).padStart(32, '0');
+    expect(back.stdout.trim().split('\n')).toEqual(
+      [...values, ...pvalues].map(([, v]) => hex(v)).concat(['48879 4660']),
+    );
+  });
+});

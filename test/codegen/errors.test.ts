@@ -49,8 +49,8 @@ describe('description errors name their path', () => {
     expect(e.path).toBe('pool_header.ref._padding');
     expect(e.message).toMatch(/^pool_header\.ref\._padding: unknown type/);
     expect(
-      layoutError([struct('s', { a: { kind: 'scalar', name: 'uint128' } as unknown as Type })]).message,
-    ).toBe("s.a: unknown type 'uint128'");
+      layoutError([struct('s', { a: { kind: 'scalar', name: 'uint256' } as unknown as Type })]).message,
+    ).toBe("s.a: unknown type 'uint256'");
     expect(layoutError([struct('s', { a: t.void as unknown as Type })]).message).toMatch(
       /only valid behind a pointer/,
     );

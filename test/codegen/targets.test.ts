@@ -137,6 +137,7 @@ if (!HAVE_CLANG) {
     bf_b: bits(t.int32, 13),
     bf_c: bits(t.uint32, 20),
     bf_d: bits(t.uint8, 5),
+    i128: t.int128,
   });
   const INIT = `struct img_rec image = {
   .u16 = 0x1234, .i32 = -123456789, .u64 = 0xfedcba9876543210ull, .i64 = -0x123456789abcdefll,
@@ -144,9 +145,12 @@ if (!HAVE_CLANG) {
   .arr = { 0xdeadbeefu, 2, 3 }, .kind = IMG_B, .l = -5,
   .packed_in = { .a = 0xab, .w = 0x01020304u, .q = 0x1122334455667788ull }, .c = 'A',
   .bf_a = 5, .bf_b = -1234, .bf_c = 0xabcde, .bf_d = 17,
+  .i128 = -((__int128)0x0123456789abcdefll << 64 | 0x1122334455667788ull),
 };
 `;
-  const imageTargets = ['s390x-linux-gnu', 'powerpc64le-linux-gnu', 'i386-linux-gnu'];
+  const I128 = -((0x0123456789abcdefn << 64n) | 0x1122334455667788n);
+  // Targets with __int128 (i386 has none), one big-endian.
+  const imageTargets = ['s390x-linux-gnu', 'powerpc64le-linux-gnu', 'x86_64-linux-gnu'];
   describe.each(imageTargets)('accessors against the image clang lays out for %s', (name) => {
     const target = getTarget(name);
     const layout = computeLayout([rec], target);
@@ -213,6 +217,7 @@ if (!HAVE_CLANG) {
       expect(get('packed_in_q')).toBe(0x1122334455667788n);
       expect(get('c')).toBe(65);
       expect([get('bf_a'), get('bf_b'), get('bf_c'), get('bf_d')]).toEqual([5, -1234, 0xabcde, 17]);
+      expect(get('i128')).toBe(I128);
     });
     it('setters write the bytes C wrote', () => {
       const m = makeViews(Math.ceil(size / 8) * 8 + 8, 0);
@@ -237,6 +242,7 @@ if (!HAVE_CLANG) {
       set('bf_b', -1234);
       set('bf_c', 0xabcde);
       set('bf_d', 17);
+      set('i128', I128);
       expect([...m.u8.subarray(0, size)]).toEqual([...image]);
     });
     if (target.endian === 'big') {
