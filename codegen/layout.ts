@@ -798,7 +798,13 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
         const w = f.bits;
         let bitOffset: number;
         let align: number;
-        // The bitfield rule is the target's own (mingw: MSVC's units, GCC's packing).
+        // The bitfield rule is the target's own. mingw's (GCC's ms_struct: MSVC's units under GCC's packing and
+        // attributes) differs from both in ways not modelled yet: refuse rather than assert a wrong layout.
+        if (target.bitfields === 'msvc' && target.packing === 'gnu')
+          throw new LayoutError(
+            `${path}.${f.name}`,
+            `bitfields are not modelled on ${target.name} (GCC's ms_struct layout) yet; limit the record or member to other targets with "targets"`,
+          );
         if (target.bitfields === 'msvc') {
           align = packed ? 1 : pack !== undefined ? Math.min(typeAlign, pack) : typeAlign;
           if (w === 0) {

@@ -177,6 +177,13 @@ if (!HAVE_CLANG) {
     for (const name of TARGET_NAMES) {
       it(name, () => {
         const target = getTarget(name);
+        if (name === 'x86_64-windows-gnu') {
+          // Bitfields are refused on mingw for now (GCC's ms_struct layout is not modelled).
+          expect(() =>
+            computeLayout(fromJson(importCHeader(HEADER, { triple: target.clangTriple })), target),
+          ).toThrow(/^flags\.ready: bitfields are not modelled on x86_64-windows-gnu/);
+          return;
+        }
         // The description is portable; clang parses it for each target all the same.
         const here = fromJson(importCHeader(HEADER, { triple: target.clangTriple }));
         const layout = computeLayout(here, target);
@@ -192,12 +199,29 @@ if (!HAVE_CLANG) {
     it('--from-c writes the description, the header and the accessors; the JSON gives the same outputs', async () => {
       const dir = scratchDir();
       const [json, h, ts] = ['import.json', 'import_layout.h', 'import-layout.ts'].map((f) => join(dir, f));
-      const r = await runCli(['layout', '--from-c', HEADER, '--json', json!, '--c', h!, '--ts', ts!]);
+      // Every target but mingw, which refuses bitfields for now; the host first (it gets the accessors).
+      const targets = [
+        host.name,
+        ...TARGET_NAMES.filter((n) => n !== host.name && n !== 'x86_64-windows-gnu'),
+      ];
+      const flags = targets.flatMap((n) => ['--target', n]);
+      const r = await runCli([
+        'layout',
+        '--from-c',
+        HEADER,
+        ...flags,
+        '--json',
+        json!,
+        '--c',
+        h!,
+        '--ts',
+        ts!,
+      ]);
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       expect(JSON.parse(readFileSync(json!, 'utf8')).types).toEqual(description.types);
       expect(compileFor(readFileSync(h!, 'utf8'), host, host).output).toBe('');
-      const again = await runCli(['layout', json!, '--ts', join(dir, 'again.ts')]);
+      const again = await runCli(['layout', json!, '--target', host.name, '--ts', join(dir, 'again.ts')]);
       expect(again.code).toBe(0);
       const strip = (s: string) => s.split('\n').slice(1).join('\n');
       expect(strip(readFileSync(join(dir, 'again.ts'), 'utf8'))).toBe(strip(readFileSync(ts!, 'utf8')));
