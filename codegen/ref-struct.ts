@@ -102,6 +102,8 @@ export function toRefType(decl: RecordType): RefType {
       case 'void':
         return m.ref.types['void']!;
       case 'scalar':
+        if (NOT_IN_REF.includes(type.name))
+          throw new LayoutError(path, `ref-struct-di has no ${type.name} type`);
         return scalarType(m, type.name, target.pointerSize);
       case 'enum':
         return scalarType(m, type.underlying.name, target.pointerSize);

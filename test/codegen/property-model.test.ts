@@ -507,6 +507,7 @@ describe(`random descriptions of the extended model (${COUNT}, seed ${SEED}) aga
     for (const name of TARGET_NAMES) {
       it(`${name}: clang's record layouts equal the model's${name === host.name ? ' (and gcc accepts the asserts)' : ''}`, () => {
         const { records, bitfields } = checkTarget(name);
+        console.log(`${name}: ${records} records (${bitfields} bitfields) laid out as clang does`);
         if (REFUSES_BITFIELDS.has(name)) {
           // Said out loud: the descriptions with bitfields are refused there (a LayoutError, checked above).
           console.warn(
