@@ -3,8 +3,8 @@
  * declaration file (.d.ts) beside it, for users without a TypeScript build.
  *
  * Both are derived from emitTs's output, whose top level this module knows exactly: `export interface
- * LayoutViews { … }`, `export const NAME = VALUE;`, and `export function NAME(params): R {` … `}` with untyped
- * bodies. Anything else at the top level is a bug in one of the two emitters, and throws rather than emit
+ * LayoutViews { … }`, `export const NAME = VALUE;`, `export function NAME(params): R {` … `}` with untyped
+ * bodies, and the module's host check (`if (…) {` … `}`). Anything else at the top level is a bug in one of the two emitters, and throws rather than emit
  * something half-converted.
  */
 
@@ -24,6 +24,8 @@ const FUNCTION = /^export function ([A-Za-z_$][\w$]*)\((.*)\): ([\w ]+) \{$/;
 type Item =
   | { readonly kind: 'comment'; readonly line: string }
   | { readonly kind: 'interface'; readonly lines: readonly string[] }
+  /** A top-level statement block (the module's host check): kept as it is in JavaScript, not declared. */
+  | { readonly kind: 'statement'; readonly lines: readonly string[] }
   | { readonly kind: 'const'; readonly name: string; readonly value: string }
   | {
       readonly kind: 'function';
@@ -47,6 +49,13 @@ function parseItems(ts: string): Item[] {
       while (lines[++i] !== '}') body.push(lines[i]);
       body.push('}');
       items.push({ kind: 'interface', lines: body });
+      continue;
+    }
+    if (line.startsWith('if (')) {
+      const body: string[] = [line];
+      while (lines[++i] !== '}') body.push(lines[i]);
+      body.push('}');
+      items.push({ kind: 'statement', lines: body });
       continue;
     }
     const c = CONST.exec(line);
@@ -88,6 +97,9 @@ export function emitJs(layout: Layout, options: EmitJsOptions): string {
           '// u8 … i64 typed arrays and a DataView over one buffer, and baseHi, the high word of pointer fields.',
         );
         break;
+      case 'statement':
+        out.push(...item.lines);
+        break;
       case 'const':
         out.push(
           cjs ? `exports.${item.name} = ${item.value};` : `export const ${item.name} = ${item.value};`,
@@ -114,6 +126,8 @@ export function emitDts(layout: Layout, options: EmitTsOptions): string {
         break;
       case 'interface':
         out.push(...item.lines);
+        break;
+      case 'statement':
         break;
       case 'const':
         out.push(`export declare const ${item.name} = ${item.value};`);

@@ -5,11 +5,14 @@
  * The accessors are for hot paths: literal offsets, typed-array views indexed with `>>> shift` (p is an
  * unsigned 32-bit byte offset and may exceed 2^31), no allocation, no closures, BigInt only for 64-bit
  * integers. A member whose address is not a multiple of its size whenever the record is aligned (packed,
- * or i386's 4-aligned 64-bit members) goes through the DataView instead, little-endian like every target.
+ * or i386's 4-aligned 64-bit members) goes through the DataView instead, in the target's byte order.
+ * Typed arrays are in the host's byte order, so a little-endian target's module refuses to load on a
+ * big-endian host, and a big-endian target (s390x) reads and writes every multi-byte member through the
+ * DataView with littleEndian = false: the same module is right on every host.
  * Pointers follow the heap convention: get returns the low 32-bit word (an offset into the heap); on 64-bit
- * targets set writes lo = v and hi = v ? m.baseHi : 0. Each pointer field also gets `get_X_checked` (the offset,
- * or a RangeError for an address outside the heap) and `get_X_address` / `set_X_address` (the whole address
- * as a bigint), for pointers that C code stored.
+ * targets set writes lo = v and hi = v ? m.baseHi : 0 (the low word is the second one on big-endian). Each pointer
+ * field also gets `get_X_checked` (the offset, or a RangeError for an address outside the heap) and
+ * `get_X_address` / `set_X_address` (the whole address as a bigint), for pointers that C code stored.
  */
 import type { Target } from './abi';
 import { bannerText, flexibleMember, sizeofWithMacro as sizeofWithMacroName } from './emit-c';
@@ -92,9 +95,41 @@ function typedIndex(addr: string, unit: number): string {
   return addr === 'p' ? `p >>> ${SHIFT[unit]}` : `(${addr}) >>> ${SHIFT[unit]}`;
 }
 
+/**
+ * Names a module cannot bind with `export const` (ECMAScript reserved words, strict-mode and module
+ * restrictions, TypeScript's contextual declarations); only enum members are emitted bare.
+ */
+const JS_RESERVED = new Set(
+  (
+    'arguments await break case catch class const continue debugger default delete do else enum eval export ' +
+    'extends false finally for function if implements import in instanceof interface let new null package ' +
+    'private protected public return static super switch this throw true try typeof var void while with yield'
+  ).split(' '),
+);
+
+/** Accessors take p as an unsigned 32-bit offset: a record must fit below 2^32 bytes. */
+const ACCESSOR_LIMIT = 2 ** 32;
+
 /** Emits the accessors module for one target. */
 export function emitTs(layout: Layout, options: EmitTsOptions): string {
   const target = layout.target;
+  for (const d of layout.declarations) {
+    if (d.kind !== 'enum') continue;
+    for (const [name] of d.members) {
+      if (JS_RESERVED.has(name))
+        throw new LayoutError(
+          `${d.name}.${name}`,
+          `'${name}' is a JavaScript reserved word, so it cannot be exported as a constant; rename the enum member`,
+        );
+    }
+  }
+  for (const [rec, rl] of layout.records) {
+    if (rl.size > ACCESSOR_LIMIT)
+      throw new LayoutError(
+        rec.name!,
+        `${rl.size} bytes on ${target.name}: the accessors address a 32-bit heap, so a record must fit in 2^32 bytes`,
+      );
+  }
   const out: string[] = [];
   const names = new Map<string, string>();
   const claim = (name: string, path: string) => {
@@ -114,7 +149,7 @@ export function emitTs(layout: Layout, options: EmitTsOptions): string {
 
   out.push(`// ${bannerText(options.source)}`);
   out.push(
-    `// Target: ${target.name} (pointers ${target.pointerSize} bytes). p is an unsigned 32-bit byte offset.`,
+    `// Target: ${target.name} (pointers ${target.pointerSize} bytes, ${target.endian}-endian). p is an unsigned 32-bit byte offset.`,
   );
   out.push('');
   out.push(
@@ -138,6 +173,15 @@ export function emitTs(layout: Layout, options: EmitTsOptions): string {
     out.push(`  ${k}: ${v};`);
   }
   out.push('}');
+  if (target.endian === 'little') {
+    out.push(
+      '',
+      '// The accessors index typed arrays, which use the host byte order: refuse a big-endian host.',
+      'if (new Uint8Array(Uint16Array.of(1).buffer)[0] !== 1) {',
+      `  throw new Error('layout accessors for ${target.name} (little-endian) loaded on a big-endian host');`,
+      '}',
+    );
+  }
 
   for (const d of layout.declarations) {
     if (d.kind === 'enum') {
@@ -174,11 +218,21 @@ export function emitTs(layout: Layout, options: EmitTsOptions): string {
         constant(`STRIDEOF_${cname}${dim}`, x.stride, path);
       });
       const access = accessOf(f.member.element, target);
-      if (access && f.member.kind === 'field') emitAccessors(out, claim, `${name}_`, suffix, path, f, access);
+      if (access && f.member.kind === 'field')
+        emitAccessors(out, claim, `${name}_`, suffix, path, f, access, target.endian === 'big');
       const el = f.member.element;
       const s128 = el.kind === 'scalar' ? el : el.kind === 'enum' ? el.underlying : undefined;
       if (s128 && (s128.name === 'int128' || s128.name === 'uint128') && f.member.kind === 'field')
-        emitInt128Accessors(out, claim, `${name}_`, suffix, path, f, s128.name === 'int128');
+        emitInt128Accessors(
+          out,
+          claim,
+          `${name}_`,
+          suffix,
+          path,
+          f,
+          s128.name === 'int128',
+          target.endian === 'big',
+        );
     }
     const flex = flexibleMember(rl);
     if (flex) {
@@ -205,13 +259,15 @@ function emitAccessors(
   path: string,
   f: FlatMember,
   a: Access,
+  bigEndian: boolean,
 ): void {
   const getName = `${prefix}get_${suffix}`;
   const setName = `${prefix}set_${suffix}`;
   claim(getName, path);
   claim(setName, path);
   const idx = f.indices.map((_, n) => `, ${indexName(n)}: number`).join('');
-  const aligned = f.guaranteedAlign >= a.unit;
+  // Typed arrays only where the byte order cannot differ from the target's (bytes, or a little-endian target).
+  const aligned = f.guaranteedAlign >= a.unit && (a.unit === 1 || !bigEndian);
   const addr = addressExpr(f);
   let get: string;
   let set: string[];
@@ -228,16 +284,16 @@ function emitAccessors(
       set = [`${at} = v;`];
     }
   } else {
-    const le = a.unit === 1 ? '' : ', true';
+    const order = bigEndian ? 'false' : 'true';
+    const le = a.unit === 1 ? '' : `, ${order}`;
     if (a.bool) {
       get = `return m.dv.getUint8(${addr}) !== 0;`;
       set = [`m.dv.setUint8(${addr}, v ? 1 : 0);`];
     } else if (a.pointer64) {
-      get = `return m.dv.getUint32(${addr}, true);`;
-      set = [
-        `m.dv.setUint32(${addr}, v, true);`,
-        `m.dv.setUint32(${addressExpr(f, 4)}, v ? m.baseHi : 0, true);`,
-      ];
+      const lo = bigEndian ? addressExpr(f, 4) : addr;
+      const hi = bigEndian ? addr : addressExpr(f, 4);
+      get = `return m.dv.getUint32(${lo}, ${order});`;
+      set = [`m.dv.setUint32(${lo}, v, ${order});`, `m.dv.setUint32(${hi}, v ? m.baseHi : 0, ${order});`];
     } else {
       get = `return m.dv.get${a.dv}(${addr}${le});`;
       set = [`m.dv.set${a.dv}(${addr}, v${le});`];
@@ -247,7 +303,8 @@ function emitAccessors(
   out.push(`export function ${setName}(m: LayoutViews, p: number${idx}, v: ${a.tsType}): void {`);
   for (const line of set) out.push(`  ${line}`);
   out.push('}');
-  if (f.member.element.kind === 'pointer') emitPointerForms(out, claim, getName, setName, path, f, a, idx);
+  if (f.member.element.kind === 'pointer')
+    emitPointerForms(out, claim, getName, setName, path, f, a, idx, bigEndian);
 }
 
 /**
@@ -265,6 +322,7 @@ function emitPointerForms(
   f: FlatMember,
   a: Access,
   idx: string,
+  bigEndian: boolean,
 ): void {
   const checkedName = `${getName}_checked`;
   const addressName = `${getName}_address`;
@@ -272,11 +330,14 @@ function emitPointerForms(
   claim(checkedName, path);
   claim(addressName, path);
   claim(setAddressName, path);
-  const aligned = f.guaranteedAlign >= a.unit;
-  const lo = aligned ? `m.u32[${typedIndex(addressExpr(f), 4)}]` : `m.dv.getUint32(${addressExpr(f)}, true)`;
-  const hi = aligned
-    ? `m.u32[${typedIndex(addressExpr(f, 4), 4)}]`
-    : `m.dv.getUint32(${addressExpr(f, 4)}, true)`;
+  // Typed arrays only where the byte order cannot differ from the target's; on a big-endian 64-bit target the
+  // low word is the second one.
+  const aligned = f.guaranteedAlign >= a.unit && !bigEndian;
+  const order = bigEndian ? 'false' : 'true';
+  const loAt = bigEndian && a.pointer64 ? addressExpr(f, 4) : addressExpr(f);
+  const hiAt = bigEndian ? addressExpr(f) : addressExpr(f, 4);
+  const lo = aligned ? `m.u32[${typedIndex(loAt, 4)}]` : `m.dv.getUint32(${loAt}, ${order})`;
+  const hi = aligned ? `m.u32[${typedIndex(hiAt, 4)}]` : `m.dv.getUint32(${hiAt}, ${order})`;
   const args = `m, p${f.indices.map((_, n) => `, ${indexName(n)}`).join('')}`;
   if (a.pointer64) {
     out.push(`export function ${checkedName}(m: LayoutViews, p: number${idx}): number {`);
@@ -293,8 +354,8 @@ function emitPointerForms(
       out.push(`  const w = ${typedIndex(addressExpr(f), 4)};`);
       out.push('  m.u32[w] = Number(v & 0xffffffffn);', '  m.u32[w + 1] = Number((v >> 32n) & 0xffffffffn);');
     } else {
-      out.push(`  m.dv.setUint32(${addressExpr(f)}, Number(v & 0xffffffffn), true);`);
-      out.push(`  m.dv.setUint32(${addressExpr(f, 4)}, Number((v >> 32n) & 0xffffffffn), true);`);
+      out.push(`  m.dv.setUint32(${loAt}, Number(v & 0xffffffffn), ${order});`);
+      out.push(`  m.dv.setUint32(${hiAt}, Number((v >> 32n) & 0xffffffffn), ${order});`);
     }
     out.push('}');
   } else {
@@ -321,7 +382,13 @@ interface BitPart {
   readonly aligned: boolean;
 }
 
-function bitParts(f: FlatMember, outerAlign: number): BitPart[] {
+/**
+ * The windows a bitfield's bits occupy. Allocation order is the ABI's (bit k of the record is byte k / 8): on a
+ * little-endian target bit k is bit k % 8 of that byte and the field's first bit is its value's lowest; on a
+ * big-endian one (s390x) bytes fill from their most significant bit and the field's first bit is its highest,
+ * so a window is read big-endian and the shifts count from its top.
+ */
+function bitParts(f: FlatMember, outerAlign: number, bigEndian: boolean): BitPart[] {
   const bf = f.member.bitfield!;
   const container = f.container!;
   const parts: BitPart[] = [];
@@ -345,10 +412,10 @@ function bitParts(f: FlatMember, outerAlign: number): BitPart[] {
     parts.push({
       rel: ws - first,
       unit,
-      shift: bit - ws * 8,
+      shift: bigEndian ? (ws + unit) * 8 - stop : bit - ws * 8,
       bits: stop - bit,
-      at: bit - bf.bitOffset,
-      aligned: Math.min(strideAlign, lowBit(abs)) >= unit,
+      at: bigEndian ? end - stop : bit - bf.bitOffset,
+      aligned: Math.min(strideAlign, lowBit(abs)) >= unit && (unit === 1 || !bigEndian),
     });
     bit = stop;
   }
@@ -394,18 +461,20 @@ function emitBitfieldAccessors(
   const big = w > 53;
   const tsType = isBool ? 'boolean' : big ? 'bigint' : 'number';
   const idx = f.indices.map((_, n) => `, ${indexName(n)}: number`).join('');
-  const parts = bitParts(f, outerAlign);
+  const bigEndian = target.endian === 'big';
+  const parts = bitParts(f, outerAlign, bigEndian);
+  const order = bigEndian ? ', false' : ', true';
   const read = (p: BitPart): string => {
     const addr = addressExpr(f, p.rel);
     return p.aligned
       ? `m.${VIEW_OF[p.unit]}[${typedIndex(addr, p.unit)}]`
-      : `m.dv.get${DV_OF[p.unit]}(${addr}${p.unit === 1 ? '' : ', true'})`;
+      : `m.dv.get${DV_OF[p.unit]}(${addr}${p.unit === 1 ? '' : order})`;
   };
   const write = (p: BitPart, value: string): string => {
     const addr = addressExpr(f, p.rel);
     return p.aligned
       ? `m.${VIEW_OF[p.unit]}[${typedIndex(addr, p.unit)}] = ${value};`
-      : `m.dv.set${DV_OF[p.unit]}(${addr}, ${value}${p.unit === 1 ? '' : ', true'});`;
+      : `m.dv.set${DV_OF[p.unit]}(${addr}, ${value}${p.unit === 1 ? '' : order});`;
   };
   const mask = (bits: number) => (bits === 32 ? 0xffffffff : 2 ** bits - 1);
   const partValue = (p: BitPart, word: string): string =>
@@ -468,24 +537,27 @@ function emitInt128Accessors(
   path: string,
   f: FlatMember,
   signed: boolean,
+  bigEndian: boolean,
 ): void {
   const getName = `${prefix}get_${suffix}`;
   const setName = `${prefix}set_${suffix}`;
   claim(getName, path);
   claim(setName, path);
   const idx = f.indices.map((_, n) => `, ${indexName(n)}: number`).join('');
-  const lo = addressExpr(f);
-  const hi = addressExpr(f, 8);
+  // The low half comes second on a big-endian target.
+  const lo = bigEndian ? addressExpr(f, 8) : addressExpr(f);
+  const hi = bigEndian ? addressExpr(f) : addressExpr(f, 8);
+  const le = bigEndian ? 'false' : 'true';
   const get: string[] = [];
   const set: string[] = [];
-  if (f.guaranteedAlign >= 8) {
+  if (f.guaranteedAlign >= 8 && !bigEndian) {
     get.push(`const w = ${typedIndex(lo, 8)};`, 'const u = m.u64[w]! | (m.u64[w + 1]! << 64n);');
     set.push(`const w = ${typedIndex(lo, 8)};`, 'm.u64[w] = v;', 'm.u64[w + 1] = v >> 64n;');
   } else {
-    get.push(`const u = m.dv.getBigUint64(${lo}, true) | (m.dv.getBigUint64(${hi}, true) << 64n);`);
+    get.push(`const u = m.dv.getBigUint64(${lo}, ${le}) | (m.dv.getBigUint64(${hi}, ${le}) << 64n);`);
     set.push(
-      `m.dv.setBigUint64(${lo}, BigInt.asUintN(64, v), true);`,
-      `m.dv.setBigUint64(${hi}, BigInt.asUintN(64, v >> 64n), true);`,
+      `m.dv.setBigUint64(${lo}, BigInt.asUintN(64, v), ${le});`,
+      `m.dv.setBigUint64(${hi}, BigInt.asUintN(64, v >> 64n), ${le});`,
     );
   }
   get.push(signed ? 'return BigInt.asIntN(128, u);' : 'return u;');

@@ -5,6 +5,7 @@ export * from './emit-js';
 export * from './emit-report';
 export * from './emit-ts';
 export * from './errors';
+export * from './from-c';
 export * from './json';
 export * from './layout';
 export * from './load';

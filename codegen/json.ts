@@ -5,6 +5,7 @@
  * Errors are LayoutErrors whose path names the declaration and field (`pool_header.ref._padding.type`).
  */
 import { LayoutError } from './errors';
+import { MAX_NESTING } from './layout';
 import {
   type Field,
   type FunctionType,
@@ -61,7 +62,8 @@ function expectInt(v: Json | undefined, path: string, what: string): number {
 export function parseJsonDescription(text: string, file = 'description'): NamedType[] {
   let doc: Json;
   try {
-    doc = JSON.parse(text) as Json;
+    // A UTF-8 byte order mark (editors on Windows write one) is not part of the JSON text.
+    doc = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text) as Json;
   } catch (err) {
     throw new LayoutError(file, `not valid JSON: ${(err as Error).message}`);
   }
@@ -129,7 +131,9 @@ export function fromJson(doc: unknown): NamedType[] {
     pending.push({ obj, decl, path });
   });
 
-  const typeRef = (v: Json | undefined, path: string): Type => {
+  const typeRef = (v: Json | undefined, path: string, depth = 0): Type => {
+    if (depth > MAX_NESTING)
+      throw new LayoutError(path, `types are nested more than ${MAX_NESTING} levels deep by value`);
     if (typeof v === 'string') {
       const d = decls.get(v);
       if (d) return d;
@@ -143,7 +147,7 @@ export function fromJson(doc: unknown): NamedType[] {
         const to = o['to'];
         if (isObj(to) && to['kind'] === 'function')
           return { kind: 'pointer', to: functionRef(to, `${path}.to`) };
-        return { kind: 'pointer', to: to === 'void' ? t.void : typeRef(to, `${path}.to`) };
+        return { kind: 'pointer', to: to === 'void' ? t.void : typeRef(to, `${path}.to`, depth + 1) };
       }
       case 'function':
         throw new LayoutError(
@@ -153,7 +157,7 @@ export function fromJson(doc: unknown): NamedType[] {
       case 'const':
       case 'volatile': {
         allowKeys(o, path, ['kind', 'of']);
-        return qualified(typeRef(o['of'], `${path}.of`), { [o['kind']]: true });
+        return qualified(typeRef(o['of'], `${path}.of`, depth + 1), { [o['kind']]: true });
       }
       case 'array': {
         if (o['flexible'] !== undefined) {
@@ -163,7 +167,7 @@ export function fromJson(doc: unknown): NamedType[] {
               `${path}.flexible`,
               `expected true (or no "flexible"), got ${show(o['flexible'])}`,
             );
-          return flexibleArray(typeRef(o['of'], `${path}.of`));
+          return flexibleArray(typeRef(o['of'], `${path}.of`, depth + 1));
         }
         allowKeys(o, path, ['kind', 'of', 'length']);
         const len = o['length'];
@@ -172,7 +176,7 @@ export function fromJson(doc: unknown): NamedType[] {
         const checked = dims.map((d, i) =>
           expectInt(d, `${path}.length${Array.isArray(len) ? `[${i}]` : ''}`, 'an array length'),
         );
-        const element = typeRef(o['of'], `${path}.of`);
+        const element = typeRef(o['of'], `${path}.of`, depth);
         if (element.kind === 'array')
           return { kind: 'array', element: element.element, dims: [...checked, ...element.dims] };
         return { kind: 'array', element, dims: checked };
@@ -187,7 +191,8 @@ export function fromJson(doc: unknown): NamedType[] {
           packed: false,
           align: undefined,
         } as Record<string, unknown>;
-        fillRecord(rec, o, path);
+        // Its fields are named from the member that holds it: `pool_header.ref._padding`, not `ref.type._padding`.
+        fillRecord(rec, o, path.replace(/(\.type|\.of)+$/, ''), depth);
         return rec as unknown as RecordType;
       }
       default:
@@ -228,7 +233,9 @@ export function fromJson(doc: unknown): NamedType[] {
     return v as string[];
   };
 
-  const fillRecord = (rec: Record<string, unknown>, o: Obj, path: string): void => {
+  const fillRecord = (rec: Record<string, unknown>, o: Obj, path: string, depth = 0): void => {
+    if (depth > MAX_NESTING)
+      throw new LayoutError(path, `types are nested more than ${MAX_NESTING} levels deep by value`);
     const packed = o['packed'];
     if (packed !== undefined && typeof packed !== 'boolean')
       throw new LayoutError(`${path}.packed`, `expected true or false, got ${show(packed)}`);
@@ -267,7 +274,7 @@ export function fromJson(doc: unknown): NamedType[] {
           packed: false,
           align: undefined,
         } as Record<string, unknown>;
-        fillRecord(rec2, inner, fpath);
+        fillRecord(rec2, inner, fpath, depth + 1);
         const targets = targetList(f['targets'], `${fpath}.targets`);
         return {
           kind: 'anonymous',
@@ -296,7 +303,7 @@ export function fromJson(doc: unknown): NamedType[] {
       return {
         kind: 'field',
         name,
-        type: typeRef(f['type'], `${fpath}.type`),
+        type: typeRef(f['type'], `${fpath}.type`, depth + 1),
         align,
         ...bits,
         ...(unnamed ? { unnamed: true } : {}),

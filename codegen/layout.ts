@@ -137,6 +137,25 @@ const C_KEYWORDS = new Set(
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/**
+ * Macros the header's own includes (<stdint.h>, <stddef.h>, <stdbool.h>) or the compilers define, which a
+ * declaration of the same name would be rewritten by: NULL, offsetof, the limits and constant macros of
+ * <stdint.h>, the PYM_LAYOUT_ macros, and the unprefixed system names GNU C predefines (`linux`, `unix`, `i386`).
+ */
+const C_MACROS = new Set(
+  (
+    'NULL offsetof SIZE_MAX PTRDIFF_MIN PTRDIFF_MAX SIG_ATOMIC_MIN SIG_ATOMIC_MAX WCHAR_MIN WCHAR_MAX WINT_MIN ' +
+    'WINT_MAX INTPTR_MIN INTPTR_MAX UINTPTR_MAX INTMAX_MIN INTMAX_MAX UINTMAX_MAX INTMAX_C UINTMAX_C linux unix i386'
+  ).split(' '),
+);
+const C_MACRO_PATTERNS = [
+  /^U?INT(_LEAST|_FAST)?(8|16|32|64)_(MIN|MAX)$/,
+  /^U?INT(8|16|32|64)_C$/,
+  /^PYM_LAYOUT_/,
+  // Reserved for the implementation in every scope (C11 7.1.3): __x86_64__, _Pragma, __func__, _Bool.
+  /^(__|_[A-Z])/,
+];
+
 /** Throws unless `name` can be a C (and C++) identifier. */
 export function checkIdentifier(name: unknown, path: string, what: string): asserts name is string {
   if (typeof name !== 'string' || !IDENT.test(name)) {
@@ -144,6 +163,33 @@ export function checkIdentifier(name: unknown, path: string, what: string): asse
   }
   if (C_KEYWORDS.has(name))
     throw new LayoutError(path, `${what} '${name}' is a C/C++ keyword or reserved name`);
+  if (C_MACROS.has(name) || C_MACRO_PATTERNS.some((re) => re.test(name)))
+    throw new LayoutError(
+      path,
+      `${what} '${name}' is a macro of the C headers or compilers, or an identifier reserved for them`,
+    );
+}
+
+/**
+ * How deep records, arrays and typedefs may nest by value (a named record held by value counts too). C11
+ * guarantees 63 levels of nested struct declarations; the walks here are recursive, so a documented limit
+ * replaces a stack overflow. Pointers do not nest: a chain of records linked by pointers has no limit.
+ */
+export const MAX_NESTING = 64;
+
+function tooDeep(path: string): LayoutError {
+  return new LayoutError(
+    path,
+    `types are nested more than ${MAX_NESTING} levels deep by value (the compiler's documented limit)`,
+  );
+}
+
+/**
+ * The largest object a target's compilers accept (PTRDIFF_MAX: gcc refuses larger ones, clang too on 64-bit
+ * targets), and never more than a JavaScript number holds exactly (2^53 - 1).
+ */
+export function maxObjectSize(target: Target): number {
+  return Math.min(2 ** (target.pointerSize * 8 - 1) - 1, Number.MAX_SAFE_INTEGER);
 }
 
 function checkAlign(value: unknown, path: string): number {
@@ -248,6 +294,13 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
   const records = new Map<RecordType, RecordLayout>();
   const byName = new Map<string, NamedType>();
   const ordinaryNames = new Map<string, string>();
+  const maxSize = maxObjectSize(target);
+  const depths = new Map<RecordLayout, number>();
+  const tooLarge = (path: string, size: number): LayoutError =>
+    new LayoutError(
+      path,
+      `too large: ${size > Number.MAX_SAFE_INTEGER ? 'more than 2^53' : size} bytes, and the largest object on ${target.name} is ${maxSize} bytes`,
+    );
 
   const claimName = (name: string, decl: NamedType, path: string): void => {
     const prior = byName.get(name);
@@ -292,11 +345,17 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
         break;
       case 'typedef':
         checkType(decl.type, here);
-        if ((decl.type.kind === 'struct' || decl.type.kind === 'union') && decl.type.name === undefined) {
-          throw new LayoutError(
-            here,
-            'a typedef of an untagged struct or union is not supported; give it a tag',
-          );
+        {
+          // Also through arrays: `typedef struct { ... } tarr[3];` has no tag to name in the asserts.
+          let of: Type = decl.type;
+          while (of.kind === 'array' && typeof of.element === 'object' && of.element !== null)
+            of = of.element;
+          if ((of.kind === 'struct' || of.kind === 'union') && of.name === undefined) {
+            throw new LayoutError(
+              here,
+              `a typedef of an untagged ${of.kind}${of === decl.type ? '' : ' (or an array of one)'} is not supported; give it a tag`,
+            );
+          }
         }
         if (flexibleOf(decl.type))
           throw new LayoutError(here, 'a typedef of a flexible array is not supported');
@@ -331,7 +390,12 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
         throw new LayoutError(mpath, `enum member '${name}' is already declared at ${prior}`);
       ordinaryNames.set(name, mpath);
       if (!Number.isSafeInteger(value) || BigInt(value) < lo || BigInt(value) > hi) {
-        throw new LayoutError(mpath, `value ${String(value)} does not fit in ${decl.underlying.name}`);
+        throw new LayoutError(
+          mpath,
+          /^u?int(8|16|32|64)$/.test(decl.underlying.name)
+            ? `value ${String(value)} does not fit in ${decl.underlying.name}`
+            : `value ${String(value)} does not fit in ${decl.underlying.name} on ${target.name} (${lo}..${hi})`,
+        );
       }
     }
   };
@@ -439,24 +503,38 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
   };
 
   /** Whether a record (by value) ends in a flexible array member: it cannot be a member or an element. */
-  const endsFlexible = (type: Type, seen = new Set<RecordType>()): boolean => {
-    if (typeof type !== 'object' || type === null) return false;
+  // Bounded by the records already on the way (one containing itself is reported elsewhere) and by the nesting
+  // limit (a deeper description fails in the walk), so that it never recurses without end.
+  const endsFlexible = (type: Type, seen = new Set<RecordType>(), depth = 0): boolean => {
+    if (typeof type !== 'object' || type === null || depth > MAX_NESTING) return false;
     let u = unqualified(type);
     while (u?.kind === 'array') u = unqualified(u.element);
     if (!u || (u.kind !== 'struct' && u.kind !== 'union') || seen.has(u) || !Array.isArray(u.fields))
       return false;
-    seen.add(u); // a record containing itself is reported elsewhere
+    seen.add(u);
     return u.fields.some(
       (f) =>
         (f.kind === 'field' &&
           typeof f.type === 'object' &&
           f.type !== null &&
-          (flexibleOf(f.type) || endsFlexible(f.type, seen))) ||
-        (f.kind === 'anonymous' && endsFlexible(f.record, seen)),
+          (flexibleOf(f.type) || endsFlexible(f.type, seen, depth + 1))) ||
+        (f.kind === 'anonymous' && endsFlexible(f.record, seen, depth + 1)),
     );
   };
 
+  // How many records the walk is inside (by value); bounded so that deep nesting is an error, not a stack overflow.
+  let walkDepth = 0;
   const walkRecord = (rec: RecordType, path: string): void => {
+    if (walkDepth >= MAX_NESTING) throw tooDeep(path);
+    walkDepth++;
+    try {
+      walkRecordInner(rec, path);
+    } finally {
+      walkDepth--;
+    }
+  };
+
+  const walkRecordInner = (rec: RecordType, path: string): void => {
     if (rec.kind !== 'struct' && rec.kind !== 'union') throw new LayoutError(path, 'not a struct or union');
     if (!Array.isArray(rec.fields) || rec.fields.length === 0)
       throw new LayoutError(path, `empty ${rec.kind}`);
@@ -478,7 +556,8 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
       if (clash) throw new LayoutError(fpath, `duplicate field '${name}'`);
       seen.set(name, [...prior, { path: fpath, targets }]);
     };
-    const collect = (r: RecordType, prefix: string) => {
+    const collect = (r: RecordType, prefix: string, level: number) => {
+      if (level > MAX_NESTING) throw tooDeep(prefix);
       for (const f of r.fields) {
         if (f.kind === 'anonymous') {
           const apath = `${prefix}.${f.key}`;
@@ -489,7 +568,7 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
           }
           if (!Array.isArray(f.record.fields) || f.record.fields.length === 0)
             throw new LayoutError(apath, `empty ${f.record.kind}`);
-          collect(f.record, apath);
+          collect(f.record, apath, level + 1);
         } else {
           const fpath = `${prefix}.${f.name}`;
           if (f.kind === 'field' && f.unnamed) {
@@ -501,7 +580,7 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
         }
       }
     };
-    collect(rec, path);
+    collect(rec, path, 0);
     rec.fields.forEach((f, i) => {
       const fpath = `${path}.${f.kind === 'anonymous' ? f.key : f.name}`;
       if (f.targets !== undefined) checkTargetList(f.targets, `${fpath} (targets)`);
@@ -587,8 +666,10 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
         return sizeAlign(type.type, path, inherited);
       case 'array': {
         const inner = sizeAlign(type.element, path, inherited);
+        const size = type.dims.reduce((a, b) => a * b, inner.size);
+        if (size > maxSize) throw tooLarge(path, size);
         return {
-          size: inner.size * type.dims.reduce((a, b) => a * b, 1),
+          size,
           align: inner.align,
           record: inner.record,
         };
@@ -717,7 +798,14 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
         const w = f.bits;
         let bitOffset: number;
         let align: number;
-        if (msvc) {
+        // The bitfield rule is the target's own. mingw's (GCC's ms_struct: MSVC's units under GCC's packing and
+        // attributes) differs from both in ways not modelled yet: refuse rather than assert a wrong layout.
+        if (target.bitfields === 'msvc' && target.packing === 'gnu')
+          throw new LayoutError(
+            `${path}.${f.name}`,
+            `bitfields are not modelled on ${target.name} (GCC's ms_struct layout) yet; limit the record or member to other targets with "targets"`,
+          );
+        if (target.bitfields === 'msvc') {
           align = packed ? 1 : pack !== undefined ? Math.min(typeAlign, pack) : typeAlign;
           if (w === 0) {
             if (msLast) {
@@ -821,16 +909,23 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
       }
     }
     const align = Math.max(maxAlign, rec.align ?? 1);
-    return {
+    const size = roundUp(endBytes(), align);
+    if (size > maxSize) throw tooLarge(path, size);
+    // Nesting by value, through named records too (the walks above count only what one visit recursed into).
+    const depth = 1 + Math.max(0, ...members.map((m) => (m.record ? (depths.get(m.record) ?? 0) : 0)));
+    if (depth > MAX_NESTING) throw tooDeep(path);
+    const rl: RecordLayout = {
       record: rec,
       path,
-      size: roundUp(endBytes(), align),
+      size,
       align,
       packed,
       pack,
       requiredAlign: required,
       members,
     };
+    depths.set(rl, depth);
+    return rl;
   };
 
   for (const root of roots) {
@@ -870,8 +965,16 @@ export function isCompleted(layout: Layout, decl: OpaqueType): boolean {
   return false;
 }
 
-/** Every member of a named record reachable by `.` and `[i]`, parents before children, in declaration order. */
-export function flattenRecord(rl: RecordLayout): FlatMember[] {
+/**
+ * Every member of a named record reachable by `.` and `[i]`, parents before children, in declaration order.
+ * With `intoNamed: false` the members of a named record held by value are left out (it has its own entries),
+ * so that the count stays linear in the nesting depth.
+ */
+export function flattenRecord(
+  rl: RecordLayout,
+  options: { readonly intoNamed?: boolean } = {},
+): FlatMember[] {
+  const intoNamed = options.intoNamed ?? true;
   const out: FlatMember[] = [];
   const walk = (
     r: RecordLayout,
@@ -912,7 +1015,8 @@ export function flattenRecord(rl: RecordLayout): FlatMember[] {
         guaranteedAlign: g,
         ...(m.bitfield ? { container: { offset: base, size: r.size } } : {}),
       });
-      if (m.record) walk(m.record, offset, p, pd, dimIndices, guaranteed);
+      if (m.record && (intoNamed || m.record.record.name === undefined))
+        walk(m.record, offset, p, pd, dimIndices, guaranteed);
     }
   };
   walk(rl, 0, [], [], [], rl.align);

@@ -1,5 +1,6 @@
 /**
- * `pymalloc layout`: compiles a struct description into a C header, TypeScript accessors and/or a report.
+ * `pymalloc layout`: compiles a struct description into a C header, TypeScript accessors and/or a report;
+ * with `--from-c`, the description is read from a C header through clang (and `--json` writes it).
  * Description errors and stale outputs end in one line on stderr (exit 2 and 1 respectively).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -13,10 +14,13 @@ import {
   emitJs,
   emitReport,
   emitTs,
+  fromJson,
   getTarget,
+  importCHeader,
   type JsModuleKind,
   LayoutError,
   loadDescription,
+  type NamedType,
   TARGET_NAMES,
 } from '../../codegen';
 import { wrap } from '../report/format';
@@ -28,6 +32,12 @@ export interface LayoutOptions {
   ts?: string;
   js?: string;
   module?: string;
+  /** Read the description from this C header (through clang) instead of a description file. */
+  fromC?: string;
+  /** Write the description (JSON) here. */
+  json?: string;
+  /** Extra clang arguments for --from-c (include directories, defines). */
+  clangArg?: string[];
   report?: boolean;
   check?: boolean;
 }
@@ -46,10 +56,18 @@ function displayName(file: string): string {
 
 /** Everything `pymalloc layout` would produce, without touching the file system except to read `file`. */
 export async function generateLayoutOutputs(file: string, options: LayoutOptions): Promise<LayoutOutputs> {
-  const decls = await loadDescription(file);
-  const source = displayName(file);
   const named = options.target.length > 0 ? options.target : undefined;
   const files = new Map<string, string>();
+  let decls: NamedType[];
+  if (options.fromC !== undefined) {
+    // clang parses for the first target named (the host otherwise); the description itself is portable.
+    const triple = named ? getTarget(named[0]!).clangTriple : undefined;
+    const description = importCHeader(options.fromC, { triple, clangArgs: options.clangArg ?? [] });
+    description.description = `Imported from ${displayName(file)} by pymalloc layout --from-c`;
+    if (options.json !== undefined) files.set(options.json, `${JSON.stringify(description, null, 2)}\n`);
+    decls = fromJson(description);
+  } else decls = await loadDescription(file);
+  const source = displayName(file);
   if (options.c !== undefined) {
     const targets = (named ?? TARGET_NAMES).map(getTarget);
     const guard =
@@ -80,7 +98,10 @@ export async function generateLayoutOutputs(file: string, options: LayoutOptions
     files.set(declarationFile(options.js), emitDts(layout, { source }));
   }
   let report: string | undefined;
-  if (options.report || files.size === 0) {
+  if (
+    options.report ||
+    (options.c === undefined && options.ts === undefined && options.js === undefined && options.json === undefined)
+  ) {
     report = (named ?? ['host']).map((n) => emitReport(computeLayout(decls, getTarget(n)))).join('\n');
   }
   return { files, report };
@@ -128,9 +149,30 @@ function readOrUndefined(file: string): string | undefined {
 
 /** Runs the command; returns the exit status (0, or 1 when --check finds stale files). */
 export async function runLayout(file: string, options: LayoutOptions): Promise<number> {
-  if (options.check && options.c === undefined && options.ts === undefined && options.js === undefined) {
-    throw new UsageError('layout: --check needs --c, --ts or --js to name the files to check');
+  const named = [
+    ['--c', options.c],
+    ['--ts', options.ts],
+    ['--js', options.js],
+    ['--js (its declarations)', options.js === undefined ? undefined : declarationFile(options.js)],
+    ['--json', options.json],
+  ].filter((o): o is [string, string] => o[1] !== undefined && o[1] !== '-');
+  for (let i = 0; i < named.length; i++)
+    for (let j = i + 1; j < named.length; j++)
+      if (resolve(named[i]![1]) === resolve(named[j]![1]))
+        throw new UsageError(
+          `layout: ${named[i]![0]} and ${named[j]![0]} name the same file (${named[i]![1]}); give each output its own`,
+        );
+  if (
+    options.check &&
+    options.c === undefined &&
+    options.ts === undefined &&
+    options.js === undefined &&
+    options.json === undefined
+  ) {
+    throw new UsageError('layout: --check needs --c, --ts, --js or --json to name the files to check');
   }
+  if (options.json !== undefined && options.fromC === undefined)
+    throw new UsageError('layout: --json writes the description read by --from-c; add --from-c HEADER.h');
   let outputs: LayoutOutputs;
   try {
     outputs = await generateLayoutOutputs(file, options);
@@ -156,14 +198,14 @@ export async function runLayout(file: string, options: LayoutOptions): Promise<n
 
 const HELP = `
 ${wrap(`Targets: host, ${TARGET_NAMES.join(', ')}.`, 80, 2).join('\n')}
-  --c:     static assertions for every --target (all six when none is named)
+  --c:     static assertions for every --target (all ${TARGET_NAMES.length} when none is named)
   --ts:    accessors for the first --target (x86_64-linux-gnu if none is named)
   --js:    the same accessors as plain JavaScript, with a declaration file
            beside it (out.js -> out.d.ts); an ES module or CommonJS as --module
            says, else as Node would load the file name (.mjs, .cjs, or .js by
            the nearest package.json's "type")
   report:  one per --target (the host's when none is named); printed when
-           neither --c, --ts nor --js is given
+           no output file is given
 
 A .ts or .mts description is imported as an ES module and a .cts one as
 CommonJS, with the types erased by Node itself (amaro on Node 20): no typescript
@@ -171,10 +213,16 @@ package is needed. The module's exported structs, unions, typedefs and enums are
 emitted (or its default export array). JSON descriptions follow
 codegen/SCHEMA.md.
 
+--from-c HEADER.h reads the header's structs, unions, enums and typedefs through
+clang (its JSON AST, parsed for the first --target, else the host) instead of a
+description file; --json writes the description it made, and --clang-arg passes
+an argument to clang.
+
 Example:
   $ pymalloc layout point.ts --c point.h --ts point-layout.ts
   $ pymalloc layout point.ts --target i386-linux-gnu      # pahole-style report
   $ pymalloc layout point.ts --c point.h --ts point-layout.ts --check
+  $ pymalloc layout --from-c point.h --json point.json --ts point-layout.ts
 `;
 
 export function registerLayoutCommand(program: Command): void {
@@ -182,7 +230,7 @@ export function registerLayoutCommand(program: Command): void {
     .command('layout')
     .summary('compile struct descriptions to C and TypeScript')
     .description('Compiles C struct descriptions into a C header, TypeScript accessors and a layout report.')
-    .argument('<file>', 'description: .ts, .mts, .cts, .js or .json')
+    .argument('[file]', 'description: .ts, .mts, .cts, .js or .json (omitted with --from-c)')
     .option(
       '-t, --target <target>',
       'ABI to lay out for (repeatable)',
@@ -192,11 +240,22 @@ export function registerLayoutCommand(program: Command): void {
     .option('--ts <out.ts>', "write the TypeScript accessors ('-' for stdout)")
     .option('--js <out.js>', 'write the accessors as JavaScript, and their declarations beside (out.d.ts)')
     .option('--module <kind>', "--js output: 'cjs' or 'esm' (default: from the file name, as Node loads it)")
+    .option('--from-c <header.h>', 'read the description from a C header through clang')
+    .option('--json <out.json>', "with --from-c: write the description ('-' for stdout)")
+    .option(
+      '--clang-arg <arg>',
+      'with --from-c: an argument for clang, e.g. -I/some/include (repeatable)',
+      (value: string, prev: string[] | undefined) => [...(prev ?? []), value],
+    )
     .option('--report', 'print the layout report (pahole style) to stdout')
     .option('--check', 'write nothing; exit 1 naming each output that differs from what would be generated')
     .addHelpText('after', HELP)
-    .action(async (file: string, options: Omit<LayoutOptions, 'target'> & { target?: string[] }) => {
-      const status = await runLayout(file, { ...options, target: options.target ?? [] });
-      if (status !== 0) process.exitCode = status;
-    });
+    .action(
+      async (file: string | undefined, options: Omit<LayoutOptions, 'target'> & { target?: string[] }) => {
+        if ((file === undefined) === (options.fromC === undefined))
+          throw new UsageError('layout: name a description file, or a C header with --from-c (one of them)');
+        const status = await runLayout(file ?? options.fromC!, { ...options, target: options.target ?? [] });
+        if (status !== 0) process.exitCode = status;
+      },
+    );
 }

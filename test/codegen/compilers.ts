@@ -41,7 +41,9 @@ export function compileFor(
           [
             `--target=${target.clangTriple}`,
             '-ffreestanding',
-            ...(lang === 'c' ? [] : ['-x', 'c++']),
+            // The header includes only C headers, which -ffreestanding takes from clang's own resource
+            // directory; no C++ library is needed (Apple targets would look for libc++'s and warn).
+            ...(lang === 'c' ? [] : ['-x', 'c++', '-nostdinc++']),
             std,
             ...warn,
             '-fsyntax-only',

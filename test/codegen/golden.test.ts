@@ -66,6 +66,16 @@ const EXPECTED: Record<string, [object, object]> = {
   'i386-linux-gnu': [POOL_32, ARENA_32],
   'arm-linux-gnueabihf': [POOL_32, ARENA_32],
   wasm32: [POOL_32, ARENA_32],
+  'riscv64-linux-gnu': [POOL_64, ARENA_64],
+  'powerpc64le-linux-gnu': [POOL_64, ARENA_64],
+  's390x-linux-gnu': [POOL_64, ARENA_64],
+  'x86_64-linux-gnux32': [POOL_32, ARENA_32],
+  'i686-windows-msvc': [POOL_32, ARENA_32],
+  'aarch64-windows-msvc': [POOL_64, ARENA_64],
+  'x86_64-windows-gnu': [POOL_64, ARENA_64],
+  'x86_64-apple-darwin': [POOL_64, ARENA_64],
+  'aarch64-apple-darwin': [POOL_64, ARENA_64],
+  wasm64: [POOL_64, ARENA_64],
 };
 
 describe('CPython structs on every target', () => {

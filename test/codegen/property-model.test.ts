@@ -26,6 +26,7 @@ import {
   getTarget,
   hostTargetName,
   type Layout,
+  LayoutError,
   type NamedType,
   pad,
   ptr,
@@ -399,12 +400,34 @@ function clangDump(header: string, triple: string): { ok: boolean; output: strin
   return { ok: r.status === 0, output: r.stderr ?? '', dump: r.stdout ?? '' };
 }
 
+/** mingw refuses bitfields (GCC's ms_struct layout is not modelled): there, only the descriptions without. */
+const REFUSES_BITFIELDS = new Set(['x86_64-windows-gnu']);
+
+function usableOn(name: string): NamedType[][] {
+  if (!REFUSES_BITFIELDS.has(name)) return descriptions;
+  const target = getTarget(name);
+  return descriptions.filter((d) => {
+    try {
+      computeLayout(d, target);
+      return true;
+    } catch (err) {
+      if (
+        !(err instanceof LayoutError) ||
+        !/bitfields are not modelled on x86_64-windows-gnu/.test(err.message)
+      )
+        throw err;
+      return false;
+    }
+  });
+}
+
 function checkTarget(name: string): { records: number; bitfields: number } {
   const target = getTarget(name);
   let records = 0;
   let bitfields = 0;
-  for (let start = 0; start < descriptions.length; start += BATCH) {
-    const batch = descriptions.slice(start, start + BATCH);
+  const usable = usableOn(name);
+  for (let start = 0; start < usable.length; start += BATCH) {
+    const batch = usable.slice(start, start + BATCH);
     const decls = batch.flat();
     const layout = computeLayout(decls, target);
     const header = emitC([layout], { source: `model batch ${start}`, guard: 'MODEL_H' });
@@ -485,6 +508,15 @@ describe(`random descriptions of the extended model (${COUNT}, seed ${SEED}) aga
       it(`${name}: clang's record layouts equal the model's${name === host.name ? ' (and gcc accepts the asserts)' : ''}`, () => {
         const { records, bitfields } = checkTarget(name);
         console.log(`${name}: ${records} records (${bitfields} bitfields) laid out as clang does`);
+        if (REFUSES_BITFIELDS.has(name)) {
+          // Said out loud: the descriptions with bitfields are refused there (a LayoutError, checked above).
+          console.warn(
+            `${name}: bitfields are refused; compared the ${records} records of the descriptions without`,
+          );
+          expect(records).toBeGreaterThan(100);
+          expect(bitfields).toBe(0);
+          return;
+        }
         expect(records).toBeGreaterThanOrEqual(COUNT);
         expect(bitfields).toBeGreaterThan(COUNT);
       });
