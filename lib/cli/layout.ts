@@ -100,7 +100,10 @@ export async function generateLayoutOutputs(file: string, options: LayoutOptions
   let report: string | undefined;
   if (
     options.report ||
-    (options.c === undefined && options.ts === undefined && options.js === undefined && options.json === undefined)
+    (options.c === undefined &&
+      options.ts === undefined &&
+      options.js === undefined &&
+      options.json === undefined)
   ) {
     report = (named ?? ['host']).map((n) => emitReport(computeLayout(decls, getTarget(n)))).join('\n');
   }
