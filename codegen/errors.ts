@@ -12,3 +12,19 @@ export class LayoutError extends Error {
     this.path = path;
   }
 }
+
+/**
+ * A description that is right, but that the compiler has no model of on one target (bitfields on mingw): the
+ * header can leave that target out (its first comment lists the targets it checks, and compiling it for a
+ * target not listed stops with an #error that PYM_LAYOUT_NO_TARGET_CHECK turns off) rather than assert a wrong
+ * layout.
+ */
+export class UnmodelledError extends LayoutError {
+  readonly target: string;
+
+  constructor(path: string, target: string, problem: string) {
+    super(path, problem);
+    this.name = 'UnmodelledError';
+    this.target = target;
+  }
+}

@@ -15,7 +15,7 @@
  * Every check on names and shapes lives here too, so every entry point (DSL, JSON, CLI) gets the same errors.
  */
 import { TARGET_NAMES, type Target } from './abi';
-import { LayoutError } from './errors';
+import { LayoutError, UnmodelledError } from './errors';
 import type {
   EnumType,
   Field,
@@ -801,8 +801,9 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
         // The bitfield rule is the target's own. mingw's (GCC's ms_struct: MSVC's units under GCC's packing and
         // attributes) differs from both in ways not modelled yet: refuse rather than assert a wrong layout.
         if (target.bitfields === 'msvc' && target.packing === 'gnu')
-          throw new LayoutError(
+          throw new UnmodelledError(
             `${path}.${f.name}`,
+            target.name,
             `bitfields are not modelled on ${target.name} (GCC's ms_struct layout) yet; limit the record or member to other targets with "targets"`,
           );
         if (target.bitfields === 'msvc') {

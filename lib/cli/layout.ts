@@ -22,6 +22,7 @@ import {
   loadDescription,
   type NamedType,
   TARGET_NAMES,
+  UnmodelledError,
 } from '../../codegen';
 import { wrap } from '../report/format';
 import { UsageError } from './usage';
@@ -77,13 +78,19 @@ export async function generateLayoutOutputs(file: string, options: LayoutOptions
             .replace(/^.*\//, '')
             .toUpperCase()
             .replace(/[^A-Z0-9]+/g, '_');
-    files.set(
-      options.c,
-      emitC(
-        targets.map((t) => computeLayout(decls, t)),
-        { source, guard },
-      ),
-    );
+    // With no --target named, a target the compiler has no model of for this description (bitfields on mingw)
+    // is left out of the header, which then refuses that target with an #error, and said so on stderr; named,
+    // it is an error.
+    const layouts = [];
+    for (const t of targets) {
+      try {
+        layouts.push(computeLayout(decls, t));
+      } catch (err) {
+        if (named !== undefined || !(err instanceof UnmodelledError)) throw err;
+        process.stderr.write(`pymalloc layout: warning: ${err.message}; the header leaves ${t.name} out\n`);
+      }
+    }
+    files.set(options.c, emitC(layouts, { source, guard }));
   }
   if (options.ts !== undefined) {
     const target = getTarget(named?.[0] ?? DEFAULT_TS_TARGET);
