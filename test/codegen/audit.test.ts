@@ -234,12 +234,12 @@ describe('CLI and input edges', () => {
     expect(r.stderr).toMatch(/--c and --ts name the same file/);
     expect(existsSync(out)).toBe(false);
   });
-  it('a UTF-8 byte order mark before JSON is accepted', () => {
+  it('a UTF-8 byte order mark before JSON is accepted', async () => {
     const text = `\uFEFF${JSON.stringify({ types: [{ kind: 'struct', name: 'p', fields: [{ name: 'x', type: 'int' }] }] })}`;
     expect(parseJsonDescription(text, 'bom.json')).toHaveLength(1);
     const dir = scratch();
     writeFileSync(join(dir, 'bom.json'), text);
-    expect(loadDescription(join(dir, 'bom.json'))).toHaveLength(1);
+    expect(await loadDescription(join(dir, 'bom.json'))).toHaveLength(1);
   });
   it('a source path containing */ or a newline does not break the header or the TypeScript', () => {
     const decls = [struct('p', { x: t.int32, y: ptr(t.void) })];

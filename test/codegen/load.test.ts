@@ -122,16 +122,16 @@ describe('a file that does not parse or throws: one line naming the file and lin
       'bad.ts',
       "import { struct, t } from 'pymalloc/codegen';\n\nexport const p = struct('p', { x: t.int32, y: });\n",
     );
-    expect(oneLineError(layout('bad.ts'))).toMatch(/^pymalloc: layout: bad\.ts:3: \S/);
+    expect(oneLineError(layout('bad.ts'))).toMatch(/^pymalloc layout: bad\.ts:3: \S/);
   });
   test('syntax that cannot be stripped (an enum)', () => {
     write('enum.ts', 'const a = 1;\nenum E { A }\nexport const x = E.A;\n');
-    expect(oneLineError(layout('enum.ts'))).toMatch(/^pymalloc: layout: enum\.ts:2: .*enum/);
+    expect(oneLineError(layout('enum.ts'))).toMatch(/^pymalloc layout: enum\.ts:2: .*enum/);
   });
   test('a JavaScript early error (a redeclaration)', () => {
     write('dup.ts', 'const a = 1;\nconst b: number = 2;\nconst a = 3;\nexport { b };\n');
     expect(oneLineError(layout('dup.ts'))).toBe(
-      "pymalloc: layout: dup.ts:3: SyntaxError: Identifier 'a' has already been declared",
+      "pymalloc layout: dup.ts:3: SyntaxError: Identifier 'a' has already been declared",
     );
   });
   test('an exception while the file runs', () => {
@@ -141,26 +141,26 @@ describe('a file that does not parse or throws: one line naming the file and lin
         "export const p = struct('p', { x: (t as any).nope.x });\n",
     );
     expect(oneLineError(layout('throws.ts'))).toBe(
-      "pymalloc: layout: throws.ts:4: TypeError: Cannot read properties of undefined (reading 'x')",
+      "pymalloc layout: throws.ts:4: TypeError: Cannot read properties of undefined (reading 'x')",
     );
   });
   test('an exception in a file it imports names that file', () => {
     write('thrower.ts', "const x: number = 1;\nthrow new RangeError('no such field');\n");
     write('importer.ts', "import './thrower';\nexport const q = 1;\n");
     expect(oneLineError(layout('importer.ts'))).toBe(
-      'pymalloc: layout: thrower.ts:2: RangeError: no such field',
+      'pymalloc layout: thrower.ts:2: RangeError: no such field',
     );
   });
   test('.cts: syntax error and exception', () => {
     write('badc.cts', 'const a = 1;\nconst x: = 1;\n');
-    expect(oneLineError(layout('badc.cts'))).toMatch(/^pymalloc: layout: badc\.cts:2: \S/);
+    expect(oneLineError(layout('badc.cts'))).toMatch(/^pymalloc layout: badc\.cts:2: \S/);
     write('throwc.cts', "const a: number = 1;\nthrow new Error('boom');\n");
-    expect(oneLineError(layout('throwc.cts'))).toBe('pymalloc: layout: throwc.cts:2: boom');
+    expect(oneLineError(layout('throwc.cts'))).toBe('pymalloc layout: throwc.cts:2: boom');
   });
   test('an import that does not resolve', () => {
     write('miss.ts', "import { x } from './missing';\nexport const q = x;\n");
     expect(oneLineError(layout('miss.ts'))).toMatch(
-      /^pymalloc: layout: miss\.ts: Cannot find module .*missing/,
+      /^pymalloc layout: miss\.ts: Cannot find module .*missing/,
     );
   });
 });
