@@ -15,7 +15,7 @@ import { writeLineChart } from '../report/chart';
 import { wrap } from '../report/format';
 import { writeHeapMap } from '../report/heap-map-chart';
 import { startProgress } from './progress';
-import { checkOutputDir, checkOutputFile, parseCount, quote, UsageError } from './usage';
+import { checkChartLibraries, checkOutputDir, checkOutputFile, parseCount, quote, UsageError } from './usage';
 
 /** The least share of the freed memory the default policy must give back. */
 export const MIN_RETURNED_PERCENT = 95;
@@ -42,6 +42,8 @@ function parseObjects(text: string): number {
 export async function runDemoCommand(options: DemoCliOptions): Promise<number> {
   const objects = parseObjects(options.objects);
   if (options.plot !== undefined) checkOutputFile('--plot', options.plot);
+  if (options.plot !== undefined) checkChartLibraries('--plot');
+  if (options.map !== undefined) checkChartLibraries('--map');
   if (options.map !== undefined) checkOutputDir('--map', options.map);
   const report: DemoReport = await runDemo({
     objects,

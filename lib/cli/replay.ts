@@ -17,7 +17,7 @@ import { writeHeapMap } from '../report/heap-map-chart';
 import { loadTrace, MAX_TRACE_LIVE_BYTES, type Trace, TraceError, traceLiveBytesPeak } from '../trace';
 import { addHeapFlags, type HeapFlags, heapOptionsFrom } from './heap-options';
 import { startProgress } from './progress';
-import { checkOutputFile, escapeInput, parseCount, quote, UsageError } from './usage';
+import { checkChartLibraries, checkOutputFile, escapeInput, parseCount, quote, UsageError } from './usage';
 
 /** Why a trace file cannot be read, by error code. */
 const READ_ERRORS: Record<string, string> = {
@@ -248,6 +248,8 @@ export function registerReplayCommand(program: Command): void {
       checkHeapOptions(options);
       if (flags.plot !== undefined) checkOutputFile('--plot', flags.plot);
       if (flags.map !== undefined) checkOutputFile('--map', flags.map);
+      if (flags.plot !== undefined) checkChartLibraries('--plot');
+      if (flags.map !== undefined) checkChartLibraries('--map');
       const trace = await loadTraceForCli(file);
       const m = await withinHeapCapacity(trace, async () => {
         let bar = startProgress('timing', reps, 'reps');

@@ -5,6 +5,7 @@
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { quote } from '../quote';
+import { ChartLibraryError, loadVega } from '../report/vega';
 
 export { escapeInput, oneLine, quote } from '../quote';
 
@@ -87,5 +88,18 @@ export function checkOutputDir(option: string, dir: string): void {
     accessSync(parent, constants.W_OK);
   } catch {
     throw new UsageError(`${option}: cannot make ${quote(dir)}: permission denied`);
+  }
+}
+
+/**
+ * Checks, before any work, that the chart libraries an option needs (`--plot`, `--map`) are installed: they are
+ * optional peer dependencies, and a run of minutes should not end in their absence.
+ */
+export function checkChartLibraries(option: string): void {
+  try {
+    loadVega();
+  } catch (err) {
+    if (err instanceof ChartLibraryError) throw new UsageError(`${option}: ${err.message}`);
+    throw err;
   }
 }

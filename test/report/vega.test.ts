@@ -65,3 +65,23 @@ test('an ES-modules-only major version is refused with the same advice', () => {
   expect(err?.code).toBe('ERR_PYMALLOC_CHART_LIBRARY');
   expect(err?.message).toMatch(/vega is ES modules only .*charts need 5\.x: npm install vega@/);
 });
+
+test('--plot and --map check for the chart libraries before any work: a usage error naming the option', () => {
+  let thrown: unknown;
+  jest.isolateModules(() => {
+    jest.doMock('vega', () => {
+      throw Object.assign(new Error("Cannot find module 'vega'"), { code: 'MODULE_NOT_FOUND' });
+    });
+    const usage = require('../../lib/cli/usage') as typeof import('../../lib/cli/usage');
+    try {
+      usage.checkChartLibraries('--plot');
+    } catch (err) {
+      thrown = err;
+    }
+  });
+  jest.dontMock('vega');
+  expect((thrown as Error).name).toBe('UsageError');
+  expect((thrown as Error).message).toBe(
+    `--plot: charts need vega, an optional peer dependency that is not installed: ${VEGA_INSTALL_COMMAND}`,
+  );
+});
