@@ -438,14 +438,13 @@ export class Heap extends Allocator {
     initArenas(this);
     initSpans(this);
     setSpanCacheLimit(this, o.spanCache);
-    this.idleGiveBack = () => this.giveBackIdle();
+    // The idle return (lib/idle.ts) does trim()'s work, with a refusal kept and reported once instead of thrown.
+    this.idleGiveBack = () => this.giveBackFree();
   }
 
-  /** The idle return's work (lib/idle.ts): trim()'s, with a refusal kept and reported once instead of thrown. */
-  private giveBackIdle(): void {
-    flushSpanCache(this);
-    purgeFreePools(this);
-    releaseFreeArenas(this);
+  /** Every free page back to the OS: cached spans, empty pools, wholly free arenas. Returns the bytes given back. */
+  private giveBackFree(): number {
+    return flushSpanCache(this) + purgeFreePools(this) + releaseFreeArenas(this);
   }
 
   /**
@@ -513,7 +512,7 @@ export class Heap extends Allocator {
   trim(): number {
     this.checkLive('trim');
     this.osRefusal = undefined;
-    const bytes = flushSpanCache(this) + purgeFreePools(this) + releaseFreeArenas(this);
+    const bytes = this.giveBackFree();
     const refusal = this.osRefusal as Error | undefined; // set by the calls above when the OS refused
     if (refusal !== undefined) {
       // Everything else was given back, and the heap is consistent: what the OS refused stays with it.
