@@ -14,7 +14,8 @@
  * was (a free arena on usable_arenas, an empty pool on freepools), the refusal is noted (noteRefusal in span.ts)
  * and trim() retries.
  */
-import { codedError, DUMMY_SIZE_IDX, type HeapCore, POLICY_NEVER, POLICY_PURGE } from './core';
+import { codedError, DUMMY_SIZE_IDX, type HeapCore } from './core';
+import { noteFreed } from './delay';
 import {
   arena_object_get_freepools,
   arena_object_get_nextarena,
@@ -64,7 +65,6 @@ import {
   pool_header_set_szidx,
   SIZEOF_ARENA_OBJECT,
 } from './generated/layout';
-import { noteSlowPath } from './idle';
 import type { ReadablePages } from './os';
 import { allocSpan, decommitSpan, noteRefusal, releaseSpan, SPAN_ARENA } from './span';
 
@@ -245,10 +245,10 @@ function takeUncarvedPool(h: HeapCore, ao: number): number {
  * Arena bookkeeping after `pool` (now empty, unlinked from its size class) is handed back: it goes onto its
  * arena's `freepools`; the arena moves within `usable_arenas` to stay sorted, joins it if it was full, and is
  * returned to the OS if all its pools are free, unless it is the last of `usable_arenas` (CPython 3.9's guard
- * against thrashing) or the policy is 'never' (Python 2.4).
+ * against thrashing), the policy is 'never' (Python 2.4), or the 'purge' policy delays the return (lib/delay.ts:
+ * the arena then stays, free, until the deadline).
  */
 export function poolBecameFree(h: HeapCore, pool: number, arenaIdx: number): void {
-  noteSlowPath(h);
   const u32 = h.u32;
   const hi = h.baseHi;
   const ao = h.arenasBase + arenaIdx * SIZEOF_ARENA_OBJECT;
@@ -298,7 +298,7 @@ export function poolBecameFree(h: HeapCore, pool: number, arenaIdx: number): voi
     if (
       nf === u32[aw + AO_NTOTALPOOLS] &&
       u32[aw + AO_NEXTARENA] !== 0 &&
-      h.policyCode !== POLICY_NEVER &&
+      h.releaseArenasAtOnce &&
       releaseArena(h, ao, nf)
     ) {
       return;
@@ -310,7 +310,11 @@ export function poolBecameFree(h: HeapCore, pool: number, arenaIdx: number): voi
     // Still sorted unless arenas with nf - 1 free pools follow ao: then move ao after the last of them.
     if (ao !== lastnf) moveAfter(h, ao, lastnf);
   }
-  if (h.policyCode === POLICY_PURGE && empty >= u32[W_PURGE_THRESHOLD_POOLS]) purgeFreePools(h);
+  if (h.purgeAtThreshold) {
+    if (empty >= u32[W_PURGE_THRESHOLD_POOLS]) purgeFreePools(h);
+  } else if (h.purgeDelay !== 0) {
+    noteFreed(h);
+  }
 }
 
 /** Unlinks ao from usable_arenas and inserts it right after `after` (CPython's case 4). */
@@ -528,14 +532,17 @@ function keepRefusedPools(h: HeapCore, ao: number, address: number, keep: Uint32
 }
 
 /**
- * Returns every wholly free arena still held (the anti-thrash one, or all of them under 'never'); one the OS
- * refuses to take back stays (noted). Returns the bytes given back.
+ * Returns every wholly free arena still held (the anti-thrash one, or all of them under 'never' or a delayed
+ * 'purge'), but the last of usable_arenas when `keepOne`; one the OS refuses to take back stays (noted). Returns
+ * the bytes given back.
  */
-export function releaseFreeArenas(h: HeapCore): number {
+export function releaseFreeArenas(h: HeapCore, keepOne = false): number {
   let released = 0;
   for (let ao = heap_state_get_usable_arenas(h, S); ao !== 0; ) {
     const next = arena_object_get_nextarena(h, ao);
     const nf = arena_object_get_nfreepools(h, ao);
+    // keepOne: the last of usable_arenas stays, free or not (CPython's guard against thrashing).
+    if (keepOne && next === 0) break;
     if (nf === arena_object_get_ntotalpools(h, ao) && decommitArena(h, ao)) {
       // Keep nfp2lasta right: ao is the last arena with nf free pools iff no later one has nf.
       if (heap_state_get_nfp2lasta(h, S, nf) === ao) {

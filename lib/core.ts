@@ -190,14 +190,23 @@ export class HeapCore implements LayoutViews {
   declare osRefusal: Error | undefined;
   /** @internal Warnings already emitted for this heap (each at most once). */
   declare readonly warned: Set<string>;
-  /** The idle return (lib/idle.ts): its delay in ms (0: none), the slow paths' count, the armed timer. */
-  declare readonly idleDelay: number;
+  /** The delayed return (lib/delay.ts): milliseconds free memory waits before going back (0: at once). */
+  declare readonly purgeDelay: number;
+  /**
+   * @internal Whether the slow paths give memory back as it becomes free: a wholly free arena at once (all
+   * policies but 'never' and a delayed 'purge'), and under 'purge' with no delay, empty pools at the threshold.
+   */
+  declare readonly releaseArenasAtOnce: boolean;
   /** @internal */
-  declare idleActivity: number;
+  declare readonly purgeAtThreshold: boolean;
+  /** @internal performance.now() by which what is free goes back (0: nothing pending). */
+  declare purgeDeadline: number;
+  /** @internal Slow paths left before the next reading of the clock. */
+  declare purgeCountdown: number;
   /** @internal */
-  declare idleTimer: ReturnType<typeof setTimeout> | undefined;
-  /** @internal What the timer does once the heap is idle (set by the Heap; undefined once destroyed). */
-  declare idleGiveBack: (() => void) | undefined;
+  declare purgeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** @internal What the deadline does (set by the Heap; undefined once destroyed). */
+  declare purgeGiveBack: ((busy: boolean) => void) | undefined;
 
   /** @internal */
   constructor(
@@ -207,7 +216,7 @@ export class HeapCore implements LayoutViews {
     decommitMode: DecommitMode,
     debug: boolean,
     hugePages = false,
-    idleDelay = 0,
+    purgeDelay = 0,
   ) {
     this.reservation = reservation;
     this.hugePages = hugePages;
@@ -262,10 +271,13 @@ export class HeapCore implements LayoutViews {
     this.poolSize = geometry.poolSize;
     this.markOffset = k.markOffset;
     this.markValue = k.markValue ?? this.baseHi | 0;
-    this.idleDelay = idleDelay;
-    this.idleActivity = 0;
-    this.idleTimer = undefined;
-    this.idleGiveBack = undefined;
+    this.purgeDelay = purgeDelay;
+    this.releaseArenasAtOnce = policy === 'cpython' || (policy === 'purge' && purgeDelay === 0);
+    this.purgeAtThreshold = policy === 'purge' && purgeDelay === 0;
+    this.purgeDeadline = 0;
+    this.purgeCountdown = 0;
+    this.purgeTimer = undefined;
+    this.purgeGiveBack = undefined;
   }
 
   /**

@@ -11,6 +11,7 @@ import { initArenas, purgeFreePools, releaseFreeArenas } from './arena';
 import { checkHeap, HEAP_MAGIC } from './check';
 import { codedError, type FoldedConstants, foldedConstants, POLICY_CODES, type ReturnPolicy } from './core';
 import { installDebugHooks } from './debug';
+import { cancelDelay, clearDeadline, MAX_PURGE_DELAY } from './delay';
 import { fastPathClasses } from './generated/fastpaths';
 import {
   heap_state_set_alignment,
@@ -47,7 +48,6 @@ import {
   metadataLayout,
   resolveGeometry,
 } from './geometry';
-import { cancelIdle, MAX_IDLE_DELAY } from './idle';
 import { type DecommitMode, type HeapInspection, pageSize, Reservation, transparentHugePages } from './os';
 import { flushSpanCache, initSpans, setSpanCacheLimit } from './span';
 import { computeStats, formatDebugStats, type HeapStats } from './stats';
@@ -84,13 +84,16 @@ export interface HeapOptions extends GeometryOptions {
    */
   spanCache?: number;
   /**
-   * Under the 'purge' policy: once the heap's slow paths (a pool emptied, a large block freed) have been quiet
-   * this many milliseconds, a timer gives back every free page as `trim()` does, with no call into the heap, so
-   * the RSS of an idle process drops on its own. The timer never keeps the process alive and does not keep the
-   * heap from being collected. 0 turns it off; the other policies never return memory by themselves.
-   * @defaultValue 500 under 'purge', else 0
+   * Under the 'purge' policy: how long memory that becomes free (a wholly free arena, an empty pool, a freed
+   * large span) stays committed for reuse. Whatever is still free this many milliseconds after the first of it
+   * was freed goes back to the OS together, as `trim()` gives it back, with no call into the heap: a timer does
+   * it (it never keeps the process alive nor the heap from being collected), or the next free after the deadline
+   * if a synchronous job keeps the timer from running. 0 gives memory back the moment it is free (wholly free
+   * arenas at once, empty pools once `purgeThreshold` bytes of them accumulate). The other policies never
+   * return memory by themselves. See docs/architecture.md#the-delayed-return for how the default was chosen.
+   * @defaultValue 250 under 'purge', else 0
    */
-  idleDelay?: number;
+  purgeDelay?: number;
   /**
    * Backs each arena with transparent huge pages (madvise MADV_HUGEPAGE), as CPython's opt-in huge-page build
    * does: a 2 MiB arena then costs one page fault and one TLB entry instead of 512. The arena size must be a
@@ -106,8 +109,8 @@ export interface HeapOptions extends GeometryOptions {
 }
 
 const POLICIES: readonly ReturnPolicy[] = ['purge', 'cpython', 'never'];
-/** idleDelay's default under 'purge': quiet for half a second, and an idle process is back at its floor within a second. */
-const DEFAULT_IDLE_DELAY = 500;
+/** purgeDelay's default under 'purge' (docs/architecture.md#the-delayed-return says why). */
+export const DEFAULT_PURGE_DELAY = 250;
 const MODES: readonly DecommitMode[] = ['dontneed', 'unmap'];
 
 /**
@@ -126,7 +129,7 @@ const OPTION_KEYS: Record<keyof HeapOptions, true> = {
   decommit: true,
   purgeThreshold: true,
   spanCache: true,
-  idleDelay: true,
+  purgeDelay: true,
   hugePages: true,
   debug: true,
 };
@@ -144,8 +147,8 @@ export interface ResolvedHeapOptions {
   readonly decommit: DecommitMode;
   readonly purgeThreshold: number;
   readonly spanCache: number;
-  /** Milliseconds of quiet before the idle return (0: none). */
-  readonly idleDelay: number;
+  /** Milliseconds free memory stays committed before it goes back (0: at once). */
+  readonly purgeDelay: number;
   /** Whether the arenas are advised MADV_HUGEPAGE: the option was set and the kernel has the pages. */
   readonly hugePages: boolean;
   /** The option, else whether PYMALLOC=debug was in the environment when the options were resolved. */
@@ -257,16 +260,19 @@ function checkOptions(o: HeapOptions): void {
       throw optionError(`${k} must be a non-negative integer, got ${String(v)}`, typeof v !== 'number');
     }
   }
-  const d = o.idleDelay;
-  if (d !== undefined && (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0 || d > MAX_IDLE_DELAY)) {
+  const d = o.purgeDelay;
+  if (
+    d !== undefined &&
+    (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0 || d > MAX_PURGE_DELAY)
+  ) {
     throw optionError(
-      `idleDelay must be an integer number of milliseconds from 0 to ${MAX_IDLE_DELAY}, got ${String(d)}`,
+      `purgeDelay must be an integer number of milliseconds from 0 to ${MAX_PURGE_DELAY}, got ${String(d)}`,
       typeof d !== 'number',
     );
   }
   if (d !== undefined && d > 0 && o.policy !== undefined && o.policy !== 'purge') {
     throw optionError(
-      `idleDelay needs the 'purge' policy (policy '${o.policy}' never returns memory by itself)`,
+      `purgeDelay needs the 'purge' policy (policy '${o.policy}' never returns memory by itself)`,
     );
   }
   for (const k of ['debug', 'hugePages'] as const) {
@@ -309,7 +315,7 @@ export function resolveHeapOptions(options?: HeapOptions | ResolvedHeapOptions):
     decommit: o.decommit ?? 'dontneed',
     purgeThreshold: o.purgeThreshold ?? 4 * 1024 * 1024,
     spanCache: o.spanCache ?? 1024 * 1024,
-    idleDelay: o.idleDelay ?? ((o.policy ?? 'purge') === 'purge' ? DEFAULT_IDLE_DELAY : 0),
+    purgeDelay: o.purgeDelay ?? ((o.policy ?? 'purge') === 'purge' ? DEFAULT_PURGE_DELAY : 0),
     hugePages: useHugePages(o, geometry),
     debug: o.debug ?? process.env['PYMALLOC'] === 'debug',
   });
@@ -378,7 +384,7 @@ export class Heap extends Allocator {
       MAX_RESERVE,
       r.decommit === 'unmap' ? 'none' : 'readwrite',
     );
-    super(reservation, r.geometry, r.policy, r.decommit, r.debug, r.hugePages, r.idleDelay);
+    super(reservation, r.geometry, r.policy, r.decommit, r.debug, r.hugePages, r.purgeDelay);
     try {
       checkSpecialisation(this, new.target, r.geometry);
       reservation.commit(0, this.meta.metaBytes);
@@ -438,8 +444,15 @@ export class Heap extends Allocator {
     initArenas(this);
     initSpans(this);
     setSpanCacheLimit(this, o.spanCache);
-    // The idle return (lib/idle.ts) does trim()'s work, with a refusal kept and reported once instead of thrown.
-    this.idleGiveBack = () => this.giveBackFree();
+    // The delayed return (lib/delay.ts) does trim()'s work, with a refusal kept and reported once, not thrown.
+    this.purgeGiveBack = (busy) => {
+      if (busy) {
+        purgeFreePools(this);
+        releaseFreeArenas(this, true);
+      } else {
+        this.giveBackFree();
+      }
+    };
   }
 
   /** Every free page back to the OS: cached spans, empty pools, wholly free arenas. Returns the bytes given back. */
@@ -512,6 +525,7 @@ export class Heap extends Allocator {
   trim(): number {
     this.checkLive('trim');
     this.osRefusal = undefined;
+    clearDeadline(this);
     const bytes = this.giveBackFree();
     const refusal = this.osRefusal as Error | undefined; // set by the calls above when the OS refused
     if (refusal !== undefined) {
@@ -590,7 +604,7 @@ export class Heap extends Allocator {
     if (this.destroyed) return;
     this.destroyed = true;
     this.threshold = 0;
-    cancelIdle(this);
+    cancelDelay(this);
     this.reservation.release();
     this.dropViews();
   }

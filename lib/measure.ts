@@ -173,16 +173,25 @@ export function timeReplaysAsync(
   return runStepsYielding(timing(trace, heapOptions, reps, onRep));
 }
 
-/** Replays `trace` `reps` times timed and once sampled; see the module comment. */
-export function measureReplay(trace: Trace, options: MeasureOptions = {}): ReplayMeasurement {
+function* measuring(trace: Trace, options: MeasureOptions): Generator<Step, ReplayMeasurement, boolean> {
   const reps = options.reps ?? 5;
   const samples = Math.max(1, Math.min(options.samples ?? 200, trace.length || 1));
   const progress = options.onProgress;
   const total = samples + reps;
   let done = 0;
-  const timed = timeReplays(trace, options.heap, reps, () => progress?.(++done, total));
+  const timed = yield* timing(trace, options.heap, reps, () => progress?.(++done, total));
   timed.heap.destroy();
-  return sampleReplay(trace, timed.runs, { ...options, onProgress: () => progress?.(++done, total) });
+  return yield* sampling(trace, timed.runs, { ...options, onProgress: () => progress?.(++done, total) });
+}
+
+/** Replays `trace` `reps` times timed and once sampled; see the module comment. */
+export function measureReplay(trace: Trace, options: MeasureOptions = {}): ReplayMeasurement {
+  return runSteps(measuring(trace, options));
+}
+
+/** measureReplay, letting the event loop run between steps: it also measures `afterIdle`. */
+export function measureReplayAsync(trace: Trace, options: MeasureOptions = {}): Promise<ReplayMeasurement> {
+  return runStepsYielding(measuring(trace, options));
 }
 
 /** The sampled replay on a fresh heap, completing a measurement whose timed replays gave `runs`. */

@@ -30,6 +30,7 @@
  */
 import type { HeapCore } from './core';
 import { codedError } from './core';
+import { noteFreed } from './delay';
 import {
   LENGTHOF_HEAP_STATE_SPAN_BINS,
   OFFSETOF_HEAP_STATE_LARGE_PAGES,
@@ -39,7 +40,6 @@ import {
   OFFSETOF_HEAP_STATE_SPAN_CACHE_LOW_PAGES,
   OFFSETOF_HEAP_STATE_SPAN_CACHE_PAGES,
 } from './generated/layout';
-import { noteSlowPath } from './idle';
 
 export const SPAN_FREE = 1;
 export const SPAN_LARGE = 2;
@@ -393,13 +393,13 @@ function cacheBudget(h: HeapCore, largePages = h.u32[stateWord(h, OFFSETOF_HEAP_
 /** Frees a large block's span: into the dirty cache when it fits the cache's budget, else to the OS. */
 export function freeLargeSpan(h: HeapCore, pg: number, n: number): void {
   const cached = prepareRelease(h, pg, n); // throws, changing nothing, when the OS refuses
-  noteSlowPath(h);
   const u32 = h.u32;
   u32[h.linksIdx + 2 * pg + 1] = 0;
   u32[stateWord(h, OFFSETOF_HEAP_STATE_NLARGE)] -= 1;
   setFreedHead(h, pg);
   clearTags(h, pg, n);
   finishRelease(h, pg, n, cached);
+  if (h.purgeDelay !== 0) noteFreed(h);
 }
 
 /**

@@ -1,10 +1,11 @@
 /**
  * The heap options shared by `pymalloc replay`, `pymalloc tune` and others: geometry, return policy, decommit
- * mode, huge pages and debug hooks, as command-line flags. Values are checked here so that a mistake is one clear line.
+ * mode, purge delay, huge pages and debug hooks, as command-line flags. Values are checked here so that a mistake is one clear line.
  */
 import type { Command } from 'commander';
 import type { GeometryPreset, HeapOptions, ReturnPolicy } from '..';
 import { GEOMETRY_PRESETS } from '../geometry';
+import { DEFAULT_PURGE_DELAY } from '../heap';
 import type { DecommitMode } from '../os';
 import { quote } from '../quote';
 import { parseBytes, parseCount, UsageError } from './usage';
@@ -22,6 +23,7 @@ export interface HeapFlags {
   arenaSize?: string;
   policy?: string;
   decommit?: string;
+  purgeDelay?: string;
   hugePages?: boolean;
   debug?: boolean;
 }
@@ -42,6 +44,10 @@ export function addHeapFlags(cmd: Command, geometryOnly = false): Command {
     cmd
       .option('--policy <policy>', `what freed memory does: ${POLICIES.join(', ')} (default purge)`)
       .option('--decommit <mode>', 'how pages go back: dontneed or unmap (default dontneed)')
+      .option(
+        '--purge-delay <ms>',
+        `with --policy purge: how long free memory stays for reuse before it goes back (default ${DEFAULT_PURGE_DELAY}; 0: at once)`,
+      )
       .option(
         '--huge-pages',
         'back each arena with a transparent huge page (arenas of 2 MiB: with --preset cpython-hugepages)',
@@ -70,6 +76,7 @@ export function heapOptionsFrom(flags: HeapFlags): HeapOptions {
   if (flags.arenaSize !== undefined) o.arenaSize = parseBytes(flags.arenaSize, '--arena-size');
   if (flags.policy !== undefined) o.policy = oneOf(flags.policy, POLICIES, '--policy');
   if (flags.decommit !== undefined) o.decommit = oneOf(flags.decommit, MODES, '--decommit');
+  if (flags.purgeDelay !== undefined) o.purgeDelay = parseCount(flags.purgeDelay, '--purge-delay');
   if (flags.hugePages) o.hugePages = true;
   if (flags.debug) o.debug = true;
   return o;

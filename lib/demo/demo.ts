@@ -20,7 +20,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ReturnPolicy } from '../core';
 import { resolveGeometry } from '../geometry';
-import { Heap, type HeapStats } from '../heap';
+import { DEFAULT_PURGE_DELAY, Heap, type HeapStats } from '../heap';
 import { type HeapMap, heapMap } from '../heap-map';
 import { pageSize, rssBytes } from '../os';
 import { collectGarbage } from '../report/gc';
@@ -48,11 +48,11 @@ export const DEFAULT_OBJECTS = Math.round((256 * MiB) / MEAN_SIZE / 1000) * 1000
 export const MIN_OBJECTS = 600_000;
 /** About 1 GiB of requests: the parent's heap and the simulator's each hold that much at their peak. */
 export const MAX_OBJECTS = 10_000_000;
-/** The default of HeapOptions.purgeThreshold, quoted in the explanation. */
-const PURGE_THRESHOLD = 4 * MiB;
 /** RSS samples per phase of a run, for the chart. */
 const SAMPLES_PER_PHASE = 128;
 const WARM_UP_OBJECTS = 20_000;
+/** How long past the heap's purgeDelay settle() waits: the timer's own lateness, with room to spare. */
+const SETTLE_MARGIN_MS = 50;
 
 export type PhaseId =
   | 'baseline'
@@ -129,7 +129,8 @@ export interface DemoReport {
   pageSize: number;
   poolSize: number;
   arenaSize: number;
-  purgeThresholdBytes: number;
+  /** The default policy's purgeDelay: how long freed memory stays for reuse before it goes back. */
+  purgeDelayMs: number;
   defaultPolicy: ReturnPolicy;
   runs: PolicyRun[];
   /** The default policy's returnedPercent after the full free. */
@@ -275,6 +276,21 @@ class PolicyRunner {
     }
     bar.update(total);
     bar.stop();
+    await this.settle();
+  }
+
+  /**
+   * Under the default policy freed memory stays for reuse for the heap's purgeDelay and then goes back by itself:
+   * waits that long (and a little more), sampling RSS, so that what is measured next is what the heap gave back.
+   */
+  async settle(): Promise<void> {
+    const delay = this.heap.purgeDelay;
+    if (delay === 0) return;
+    const end = Date.now() + delay + SETTLE_MARGIN_MS;
+    while (Date.now() < end) {
+      await new Promise<void>((resolve) => setTimeout(resolve, Math.min(25, Math.max(1, end - Date.now()))));
+      this.sample();
+    }
   }
 
   /** Runs the simulator child to its peak; resolves with what it reported and this process's RSS then. */
@@ -494,7 +510,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     pageSize: pageSize(),
     poolSize: g.poolSize,
     arenaSize: g.arenaSize,
-    purgeThresholdBytes: PURGE_THRESHOLD,
+    purgeDelayMs: DEFAULT_PURGE_DELAY,
     defaultPolicy: DEFAULT_POLICY,
     runs,
     returnedPercent: runs.find((r) => r.policy === DEFAULT_POLICY)!.returnedPercent,

@@ -126,7 +126,7 @@ function fragmentationParagraph(
   const trim =
     pu.trimmedBytes === null
       ? ''
-      : ` (by itself whenever ${mib(report.purgeThresholdBytes)} MiB of them had piled up, then ` +
+      : ` (by itself, ${report.purgeDelayMs} ms after they were freed, then ` +
         `${mib(pu.trimmedBytes)} MiB through heap.trim())`;
   return (
     `${what} (${count(cp.survivors)} objects, ${mib(cp.survivingBytes)} MiB): never kept all ` +
@@ -147,15 +147,21 @@ export function explainDemo(report: DemoReport): string[] {
   const built = phase(never, 'built')?.arenas ?? 0;
   const keptCpython = phase(cpython, 'freed')?.arenas ?? 0;
   const keptPurge = phase(purge, 'freed')?.arenas ?? 0;
-  const allBut = (n: number) => (n === 1 ? 'all but one' : `all but ${count(n)}`);
+  const allBut = (n: number) => (n === 0 ? 'all' : n === 1 ? 'all but one' : `all but ${count(n)}`);
   const kept =
     keptCpython === keptPurge
       ? `cpython and purge each gave back ${allBut(keptCpython)}`
       : `cpython gave back ${allBut(keptCpython)}, purge ${allBut(keptPurge)}`;
+  const guard =
+    keptCpython !== 1
+      ? ''
+      : keptPurge === 0
+        ? ' (cpython keeps one arena against thrashing; purge gives that one back too once its delay has passed)'
+        : ' (one arena is kept against thrashing)';
   const paragraphs = [
     `After the full free: never kept all ${arenas(built)}, so this process and the simulator needed ` +
       `${mib(never.simulator.parentRssBytes + never.simulator.peakRssBytes)} MiB together (what starved ` +
-      `Evan Jones's simulator); ${kept} (one arena is kept against thrashing).`,
+      `Evan Jones's simulator); ${kept}${guard}.`,
     fragmentationParagraph(report, 'spread'),
     fragmentationParagraph(report, 'clustered'),
   ];

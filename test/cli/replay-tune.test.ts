@@ -114,7 +114,7 @@ describe('pymalloc replay', () => {
   });
 
   test('--json: one second after free-all, with no call, the heap holds at most 2% of its peak (afterIdle)', async () => {
-    // 50,000 blocks of 64 bytes live at the end: free-all leaves 3 MiB of empty pools, under the purge threshold.
+    // 50,000 blocks of 64 bytes live at the end: 3 MiB of pools that free-all empties.
     const file = join(dir, 'idle.trace');
     writeFileSync(file, Array.from({ length: 50_000 }, (_, i) => `m ${i + 1} 64\n`).join(''));
     const { code, stdout } = await run(['replay', file, '--json', '--reps', '1', '--samples', '5']);
@@ -122,8 +122,7 @@ describe('pymalloc replay', () => {
     const r = JSON.parse(stdout) as ReplayReport;
     const grown = r.peak.heapResident - r.baseline.heapResident;
     expect(grown).toBeGreaterThan(0);
-    // free-all left some of it (empty pools under the purge threshold, the arena kept against thrashing); the
-    // idle return took it back without a call.
+    // free-all left most of it (kept for reuse for purgeDelay); the delayed return took it back without a call.
     expect(r.afterFree.heapResident - r.baseline.heapResident).toBeGreaterThan(0.02 * grown);
     expect(r.afterIdle!.heapResident - r.baseline.heapResident).toBeLessThanOrEqual(0.02 * grown);
     // Under 'cpython' nothing goes back by itself.

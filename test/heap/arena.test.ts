@@ -118,7 +118,7 @@ describe("the 'purge' policy", () => {
   });
 
   test('purges automatically once empty pools reach the threshold', () => {
-    const h = makeHeap({ policy: 'purge', purgeThreshold: 1024 * 1024 });
+    const h = makeHeap({ policy: 'purge', purgeThreshold: 1024 * 1024, purgeDelay: 0 });
     const groups = fillArenas(h, 3);
     for (const g of groups) for (const p of g.slice(1)) h.free(p);
     const s = h.stats();

@@ -40,7 +40,7 @@ const NAMES = [
   'decommit',
   'purgeThreshold',
   'spanCache',
-  'idleDelay',
+  'purgeDelay',
   'hugePages',
   'debug',
 ] as const;
@@ -100,7 +100,7 @@ const STABLE: Record<Name, unknown> = {
   decommit: 'dontneed',
   purgeThreshold: 4 * MiB,
   spanCache: MiB,
-  idleDelay: 500,
+  purgeDelay: 250,
   hugePages: false,
   debug: false,
 };
@@ -350,7 +350,7 @@ interface ChildResult {
     stateFlags: number;
     purgeThresholdPools: number;
     spanCacheLimitPages: number;
-    idleDelay: number;
+    purgeDelay: number;
   } | null;
   churn: unknown;
 }
@@ -427,7 +427,7 @@ function expectHeapOf(r: ChildResult, first: HeapOptions, classNameOverride?: st
     statePolicy: { cpython: 0, purge: 1, never: 2 }[first.policy ?? 'purge'],
     purgeThresholdPools: hugePages ? 0xffffffff : Math.max(1, Math.ceil(purgeThreshold / g.poolSize)),
     spanCacheLimitPages: Math.floor((first.spanCache ?? MiB) / g.pageSize),
-    idleDelay: first.idleDelay ?? ((first.policy ?? 'purge') === 'purge' ? 500 : 0),
+    purgeDelay: first.purgeDelay ?? ((first.policy ?? 'purge') === 'purge' ? 250 : 0),
   });
   expect(r.readsAfter).toEqual(r.reads);
 }
@@ -541,7 +541,7 @@ const FLIPS: Record<Name, { base?: Record<string, unknown>; pairs: [unknown, unk
       [-4096, 4096],
     ],
   },
-  idleDelay: {
+  purgeDelay: {
     base: { reserve: RESERVE },
     pairs: [
       [0, 500],

@@ -171,7 +171,7 @@ describe.each(['dontneed', 'unmap'] as const)('decommit refused (%s)', (decommit
   });
 
   test('a purge: the refused pools stay free pools of their arena, the next purge takes them', () => {
-    const h = makeHeap({ decommit, purgeThreshold: 64 * KiB });
+    const h = makeHeap({ decommit, purgeThreshold: 64 * KiB, purgeDelay: 0 });
     const keep = h.malloc(16);
     const ps: number[] = [];
     for (let i = 0; i < 2000; i++) ps.push(h.malloc(256));
