@@ -6,6 +6,7 @@
  * trace in a process of its own.
  *
  *   npm run bench [-- TRACE...] [--reps N] [--samples N] [--out DIR] [--no-micro] [--thing-cap N] [--quick]
+ *   (--quick: one replay, 10 samples and no idle second: a check that everything runs, not a measurement)
  *
  * --quick shrinks the built-in traces a hundredfold and replays once: a smoke run, not a measurement.
  *
@@ -18,6 +19,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { startProgress } from '../lib/cli/progress';
+import { IDLE_MS } from '../lib/measure';
 import { writeLineChart } from '../lib/report/chart';
 import { markdownTable } from '../lib/report/format';
 import { loadTrace, type Trace } from '../lib/trace';
@@ -50,6 +52,8 @@ interface Options {
   micro: boolean;
   thingCap: number;
   quick: boolean;
+  /** Milliseconds of idle after free-all before the "after idle" reading (0 with --quick). */
+  idleMs: number;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -61,6 +65,7 @@ function parseArgs(argv: string[]): Options {
     micro: true,
     thingCap: 20_000,
     quick: false,
+    idleMs: IDLE_MS,
   };
   const num = (flag: string, v: string | undefined): number => {
     const n = Number(v);
@@ -79,6 +84,7 @@ function parseArgs(argv: string[]): Options {
       o.quick = true;
       o.reps = 1;
       o.samples = 10;
+      o.idleMs = 0;
     } else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
     else o.files.push(a);
   }
@@ -92,9 +98,16 @@ interface Job {
   micro: boolean;
 }
 
-function runJs(peer: JsPeer, job: Job, o: Options, reps: number, samples: number): PeerOutcome {
+function runJs(
+  peer: JsPeer,
+  job: Job,
+  o: Options,
+  reps: number,
+  samples: number,
+  idleMs: number,
+): PeerOutcome {
   const script = join(__dirname, 'run-peer.js');
-  const args = ['--expose-gc', script, peer, job.file, String(reps), String(samples)];
+  const args = ['--expose-gc', script, peer, job.file, String(reps), String(samples), String(idleMs)];
   if (peer === 'thing') args.push(String(o.thingCap));
   try {
     const out = execFileSync(process.execPath, args, {
@@ -126,6 +139,24 @@ function growth(r: PeerRun): { peak: number; after: number; returned: number | u
   return { peak, after, returned: peak > MiB ? returned : undefined };
 }
 
+/**
+ * The area under the RSS curve above the baseline, in MiB·s: over the sampled replay, its operations spread at the
+ * measured time per operation, then over the second of idle after free-all. An allocator that is fast because it
+ * keeps its memory shows it here, however it does on ns/op.
+ */
+function rssTimeArea(r: PeerRun): number {
+  let area = 0;
+  const tl = r.timeline;
+  for (let i = 1; i < tl.length; i++) {
+    const [op0, rss0] = tl[i - 1]!;
+    const [op1, rss1] = tl[i]!;
+    const seconds = ((op1 - op0) * r.nsPerOp) / 1e9;
+    area += ((rss0 + rss1) / 2 - r.rssBaseline) * seconds;
+  }
+  area += ((r.rssAfterFree + r.rssAfterIdle) / 2 - r.rssBaseline) * (r.idleMs / 1000);
+  return Math.max(0, area) / MiB;
+}
+
 function mibCell(bytes: number): string {
   return (bytes / MiB).toFixed(1);
 }
@@ -136,7 +167,7 @@ function traceTable(results: PeerOutcome[][]): string {
     const cpython = outcomes.find((o) => o.peer === CPYTHON && !isSkipped(o)) as PeerRun | undefined;
     for (const o of outcomes) {
       if (isSkipped(o)) {
-        rows.push([o.trace, o.peer, `skipped: ${o.skipped.split('\n')[0]}`, '', '', '', '']);
+        rows.push([o.trace, o.peer, `skipped: ${o.skipped.split('\n')[0]}`, '', '', '', '', '', '']);
         continue;
       }
       const g = growth(o);
@@ -149,14 +180,26 @@ function traceTable(results: PeerOutcome[][]): string {
         ratio,
         mibCell(g.peak),
         mibCell(g.after),
+        mibCell(o.rssAfterIdle - o.rssBaseline),
+        rssTimeArea(o).toFixed(2),
         g.returned === undefined ? '–' : `${g.returned.toFixed(0)}%`,
       ]);
     }
   }
   return markdownTable(
-    ['trace', 'allocator', 'ns/op', '× CPython', 'RSS peak (MiB)', 'after free-all (MiB)', 'returned'],
+    [
+      'trace',
+      'allocator',
+      'ns/op',
+      '× CPython',
+      'RSS peak (MiB)',
+      'after free-all (MiB)',
+      'after 1 s idle (MiB)',
+      'RSS×time (MiB·s)',
+      'returned',
+    ],
     rows,
-    [false, false, true, true, true, true, true],
+    [false, false, true, true, true, true, true, true, true],
   );
 }
 
@@ -219,11 +262,13 @@ async function main(): Promise<void> {
       for (const job of jobs) {
         const outcomes: PeerOutcome[] = [];
         const samples = job.micro ? 4 : o.samples;
+        // The micro-benchmarks' table has their times only: no idle second for them.
+        const idleMs = job.micro ? 0 : o.idleMs;
         for (const p of PEERS) {
           const outcome =
             p.kind === 'js'
-              ? runJs(p.id, job, o, o.reps, samples)
-              : await runNativePeer(p.id, job.trace, { reps: o.reps, samples });
+              ? runJs(p.id, job, o, o.reps, samples, idleMs)
+              : await runNativePeer(p.id, job.trace, { reps: o.reps, samples, idleMs });
           outcomes.push(outcome);
           bar.update(++done);
         }
@@ -246,7 +291,9 @@ async function main(): Promise<void> {
     const hugeRatios = ratiosOf(JS_PEERS['pymalloc-huge']);
     const lines = [
       `Measured on ${machine}; best of ${o.reps} replays per allocator and trace, each allocator in a process of its own.`,
-      'RSS columns are growth above the process baseline; "returned" is the share of that peak gone after freeing every block.',
+      'RSS columns are growth above the process baseline; "after 1 s idle" is one second after free-all with no call; ' +
+        '"RSS×time" is the area under that growth over one replay at the measured speed and that second; ' +
+        '"returned" is the share of the peak gone after freeing every block.',
       '',
       traceTable(traceResults),
     ];

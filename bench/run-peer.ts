@@ -2,7 +2,7 @@
  * Runs one allocator over one trace in a process of its own, so that its RSS is its own and the JIT sees one
  * allocator only, and prints a PeerRun as JSON on stdout. Started by bench/bench.ts:
  *
- *   node --expose-gc dist/bench/run-peer.js PEER TRACE REPS SAMPLES [CAP]
+ *   node --expose-gc dist/bench/run-peer.js PEER TRACE REPS SAMPLES IDLE_MS [CAP]
  *
  * PEER is 'pymalloc', 'pymalloc-huge' (2 MiB arenas on transparent huge pages), 'buffer' (Buffer.allocUnsafe),
  * 'uint8array' (new Uint8Array) or 'thing' (@thi.ng/malloc's MemPool). JavaScript peers "free" by dropping the reference; a full GC runs before each
@@ -10,7 +10,7 @@
  */
 import type { HeapOptions } from '../lib';
 import { checkHeapOptions } from '../lib/heap';
-import { measureReplay } from '../lib/measure';
+import { IDLE_MS, measureReplayAsync } from '../lib/measure';
 import { rssBytes } from '../lib/os';
 import { collectGarbage } from '../lib/report/gc';
 import { loadTrace, OP_FREE, OP_MALLOC, replay, type Trace, type TraceTarget } from '../lib/trace';
@@ -66,7 +66,7 @@ function replayRefs(
 }
 
 /** The sampled replay and the timed ones for a peer whose state is made by `fresh` and run by `run`. */
-function measureGeneric<S>(
+async function measureGeneric<S>(
   peer: string,
   trace: Trace,
   reps: number,
@@ -74,7 +74,8 @@ function measureGeneric<S>(
   fresh: () => S,
   run: (state: S, from: number, to: number) => void,
   freeAll: (state: S) => void,
-): Omit<PeerRun, 'trace'> {
+  idleMs: number,
+): Promise<Omit<PeerRun, 'trace'>> {
   const baseline = gcRss();
   const state = fresh();
   const timeline: Array<[number, number]> = [[0, baseline]];
@@ -91,6 +92,8 @@ function measureGeneric<S>(
   freeAll(state);
   const afterFree = gcRss();
   timeline.push([trace.length, afterFree]);
+  if (idleMs > 0) await new Promise<void>((resolve) => setTimeout(resolve, idleMs));
+  const afterIdle = idleMs > 0 ? gcRss() : afterFree;
   let best = Number.POSITIVE_INFINITY;
   for (let r = 0; r < reps; r++) {
     const st = fresh();
@@ -109,6 +112,8 @@ function measureGeneric<S>(
     rssPeak: Math.max(peak, end),
     rssEnd: end,
     rssAfterFree: afterFree,
+    rssAfterIdle: afterIdle,
+    idleMs,
     timeline,
   };
 }
@@ -134,6 +139,7 @@ export async function runPeer(
   reps: number,
   samples: number,
   cap?: number,
+  idleMs = IDLE_MS,
 ): Promise<PeerOutcome> {
   const name = trace.name.replace(/^.*[\\/]/, '');
   const capped = cap !== undefined && cap < trace.length ? cap : undefined;
@@ -153,7 +159,7 @@ export async function runPeer(
       }
       if (why !== undefined) return { peer: JS_PEERS[peer], trace: name, skipped: why };
     }
-    const m = measureReplay(t, { reps, samples, heap });
+    const m = await measureReplayAsync(t, { reps, samples, heap });
     result = {
       peer: JS_PEERS[peer],
       ops: m.ops,
@@ -162,11 +168,14 @@ export async function runPeer(
       rssPeak: Math.max(m.peak.rss, m.end.rss),
       rssEnd: m.end.rss,
       rssAfterFree: m.afterFree.rss,
+      // measure's own idle second (afterIdle); none asked for: the reading after free-all.
+      rssAfterIdle: (idleMs > 0 ? (m.afterIdle ?? m.afterFree) : m.afterFree).rss,
+      idleMs: idleMs > 0 ? IDLE_MS : 0,
       timeline: m.timeline.map((s) => [s.op, s.rss]),
     };
   } else if (peer === 'buffer' || peer === 'uint8array') {
     const alloc = peer === 'buffer' ? (n: number) => Buffer.allocUnsafe(n) : (n: number) => new Uint8Array(n);
-    result = measureGeneric(
+    result = await measureGeneric(
       JS_PEERS[peer],
       t,
       reps,
@@ -174,12 +183,13 @@ export async function runPeer(
       () => new Array<Uint8Array | undefined>(t.objects),
       (objs, from, to) => replayRefs(t, objs, alloc, from, to),
       (objs) => objs.fill(undefined),
+      idleMs,
     );
   } else {
     // @thi.ng/malloc is published as ES modules only.
     const { MemPool } = await import('@thi.ng/malloc');
     const size = Math.ceil((peakLiveBytes(t) * 2 + 16 * 2 ** 20) / 2 ** 20) * 2 ** 20;
-    result = measureGeneric(
+    result = await measureGeneric(
       JS_PEERS.thing,
       t,
       reps,
@@ -191,13 +201,14 @@ export async function runPeer(
         s.pool.release();
         s.ptrs.fill(0);
       },
+      idleMs,
     );
   }
   return { ...result, trace: name, ...(capped === undefined ? {} : { cappedAt: capped }) };
 }
 
 async function main(argv: string[]): Promise<void> {
-  const [peer, file, reps, samples, cap] = argv;
+  const [peer, file, reps, samples, idleMs, cap] = argv;
   if (!(peer in JS_PEERS))
     throw new Error(`unknown peer '${peer}' (expected ${Object.keys(JS_PEERS).join(', ')})`);
   const trace = await loadTrace(file);
@@ -207,6 +218,7 @@ async function main(argv: string[]): Promise<void> {
     Number(reps),
     Number(samples),
     cap === undefined ? undefined : Number(cap),
+    Number(idleMs),
   );
   process.stdout.write(`${JSON.stringify(run)}\n`);
 }

@@ -7,7 +7,8 @@
  *                   nothing but the trace allocates from them.
  *   -DPEER_GLIBC    the C library's malloc / realloc / free.
  *
- * Usage: harness TRACE.bin time REPS | timeline SAMPLES | stats
+ * Usage: harness TRACE.bin time REPS | timeline SAMPLES [IDLE_MS] | stats
+ *   (timeline also reports the RSS IDLE_MS, default 1000, after its free-all with no call: rssAfterIdle)
  *
  * The trace file is written by bench/peers/native.ts (little-endian, native layout):
  *   offset 0   char[8]  magic "PYMTRACE"
@@ -242,7 +243,7 @@ static int mode_time(const struct trace *t, void **ptrs, long reps) {
   return 0;
 }
 
-static int mode_timeline(const struct trace *t, void **ptrs, long samples) {
+static int mode_timeline(const struct trace *t, void **ptrs, long samples, long idle_ms) {
   if (samples < 1) samples = 1;
   long long baseline = rss_bytes();
   long long peak = baseline;
@@ -262,15 +263,20 @@ static int mode_timeline(const struct trace *t, void **ptrs, long samples) {
   long long end = rss_bytes();
   free_all(t, ptrs);
   long long after = rss_bytes();
-  printf(",[%zu,%lld]],\"rssPeak\":%lld,\"rssEnd\":%lld,\"rssAfterFree\":%lld}\n", t->length, after, peak, end,
-         after);
+  /* A pause with no call, as for the JavaScript peers: what the allocator gives back by itself. */
+  struct timespec idle = {idle_ms / 1000, (idle_ms % 1000) * 1000000L};
+  while (idle_ms > 0 && nanosleep(&idle, &idle) != 0) {
+  }
+  long long idled = rss_bytes();
+  printf(",[%zu,%lld]],\"rssPeak\":%lld,\"rssEnd\":%lld,\"rssAfterFree\":%lld,\"rssAfterIdle\":%lld}\n", t->length,
+         after, peak, end, after, idled);
   return 0;
 }
 
 int main(int argc, char **argv) {
   page_size = sysconf(_SC_PAGESIZE);
   if (argc < 3) {
-    fprintf(stderr, "usage: %s TRACE.bin time REPS | timeline SAMPLES | stats\n", argv[0]);
+    fprintf(stderr, "usage: %s TRACE.bin time REPS | timeline SAMPLES [IDLE_MS] | stats\n", argv[0]);
     return 2;
   }
   struct trace t;
@@ -283,7 +289,7 @@ int main(int argc, char **argv) {
   if (strcmp(mode, "time") == 0) {
     rc = mode_time(&t, ptrs, count < 1 ? 1 : count);
   } else if (strcmp(mode, "timeline") == 0) {
-    rc = mode_timeline(&t, ptrs, count);
+    rc = mode_timeline(&t, ptrs, count, argc > 4 ? strtol(argv[4], NULL, 10) : 1000);
   } else if (strcmp(mode, "stats") == 0) {
 #if defined(PEER_CPYTHON)
     replay(&t, ptrs, 0, t.length);

@@ -163,6 +163,7 @@ type TimeResult = Pick<PeerRun, 'ops' | 'nsPerOp' | 'rssBaseline' | 'rssPeak' | 
 interface TimelineResult {
   timeline: Array<[number, number]>;
   rssPeak: number;
+  rssAfterIdle: number;
 }
 
 /**
@@ -173,7 +174,7 @@ interface TimelineResult {
 export async function runNativePeer(
   peer: NativePeer,
   trace: Trace,
-  opts: { reps: number; samples?: number },
+  opts: { reps: number; samples?: number; idleMs?: number },
 ): Promise<PeerOutcome> {
   const name = NATIVE_PEER_NAMES[peer];
   const label = traceLabel(trace);
@@ -183,6 +184,7 @@ export async function runNativePeer(
   if (typeof preload === 'object') return { peer: name, trace: label, skipped: preload.skipped };
   const reps = Math.max(1, Math.floor(opts.reps));
   const samples = Math.max(1, Math.floor(opts.samples ?? 200));
+  const idleMs = Math.max(0, Math.floor(opts.idleMs ?? 1000));
   return withTraceFile(trace, async (file) => {
     const time = JSON.parse(await runHarness(exe, file, ['time', String(reps)], preload)) as TimeResult & {
       mallocFrom?: string;
@@ -193,7 +195,7 @@ export async function runNativePeer(
       );
     }
     const tl = JSON.parse(
-      await runHarness(exe, file, ['timeline', String(samples)], preload),
+      await runHarness(exe, file, ['timeline', String(samples), String(idleMs)], preload),
     ) as TimelineResult;
     const run: PeerRun = {
       peer: name,
@@ -204,6 +206,8 @@ export async function runNativePeer(
       rssPeak: Math.max(time.rssPeak, time.rssEnd),
       rssEnd: time.rssEnd,
       rssAfterFree: time.rssAfterFree,
+      rssAfterIdle: tl.rssAfterIdle,
+      idleMs,
       timeline: tl.timeline,
     };
     return run;

@@ -15,6 +15,10 @@ export interface PeerRun {
   rssPeak: number;
   rssEnd: number;
   rssAfterFree: number;
+  /** Process RSS `idleMs` after that free-all with no call: what the allocator gave back by itself. */
+  rssAfterIdle: number;
+  /** The idle of rssAfterIdle, ms (1000 in a measurement; 0 in a quick run, when it equals rssAfterFree). */
+  idleMs: number;
   /** RSS samples during one (untimed) replay: [operation index, RSS bytes]; the last sample is after free-all. */
   timeline: Array<[number, number]>;
   /** Operations actually replayed when the peer is capped (e.g. @thi.ng/malloc); absent when it ran the whole trace. */
