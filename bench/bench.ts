@@ -134,8 +134,10 @@ function fmtNs(ns: number): string {
 function growth(r: PeerRun): { peak: number; after: number; returned: number | undefined } {
   const peak = r.rssPeak - r.rssBaseline;
   const after = r.rssAfterFree - r.rssBaseline;
-  // RSS can end a little above its peak (the collector's own pages): that returned nothing, not a negative share.
-  const returned = Math.max(0, (100 * (r.rssPeak - r.rssAfterFree)) / peak);
+  // What went back by the end: after the idle second (an allocator that returns memory after a delay gets the
+  // credit only once it has). RSS can end a little above its peak (the collector's own pages): that returned
+  // nothing, not a negative share.
+  const returned = Math.max(0, (100 * (r.rssPeak - r.rssAfterIdle)) / peak);
   return { peak, after, returned: peak > MiB ? returned : undefined };
 }
 
@@ -293,7 +295,7 @@ async function main(): Promise<void> {
       `Measured on ${machine}; best of ${o.reps} replays per allocator and trace, each allocator in a process of its own.`,
       'RSS columns are growth above the process baseline; "after 1 s idle" is one second after free-all with no call; ' +
         '"RSS×time" is the area under that growth over one replay at the measured speed and that second; ' +
-        '"returned" is the share of the peak gone after freeing every block.',
+        '"returned" is the share of the peak gone one second after freeing every block.',
       '',
       traceTable(traceResults),
     ];

@@ -4,8 +4,10 @@
  * and after freeing every block still live, plus the heap's statistics at the end of the trace and at its peak.
  * `pymalloc replay`, `pymalloc tune` and `npm run bench` are built on it.
  *
- * The timed replays run on one heap, freeing every block still live between them (untimed), after one untimed
- * warm-up replay: the way the C harness drives CPython's process-wide pymalloc, so the two compare fairly. They
+ * The timed replays run on one heap, freeing every block still live between them (untimed), after untimed
+ * warm-up replays (at least one, and at least WARM_UP_OPS operations: V8 compiles the replay loop and the fast
+ * paths in tiers, and on a short trace the second and third replays still ran 1.5-2x slower than the fifth): the
+ * way the C harness drives CPython's process-wide pymalloc, so the two compare fairly. They
  * run before any heap of the measurement is destroyed: destroying a heap detaches its ArrayBuffer, and from the
  * first detached buffer on V8 adds a check to every typed-array access in the process (about 2.5 ns per
  * operation here), which would penalise whatever is timed later. No clock is read inside a replay.
@@ -96,6 +98,9 @@ export interface TimedReplays {
  */
 const IDLE = 'idle';
 type Step = typeof IDLE | undefined;
+/** Operations the untimed warm-up replays run at least (whole replays: at least one). */
+export const WARM_UP_OPS = 3_000_000;
+
 /** How long `afterIdle` waits after free-all, in ms. */
 export const IDLE_MS = 1000;
 
@@ -134,8 +139,10 @@ function* timing(
   const runs: number[] = [];
   try {
     const ptrs = new Uint32Array(trace.objects);
-    replay(heap, trace, ptrs);
-    freeAll(heap, ptrs);
+    for (let done = 0; done === 0 || (done < WARM_UP_OPS && trace.length > 0); done += trace.length) {
+      replay(heap, trace, ptrs);
+      freeAll(heap, ptrs);
+    }
     for (let r = 0; r < reps; r++) {
       yield;
       const t0 = process.hrtime.bigint();
@@ -153,7 +160,7 @@ function* timing(
   return { heap, runs };
 }
 
-/** One untimed warm-up replay, then `reps` timed replays on the same heap, each followed by an untimed free-all. */
+/** Untimed warm-up replays, then `reps` timed replays on the same heap, each followed by an untimed free-all. */
 export function timeReplays(
   trace: Trace,
   heapOptions: HeapOptions | undefined,

@@ -167,11 +167,10 @@ export function formatReplayReport(r: ReplayReport): string {
   ];
   const grown = r.peak.heapResident - r.baseline.heapResident;
   if (grown > 0) {
-    const back = r.peak.heapResident - r.afterFree.heapResident;
-    lines.push(
-      '',
-      `returned ${((100 * back) / grown).toFixed(1)}% of the heap's peak resident memory after free-all`,
-    );
+    const pct = (p: { heapResident: number }) =>
+      ((100 * (r.peak.heapResident - p.heapResident)) / grown).toFixed(1);
+    lines.push('', `returned ${pct(r.afterFree)}% of the heap's peak resident memory after free-all`);
+    if (r.afterIdle !== undefined) lines.push(`and ${pct(r.afterIdle)}% one second later, with no call`);
   }
   return lines.join('\n');
 }
