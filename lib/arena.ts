@@ -446,6 +446,29 @@ export function isPurged(h: HeapCore, address: number, index: number): boolean {
   return (h.u32[pm + (index >>> 5)] & (1 << (index & 31))) !== 0;
 }
 
+/**
+ * A bound on a walk of usable_arenas, which trusts the heap's memory: a program can write anything there through
+ * a view, and a cycle would make the walk (in the delayed return's timer, say) go round for ever. More steps than
+ * the arena table has objects throw ERR_PYMALLOC_CORRUPT, which the timer reports as a warning.
+ */
+function arenaWalk(h: HeapCore, what: string): { step(): void; corrupt(why: string): never } {
+  const max = heap_state_get_maxarenas(h, S);
+  let steps = 0;
+  const corrupt = (why: string): never => {
+    throw codedError(
+      Error,
+      'ERR_PYMALLOC_CORRUPT',
+      `pymalloc: ${what}: the heap's metadata is corrupt (${why}); heap.check() names what is wrong`,
+    );
+  };
+  return {
+    step() {
+      if (++steps > max) corrupt('usable_arenas holds more arenas than the arena table');
+    },
+    corrupt,
+  };
+}
+
 /** Per purge: the bits of the pools being purged in one arena (purgemap's shape); all zero between calls. */
 let purgeScratch = new Uint32Array(0);
 
@@ -468,13 +491,18 @@ export function purgeFreePools(h: HeapCore): number {
   if (purgeScratch.length < words) purgeScratch = new Uint32Array(words);
   const fresh = purgeScratch;
   let purged = 0;
+  const walk = arenaWalk(h, 'purge');
   for (let ao = heap_state_get_usable_arenas(h, S); ao !== 0; ao = arena_object_get_nextarena(h, ao)) {
+    walk.step();
     let pool = arena_object_get_freepools(h, ao);
     if (pool === 0) continue;
     const address = arenaAddress(h, ao);
     const pm = (h.meta.purgemap >>> 2) + (address >>> g.arenaBits) * words;
-    for (; pool !== 0; pool = pool_header_get_nextpool(h, pool)) {
+    for (let n = 0; pool !== 0; pool = pool_header_get_nextpool(h, pool)) {
       const index = (pool - address) >>> poolBits;
+      // A pool outside its arena, or more pools than an arena holds (a cycle): the metadata was overwritten.
+      if (index >= g.poolsPerArena || ++n > g.poolsPerArena)
+        walk.corrupt('an arena lists a pool it does not hold');
       fresh[index >>> 5] |= 1 << (index & 31);
     }
     // Runs of consecutive pools, in address order: [start, i) is the current run. A run given back is marked
@@ -538,7 +566,9 @@ function keepRefusedPools(h: HeapCore, ao: number, address: number, keep: Uint32
  */
 export function releaseFreeArenas(h: HeapCore, keepOne = false): number {
   let released = 0;
+  const walk = arenaWalk(h, 'release');
   for (let ao = heap_state_get_usable_arenas(h, S); ao !== 0; ) {
+    walk.step();
     const next = arena_object_get_nextarena(h, ao);
     const nf = arena_object_get_nfreepools(h, ao);
     // keepOne: the last of usable_arenas stays, free or not (CPython's guard against thrashing).

@@ -73,7 +73,17 @@ function giveBack(h: HeapCore, busy: boolean): void {
   } else {
     h.purgeDeadline = 0;
   }
-  h.purgeGiveBack?.(busy);
+  try {
+    h.purgeGiveBack?.(busy);
+  } catch (err) {
+    // Only a heap whose metadata the program overwrote gets here (the OS's refusals are noted, not thrown). An
+    // exception from the timer would end the process, and from a free that has done its work, mislead: the heap
+    // keeps its free memory and says so once.
+    h.warnOnce(
+      'PYMALLOC_PURGE_FAILED',
+      `pymalloc: the delayed return failed: ${(err as Error)?.message ?? String(err)}; the heap keeps its free memory`,
+    );
+  }
 }
 
 /** Nothing pending any more (trim() gave everything back): the next freeing starts a new delay. */

@@ -157,3 +157,16 @@ test('the timer keeps neither the process alive nor a dropped heap from being co
   // The child armed a 60 s timer and ended at once; its dropped heap was collected first.
   expect(JSON.parse(r.stdout)).toEqual({ collected: true });
 });
+
+test('the timer survives a heap whose metadata the program overwrote: a warning, not a crash or a hang', () => {
+  const child = join(__dirname, 'fixtures', 'delay-corrupt-child.js');
+  const lib = join(__dirname, '..', '..', 'dist', 'lib');
+  const r = spawnSync(process.execPath, [child, lib], { encoding: 'utf8', timeout: 30_000 });
+  expect({ status: r.status, signal: r.signal }).toEqual({ status: 0, signal: null });
+  expect(JSON.parse(r.stdout)).toEqual({
+    alive: true,
+    warnings: ['PYMALLOC_PURGE_FAILED'],
+    trim: 'ERR_PYMALLOC_CORRUPT',
+  });
+  expect(r.stderr).toMatch(/pymalloc: the delayed return failed: .*corrupt.*heap\.check\(\)/);
+});
