@@ -14,7 +14,8 @@ export class LayoutError extends Error {
 }
 
 /**
- * A description that is right, but that the compiler has no model of on one target (bitfields on mingw): the
+ * A description that is right, but that the compiler has no model of on one target (none today: bitfields on
+ * mingw were the last, and are modelled now; the CLI still handles it for the next one): the
  * header can leave that target out (its first comment lists the targets it checks, and compiling it for a
  * target not listed stops with an #error that PYM_LAYOUT_NO_TARGET_CHECK turns off) rather than assert a wrong
  * layout.

@@ -8,14 +8,15 @@
  *   record size       = end of last member (largest member for unions) rounded up to record alignment
  * and, on `packing: 'msvc'` targets, the untagged records declared inside a packed record are packed too.
  * `pack(N)` caps member alignments at N (gcc/clang: also a field's `align`; MSVC: not) and, like the pragma,
- * applies to the untagged records inside. Bitfields follow the target's `bitfields` rule (codegen/abi.ts);
+ * applies to the untagged records inside. Bitfields follow the target's `bitfields` rule (codegen/abi.ts:
+ * System V, MSVC, or mingw's ms_struct, each checked against clang's record layouts);
  * a flexible array member adds its alignment but no size. Members and records with `targets` exist only on
  * those targets; `packedOn` packs a record on some targets only.
  *
  * Every check on names and shapes lives here too, so every entry point (DSL, JSON, CLI) gets the same errors.
  */
 import { TARGET_NAMES, type Target } from './abi';
-import { LayoutError, UnmodelledError } from './errors';
+import { LayoutError } from './errors';
 import type {
   EnumType,
   Field,
@@ -734,12 +735,22 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
     let msLast = false;
     let msUnit = 0;
     let msRemaining = 0;
+    // ms_struct state (clang's ItaniumRecordLayoutBuilder with -mms-bitfields): the size in bits of the open
+    // storage unit's type (0: none open) and how many of its bits are still free.
+    let unitBits = 0;
+    let unfilled = 0;
+    // Where the next member may start (`endBits`, clang's data size) can move back on ms_struct (a zero-width
+    // bitfield under pack(N), below); the record's size is the furthest it ever reached.
+    let sizeBits = 0;
     const endBytes = () => Math.ceil(endBits / 8);
     const place = (size: number, align: number): number => {
       const offset = union ? 0 : roundUp(endBytes(), align);
       endBits = union ? Math.max(endBits, size * 8) : (offset + size) * 8;
+      sizeBits = Math.max(sizeBits, endBits);
       maxAlign = Math.max(maxAlign, align);
       msLast = false;
+      unitBits = 0;
+      unfilled = 0;
       return offset;
     };
     /** Alignment of a member whose type aligns to `natural` and demands `req` (MSVC), field attr `fa`. */
@@ -798,15 +809,47 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
         const w = f.bits;
         let bitOffset: number;
         let align: number;
-        // The bitfield rule is the target's own. mingw's (GCC's ms_struct: MSVC's units under GCC's packing and
-        // attributes) differs from both in ways not modelled yet: refuse rather than assert a wrong layout.
-        if (target.bitfields === 'msvc' && target.packing === 'gnu')
-          throw new UnmodelledError(
-            `${path}.${f.name}`,
-            target.name,
-            `bitfields are not modelled on ${target.name} (GCC's ms_struct layout) yet; limit the record or member to other targets with "targets"`,
-          );
-        if (target.bitfields === 'msvc') {
+        if (target.bitfields === 'ms_struct') {
+          // GCC's ms_struct as clang lays it out (-mms-bitfields, the default for MinGW): MSVC's storage
+          // units, under GCC's attributes. A bitfield's alignment is its type's size: `packed` does not lower
+          // it, pack(N) caps it except for a zero-width bitfield, and it counts for the record's alignment
+          // even when unnamed; in a union it counts for nothing (a bitfield there gives only its unit's size).
+          // (ms_struct also aligns every scalar member to its size, which on x86_64 it already is.)
+          const typeBits = unitSize * 8;
+          let alignBits = typeBits;
+          if (unitBits !== typeBits || unfilled < w) {
+            // The open unit (if any) is closed. A zero-width bitfield that does not follow a bitfield of
+            // any size is ignored (it aligns to one bit: nothing).
+            if (unitBits === 0 && w === 0) alignBits = 1;
+            unitBits = 0;
+            unfilled = 0;
+          }
+          if (w !== 0 && pack !== undefined) alignBits = Math.min(alignBits, pack * 8);
+          if (union) alignBits = 1;
+          bitOffset = union ? 0 : endBits - unfilled;
+          if (w === 0 || w > unfilled) {
+            bitOffset = roundUp(bitOffset, alignBits);
+            unfilled = 0;
+          }
+          if (union) endBits = Math.max(endBits, w === 0 ? 8 : typeBits);
+          else if (w !== 0) {
+            if (unfilled === 0) {
+              endBits = bitOffset + typeBits;
+              unfilled = typeBits;
+            }
+            unfilled -= w;
+            unitBits = typeBits;
+          } else {
+            // A zero-width bitfield ends the unit where it lands, aligned to its type's size: under pack(N)
+            // the unit may have started below that boundary, and then what follows starts inside it.
+            endBits = roundUp(bitOffset, 8);
+            unfilled = 0;
+            unitBits = 0;
+          }
+          sizeBits = Math.max(sizeBits, endBits);
+          align = Math.max(1, Math.floor(alignBits / 8));
+          maxAlign = Math.max(maxAlign, align);
+        } else if (target.bitfields === 'msvc') {
           align = packed ? 1 : pack !== undefined ? Math.min(typeAlign, pack) : typeAlign;
           if (w === 0) {
             if (msLast) {
@@ -910,7 +953,7 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
       }
     }
     const align = Math.max(maxAlign, rec.align ?? 1);
-    const size = roundUp(endBytes(), align);
+    const size = roundUp(Math.ceil(Math.max(sizeBits, endBits) / 8), align);
     if (size > maxSize) throw tooLarge(path, size);
     // Nesting by value, through named records too (the walks above count only what one visit recursed into).
     const depth = 1 + Math.max(0, ...members.map((m) => (m.record ? (depths.get(m.record) ?? 0) : 0)));

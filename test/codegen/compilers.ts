@@ -56,3 +56,54 @@ export function compileFor(
     output: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}`,
   };
 }
+
+/** One record as clang lays it out: size and alignment in bits, the bit offset of every field. */
+export interface Dumped {
+  size: number;
+  align: number;
+  offsets: number[];
+}
+
+/** Parses `-fdump-record-layouts-simple`: record name or line → size, alignment, field offsets (bits). */
+export function parseDump(text: string): Map<string, Dumped> {
+  const out = new Map<string, Dumped>();
+  const blocks = text.split('*** Dumping AST Record Layout').slice(1);
+  for (const b of blocks) {
+    const type = /Type: (.*)/.exec(b)?.[1] ?? '';
+    const at = /\((?:unnamed|anonymous) at [^)]*:(\d+):\d+\)$/.exec(type);
+    const key = at ? `line ${at[1]}` : type.replace(/^(struct|union) /, '');
+    const size = Number(/\n\s*Size:(\d+)/.exec(b)?.[1]);
+    const align = Number(/Alignment:(\d+)/.exec(b)?.[1]);
+    const offsets = (/FieldOffsets: \[([^\]]*)\]/.exec(b)?.[1] ?? '')
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x !== '')
+      .map(Number);
+    out.set(key, { size, align, offsets });
+  }
+  return out;
+}
+
+/** Compiles `source` with clang for `triple`, dumping every record layout it computes (`Dumped`, parsed by parseDump). */
+export function clangDump(header: string, triple: string): { ok: boolean; output: string; dump: string } {
+  const dir = scratchDir();
+  const file = join(dir, 'model.c');
+  writeFileSync(file, header);
+  const r = spawnSync(
+    'clang',
+    [
+      `--target=${triple}`,
+      '-ffreestanding',
+      '-std=c11',
+      '-Wall',
+      '-Wextra',
+      '-Werror',
+      '-fsyntax-only',
+      '-Xclang',
+      '-fdump-record-layouts-simple',
+      file,
+    ],
+    { encoding: 'utf8', maxBuffer: 1 << 30 },
+  );
+  return { ok: r.status === 0, output: r.stderr ?? '', dump: r.stdout ?? '' };
+}
