@@ -23,11 +23,10 @@
  *   straddle); on AAPCS targets (Arm, AArch64) unnamed bitfields, zero-width ones included, raise the record's
  *   alignment to their type's, elsewhere they do not. `msvc` opens a new storage unit of the declared type's
  *   size whenever that size changes or the unit is full, and ignores a zero-width bitfield that does not follow
- *   a bitfield. `ms_struct` is that rule under GCC's attributes, as clang (14, which the tests run) lays it
- *   out: a unit aligns to its type's size, which `packed` does not lower and pack(N) caps except for a
- *   zero-width bitfield; unnamed bitfields count for the record's alignment; in a union a bitfield gives its
- *   unit's size and no alignment. GCC itself (and clang from 23, for `packed`) differs there: see
- *   docs/layout.md.
+ *   a bitfield. `ms_struct` is that rule under GCC's attributes, as GCC for mingw (12) and clang (14) both lay
+ *   it out: a unit aligns to its type's size, capped by pack(N); unnamed bitfields count for the record's
+ *   alignment. The shapes where the two differ (bitfields wider than a byte in packed records and unions, a
+ *   zero-width bitfield after a bitfield under a smaller pack(N)) are refused: refuseMsStruct in layout.ts.
  * - s390x is big-endian; every other target is little-endian (the accessors follow `endian`).
  * - The `cGuard`s are mutually exclusive: x32 defines `__x86_64__` too, so x86_64's guard requires `__LP64__`;
  *   mingw defines `_WIN64` but not `_MSC_VER`. test/codegen/targets.test.ts checks that each triple's

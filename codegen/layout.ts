@@ -9,14 +9,15 @@
  * and, on `packing: 'msvc'` targets, the untagged records declared inside a packed record are packed too.
  * `pack(N)` caps member alignments at N (gcc/clang: also a field's `align`; MSVC: not) and, like the pragma,
  * applies to the untagged records inside. Bitfields follow the target's `bitfields` rule (codegen/abi.ts:
- * System V, MSVC, or mingw's ms_struct, each checked against clang's record layouts);
+ * System V, MSVC, or mingw's ms_struct, each checked against clang's record layouts, and ms_struct against GCC
+ * for mingw too, which lays three shapes out otherwise: those are refused, see refuseMsStruct);
  * a flexible array member adds its alignment but no size. Members and records with `targets` exist only on
  * those targets; `packedOn` packs a record on some targets only.
  *
  * Every check on names and shapes lives here too, so every entry point (DSL, JSON, CLI) gets the same errors.
  */
 import { TARGET_NAMES, type Target } from './abi';
-import { LayoutError } from './errors';
+import { LayoutError, UnmodelledError } from './errors';
 import type {
   EnumType,
   Field,
@@ -286,6 +287,60 @@ interface Inherited {
   readonly pack: number | undefined;
 }
 const NOT_INHERITED: Inherited = { packed: false, pack: undefined };
+
+/**
+ * The ms_struct shapes (mingw, x86_64-windows-gnu) whose rules differ between GCC for mingw and clang: refused
+ * rather than laid out one compiler's way, since a header must hold for both. Measured with
+ * x86_64-w64-mingw32-gcc 12 and clang 14 (test/codegen/mingw-gcc.test.ts shows each with both compilers):
+ * - a bitfield of a type wider than a byte in a packed record (a zero-width one too, unless it follows a
+ *   non-bitfield, which both ignore): GCC starts its unit at the next byte with no alignment, clang at the
+ *   next multiple of its type's size (clang 23 changes to GCC's way);
+ * - a bitfield of a type wider than a byte, not zero-width, in a union: GCC gives the union the type's
+ *   alignment, clang none;
+ * - a zero-width bitfield right after a bitfield under pack(N), N below its type's size: GCC aligns it to N,
+ *   clang to its type's size.
+ * With a one-byte type the two agree (the alignment is 1 either way), and so they do for everything else.
+ */
+function refuseMsStruct(
+  memberPath: string,
+  target: Target,
+  at: {
+    readonly width: number;
+    readonly packed: boolean;
+    readonly union: boolean;
+    readonly pack: number | undefined;
+    /** The member before is a bitfield, not zero-width (a storage unit is open). */
+    readonly afterBitfield: boolean;
+    readonly unitSize: number;
+  },
+): void {
+  const wide = at.unitSize > 1;
+  const type = `${at.unitSize === 8 ? 'an' : 'a'} ${at.unitSize}-byte type`;
+  let shape: string;
+  let how: string;
+  if (at.packed && wide && (at.width > 0 || at.afterBitfield)) {
+    shape = `a bitfield of ${type} in a packed record`;
+    how = `GCC starts its unit at the next byte with no alignment, clang at the next multiple of ${at.unitSize}`;
+  } else if (at.union && wide && at.width > 0) {
+    shape = `a bitfield of ${type} in a union`;
+    how = `GCC gives the union the type's alignment, clang gives it none`;
+  } else if (
+    !at.union &&
+    at.width === 0 &&
+    at.afterBitfield &&
+    at.pack !== undefined &&
+    at.pack < at.unitSize
+  ) {
+    shape = `a zero-width bitfield of ${type} after a bitfield under pack(${at.pack})`;
+    how = `GCC aligns it to ${at.pack}, clang to ${at.unitSize}`;
+  } else return;
+  throw new UnmodelledError(
+    memberPath,
+    target.name,
+    `${shape} is not modelled on ${target.name}: gcc and clang lay it out differently there (${how}); ` +
+      'limit the record or member to other targets with "targets"',
+  );
+}
 
 /** Computes the layout of every declaration reachable from `roots` on `target`. */
 export function computeLayout(roots: readonly NamedType[], target: Target): Layout {
@@ -739,6 +794,8 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
     // storage unit's type (0: none open) and how many of its bits are still free.
     let unitBits = 0;
     let unfilled = 0;
+    // ms_struct: whether the member laid out last is a bitfield, not zero-width (the refusals need it).
+    let lastBitfield = false;
     // Where the next member may start (`endBits`, clang's data size) can move back on ms_struct (a zero-width
     // bitfield under pack(N), below); the record's size is the furthest it ever reached.
     let sizeBits = 0;
@@ -751,6 +808,7 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
       msLast = false;
       unitBits = 0;
       unfilled = 0;
+      lastBitfield = false;
       return offset;
     };
     /** Alignment of a member whose type aligns to `natural` and demands `req` (MSVC), field attr `fa`. */
@@ -810,11 +868,22 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
         let bitOffset: number;
         let align: number;
         if (target.bitfields === 'ms_struct') {
-          // GCC's ms_struct as clang lays it out (-mms-bitfields, the default for MinGW): MSVC's storage
-          // units, under GCC's attributes. A bitfield's alignment is its type's size: `packed` does not lower
-          // it, pack(N) caps it except for a zero-width bitfield, and it counts for the record's alignment
-          // even when unnamed; in a union it counts for nothing (a bitfield there gives only its unit's size).
-          // (ms_struct also aligns every scalar member to its size, which on x86_64 it already is.)
+          refuseMsStruct(`${path}.${f.name}`, target, {
+            width: w,
+            packed,
+            union,
+            pack,
+            afterBitfield: lastBitfield,
+            unitSize,
+          });
+          lastBitfield = w !== 0;
+          // GCC's ms_struct (-mms-bitfields, the default for MinGW): MSVC's storage units, under GCC's
+          // attributes. The shapes GCC and clang lay out differently are refused first; what follows is
+          // clang's rule, which GCC shares for every other shape. A bitfield's alignment is its type's size:
+          // `packed` does not lower it, pack(N) caps it except for a zero-width bitfield, and it counts for the
+          // record's alignment even when unnamed; in a union it counts for nothing (a bitfield there gives
+          // only its unit's size). (ms_struct also aligns every scalar member to its size, which on x86_64 it
+          // already is.)
           const typeBits = unitSize * 8;
           let alignBits = typeBits;
           if (unitBits !== typeBits || unfilled < w) {

@@ -107,3 +107,56 @@ export function clangDump(header: string, triple: string): { ok: boolean; output
   );
   return { ok: r.status === 0, output: r.stderr ?? '', dump: r.stdout ?? '' };
 }
+
+/** GCC for mingw (Debian's gcc-mingw-w64-x86-64), which lays some ms_struct bitfields out otherwise than clang. */
+export const MINGW_GCC = 'x86_64-w64-mingw32-gcc';
+export const HAVE_MINGW_GCC = have(MINGW_GCC);
+
+/** Compiles C `source` (C11, syntax only, warnings as errors) with GCC for mingw. */
+export function compileMingwGcc(source: string): CompileResult {
+  const dir = scratchDir();
+  const file = join(dir, 'check.c');
+  writeFileSync(file, source);
+  const r = spawnSync(MINGW_GCC, ['-std=c11', '-Wall', '-Wextra', '-Werror', '-fsyntax-only', file], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 30,
+  });
+  return {
+    ok: r.status === 0,
+    output: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}`,
+  };
+}
+
+/**
+ * The values of integer constant expressions (`sizeof`, `_Alignof`, `offsetof`) as a compiler computes them
+ * after `source`: they are compiled into an array and read back from the assembly (no linking, nothing run),
+ * so a cross compiler can say what its target lays out. `compiler` is the command and its first arguments.
+ */
+export function constantsOf(compiler: readonly string[], source: string, exprs: readonly string[]): number[] {
+  const dir = scratchDir();
+  const file = join(dir, 'constants.c');
+  writeFileSync(
+    file,
+    `${source}\n#include <stddef.h>\nconst unsigned long long pym_constants[] = {${exprs.map((e) => `1 + (${e})`).join(', ')}};\n`,
+  );
+  const r = spawnSync(compiler[0]!, [...compiler.slice(1), '-std=c11', '-O1', '-S', '-o', '-', file], {
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`${compiler.join(' ')} failed:\n${r.stderr}${r.error ?? ''}`);
+  const values: number[] = [];
+  let inside = false;
+  for (const line of r.stdout.split('\n')) {
+    if (/^_?pym_constants:/.test(line)) inside = true;
+    else if (inside) {
+      const m = /^\s+\.quad\s+(\d+)\b/.exec(line);
+      // Each is compiled as 1 + the value, so that none is 0 (a compiler may write zeros as `.zero`).
+      if (m) values.push(Number(m[1]) - 1);
+      else if (!/^\s+\./.test(line) || values.length === exprs.length) break;
+    }
+  }
+  if (values.length !== exprs.length)
+    throw new Error(
+      `${compiler.join(' ')}: read ${values.length} of ${exprs.length} constants:\n${r.stdout}`,
+    );
+  return values;
+}
