@@ -8,8 +8,9 @@
  * - x86_64-windows-msvc (LLP64): `long` is 4 bytes; packing is `#pragma pack(1)`, which also packs the
  *   untagged records declared inside the packed one (GCC's attribute does not).
  * - i686-windows-msvc and x86_64-linux-gnux32 are ILP32 but align 64-bit members to 8 (unlike i386 System V).
- * - x86_64-windows-gnu (mingw) is LLP64 like MSVC and lays out bitfields by MSVC's rule (gcc's ms_struct
- *   default there), but packs with GCC's attribute (`packing: 'gnu'`) and has `__int128` and an x87 long double.
+ * - x86_64-windows-gnu (mingw) is LLP64 like MSVC, lays out bitfields by GCC's ms_struct rule (the default
+ *   there, `-mms-bitfields`), packs with GCC's attribute (`packing: 'gnu'`) and has `__int128` and an x87
+ *   long double.
  * - `char` is signed on x86, wasm, Windows and Apple (also Apple arm64); unsigned on Linux ARM, RISC-V, POWER
  *   and s390x (this only changes the TypeScript accessors).
  * - `long double`: 16/16 (x87 80-bit padded) on x86_64, 12/4 on i386, 16/16 binary128 on aarch64 Linux and
@@ -22,7 +23,10 @@
  *   straddle); on AAPCS targets (Arm, AArch64) unnamed bitfields, zero-width ones included, raise the record's
  *   alignment to their type's, elsewhere they do not. `msvc` opens a new storage unit of the declared type's
  *   size whenever that size changes or the unit is full, and ignores a zero-width bitfield that does not follow
- *   a bitfield.
+ *   a bitfield. `ms_struct` is that rule under GCC's attributes, as GCC for mingw (12) and clang (14) both lay
+ *   it out: a unit aligns to its type's size, capped by pack(N); unnamed bitfields count for the record's
+ *   alignment. The shapes where the two differ (bitfields wider than a byte in packed records and unions, a
+ *   zero-width bitfield after a bitfield under a smaller pack(N)) are refused: refuseMsStruct in layout.ts.
  * - s390x is big-endian; every other target is little-endian (the accessors follow `endian`).
  * - The `cGuard`s are mutually exclusive: x32 defines `__x86_64__` too, so x86_64's guard requires `__LP64__`;
  *   mingw defines `_WIN64` but not `_MSC_VER`. test/codegen/targets.test.ts checks that each triple's
@@ -68,7 +72,7 @@ export interface Target {
   /** Scalars the target's C compilers do not have (`__int128` on 32-bit targets and MSVC). */
   readonly unsupported: readonly ScalarName[];
   /** Bitfield allocation rule (see the top of this file). */
-  readonly bitfields: 'sysv' | 'msvc';
+  readonly bitfields: 'sysv' | 'msvc' | 'ms_struct';
   /** `sysv` only: unnamed bitfields raise the record's alignment to their type's (AAPCS). */
   readonly unnamedBitfieldsAlign: boolean;
 }
@@ -321,7 +325,7 @@ const TARGET_LIST: readonly Target[] = [
         2,
         false,
         true,
-        'msvc',
+        'ms_struct',
         false,
       ],
       [

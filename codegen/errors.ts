@@ -14,10 +14,10 @@ export class LayoutError extends Error {
 }
 
 /**
- * A description that is right, but that the compiler has no model of on one target (bitfields on mingw): the
- * header can leave that target out (its first comment lists the targets it checks, and compiling it for a
- * target not listed stops with an #error that PYM_LAYOUT_NO_TARGET_CHECK turns off) rather than assert a wrong
- * layout.
+ * A description that is right, but that the compiler has no model of on one target (`target`): on mingw, the
+ * bitfield shapes GCC and clang lay out differently (refuseMsStruct in layout.ts). The header can leave that
+ * target out (a comment lists the targets it checks, and compiling it for a target not listed stops with an
+ * #error that PYM_LAYOUT_NO_TARGET_CHECK turns off) rather than assert a layout wrong for one compiler.
  */
 export class UnmodelledError extends LayoutError {
   readonly target: string;

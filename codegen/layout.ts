@@ -8,7 +8,9 @@
  *   record size       = end of last member (largest member for unions) rounded up to record alignment
  * and, on `packing: 'msvc'` targets, the untagged records declared inside a packed record are packed too.
  * `pack(N)` caps member alignments at N (gcc/clang: also a field's `align`; MSVC: not) and, like the pragma,
- * applies to the untagged records inside. Bitfields follow the target's `bitfields` rule (codegen/abi.ts);
+ * applies to the untagged records inside. Bitfields follow the target's `bitfields` rule (codegen/abi.ts:
+ * System V, MSVC, or mingw's ms_struct, each checked against clang's record layouts, and ms_struct against GCC
+ * for mingw too, which lays three shapes out otherwise: those are refused, see refuseMsStruct);
  * a flexible array member adds its alignment but no size. Members and records with `targets` exist only on
  * those targets; `packedOn` packs a record on some targets only.
  *
@@ -285,6 +287,60 @@ interface Inherited {
   readonly pack: number | undefined;
 }
 const NOT_INHERITED: Inherited = { packed: false, pack: undefined };
+
+/**
+ * The ms_struct shapes (mingw, x86_64-windows-gnu) whose rules differ between GCC for mingw and clang: refused
+ * rather than laid out one compiler's way, since a header must hold for both. Measured with
+ * x86_64-w64-mingw32-gcc 12 and clang 14 (test/codegen/mingw-gcc.test.ts shows each with both compilers):
+ * - a bitfield of a type wider than a byte in a packed record (a zero-width one too, unless it follows a
+ *   non-bitfield, which both ignore): GCC starts its unit at the next byte with no alignment, clang at the
+ *   next multiple of its type's size (clang 23 changes to GCC's way);
+ * - a bitfield of a type wider than a byte, not zero-width, in a union: GCC gives the union the type's
+ *   alignment, clang none;
+ * - a zero-width bitfield right after a bitfield under pack(N), N below its type's size: GCC aligns it to N,
+ *   clang to its type's size.
+ * With a one-byte type the two agree (the alignment is 1 either way), and so they do for everything else.
+ */
+function refuseMsStruct(
+  memberPath: string,
+  target: Target,
+  at: {
+    readonly width: number;
+    readonly packed: boolean;
+    readonly union: boolean;
+    readonly pack: number | undefined;
+    /** The member before is a bitfield, not zero-width (a storage unit is open). */
+    readonly afterBitfield: boolean;
+    readonly unitSize: number;
+  },
+): void {
+  const wide = at.unitSize > 1;
+  const type = `${at.unitSize === 8 ? 'an' : 'a'} ${at.unitSize}-byte type`;
+  let shape: string;
+  let how: string;
+  if (at.packed && wide && (at.width > 0 || at.afterBitfield)) {
+    shape = `a bitfield of ${type} in a packed record`;
+    how = `GCC starts its unit at the next byte with no alignment, clang at the next multiple of ${at.unitSize}`;
+  } else if (at.union && wide && at.width > 0) {
+    shape = `a bitfield of ${type} in a union`;
+    how = `GCC gives the union the type's alignment, clang gives it none`;
+  } else if (
+    !at.union &&
+    at.width === 0 &&
+    at.afterBitfield &&
+    at.pack !== undefined &&
+    at.pack < at.unitSize
+  ) {
+    shape = `a zero-width bitfield of ${type} after a bitfield under pack(${at.pack})`;
+    how = `GCC aligns it to ${at.pack}, clang to ${at.unitSize}`;
+  } else return;
+  throw new UnmodelledError(
+    memberPath,
+    target.name,
+    `${shape} is not modelled on ${target.name}: gcc and clang lay it out differently there (${how}); ` +
+      'limit the record or member to other targets with "targets"',
+  );
+}
 
 /** Computes the layout of every declaration reachable from `roots` on `target`. */
 export function computeLayout(roots: readonly NamedType[], target: Target): Layout {
@@ -734,12 +790,25 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
     let msLast = false;
     let msUnit = 0;
     let msRemaining = 0;
+    // ms_struct state (clang's ItaniumRecordLayoutBuilder with -mms-bitfields): the size in bits of the open
+    // storage unit's type (0: none open) and how many of its bits are still free.
+    let unitBits = 0;
+    let unfilled = 0;
+    // ms_struct: whether the member laid out last is a bitfield, not zero-width (the refusals need it).
+    let lastBitfield = false;
+    // Where the next member may start (`endBits`, clang's data size) can move back on ms_struct (a zero-width
+    // bitfield under pack(N), below); the record's size is the furthest it ever reached.
+    let sizeBits = 0;
     const endBytes = () => Math.ceil(endBits / 8);
     const place = (size: number, align: number): number => {
       const offset = union ? 0 : roundUp(endBytes(), align);
       endBits = union ? Math.max(endBits, size * 8) : (offset + size) * 8;
+      sizeBits = Math.max(sizeBits, endBits);
       maxAlign = Math.max(maxAlign, align);
       msLast = false;
+      unitBits = 0;
+      unfilled = 0;
+      lastBitfield = false;
       return offset;
     };
     /** Alignment of a member whose type aligns to `natural` and demands `req` (MSVC), field attr `fa`. */
@@ -798,15 +867,58 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
         const w = f.bits;
         let bitOffset: number;
         let align: number;
-        // The bitfield rule is the target's own. mingw's (GCC's ms_struct: MSVC's units under GCC's packing and
-        // attributes) differs from both in ways not modelled yet: refuse rather than assert a wrong layout.
-        if (target.bitfields === 'msvc' && target.packing === 'gnu')
-          throw new UnmodelledError(
-            `${path}.${f.name}`,
-            target.name,
-            `bitfields are not modelled on ${target.name} (GCC's ms_struct layout) yet; limit the record or member to other targets with "targets"`,
-          );
-        if (target.bitfields === 'msvc') {
+        if (target.bitfields === 'ms_struct') {
+          refuseMsStruct(`${path}.${f.name}`, target, {
+            width: w,
+            packed,
+            union,
+            pack,
+            afterBitfield: lastBitfield,
+            unitSize,
+          });
+          lastBitfield = w !== 0;
+          // GCC's ms_struct (-mms-bitfields, the default for MinGW): MSVC's storage units, under GCC's
+          // attributes. The shapes GCC and clang lay out differently are refused first; what follows is
+          // clang's rule, which GCC shares for every other shape. A bitfield's alignment is its type's size:
+          // `packed` does not lower it, pack(N) caps it except for a zero-width bitfield, and it counts for the
+          // record's alignment even when unnamed; in a union it counts for nothing (a bitfield there gives
+          // only its unit's size). (ms_struct also aligns every scalar member to its size, which on x86_64 it
+          // already is.)
+          const typeBits = unitSize * 8;
+          let alignBits = typeBits;
+          if (unitBits !== typeBits || unfilled < w) {
+            // The open unit (if any) is closed. A zero-width bitfield that does not follow a bitfield of
+            // any size is ignored (it aligns to one bit: nothing).
+            if (unitBits === 0 && w === 0) alignBits = 1;
+            unitBits = 0;
+            unfilled = 0;
+          }
+          if (w !== 0 && pack !== undefined) alignBits = Math.min(alignBits, pack * 8);
+          if (union) alignBits = 1;
+          bitOffset = union ? 0 : endBits - unfilled;
+          if (w === 0 || w > unfilled) {
+            bitOffset = roundUp(bitOffset, alignBits);
+            unfilled = 0;
+          }
+          if (union) endBits = Math.max(endBits, w === 0 ? 8 : typeBits);
+          else if (w !== 0) {
+            if (unfilled === 0) {
+              endBits = bitOffset + typeBits;
+              unfilled = typeBits;
+            }
+            unfilled -= w;
+            unitBits = typeBits;
+          } else {
+            // A zero-width bitfield ends the unit where it lands, aligned to its type's size: under pack(N)
+            // the unit may have started below that boundary, and then what follows starts inside it.
+            endBits = roundUp(bitOffset, 8);
+            unfilled = 0;
+            unitBits = 0;
+          }
+          sizeBits = Math.max(sizeBits, endBits);
+          align = Math.max(1, Math.floor(alignBits / 8));
+          maxAlign = Math.max(maxAlign, align);
+        } else if (target.bitfields === 'msvc') {
           align = packed ? 1 : pack !== undefined ? Math.min(typeAlign, pack) : typeAlign;
           if (w === 0) {
             if (msLast) {
@@ -910,7 +1022,7 @@ export function computeLayout(roots: readonly NamedType[], target: Target): Layo
       }
     }
     const align = Math.max(maxAlign, rec.align ?? 1);
-    const size = roundUp(endBytes(), align);
+    const size = roundUp(Math.ceil(Math.max(sizeBits, endBits) / 8), align);
     if (size > maxSize) throw tooLarge(path, size);
     // Nesting by value, through named records too (the walks above count only what one visit recursed into).
     const depth = 1 + Math.max(0, ...members.map((m) => (m.record ? (depths.get(m.record) ?? 0) : 0)));

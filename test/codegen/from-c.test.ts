@@ -177,13 +177,6 @@ if (!HAVE_CLANG) {
     for (const name of TARGET_NAMES) {
       it(name, () => {
         const target = getTarget(name);
-        if (name === 'x86_64-windows-gnu') {
-          // Bitfields are refused on mingw for now (GCC's ms_struct layout is not modelled).
-          expect(() =>
-            computeLayout(fromJson(importCHeader(HEADER, { triple: target.clangTriple })), target),
-          ).toThrow(/^flags\.ready: bitfields are not modelled on x86_64-windows-gnu/);
-          return;
-        }
         // The description is portable; clang parses it for each target all the same.
         const here = fromJson(importCHeader(HEADER, { triple: target.clangTriple }));
         const layout = computeLayout(here, target);
@@ -199,11 +192,8 @@ if (!HAVE_CLANG) {
     it('--from-c writes the description, the header and the accessors; the JSON gives the same outputs', async () => {
       const dir = scratchDir();
       const [json, h, ts] = ['import.json', 'import_layout.h', 'import-layout.ts'].map((f) => join(dir, f));
-      // Every target but mingw, which refuses bitfields for now; the host first (it gets the accessors).
-      const targets = [
-        host.name,
-        ...TARGET_NAMES.filter((n) => n !== host.name && n !== 'x86_64-windows-gnu'),
-      ];
+      // Every target, the host first (it gets the accessors).
+      const targets = [host.name, ...TARGET_NAMES.filter((n) => n !== host.name)];
       const flags = targets.flatMap((n) => ['--target', n]);
       const r = await runCli([
         'layout',
