@@ -186,6 +186,11 @@ export class HeapCore implements LayoutViews {
    * @internal
    */
   declare spanWasFree: boolean;
+  /**
+   * @internal The OS refused an eviction of the span cache that nobody asked for (the cache may then hold more
+   * than its budget, until an eviction brings it back under).
+   */
+  declare cacheRefused: boolean;
   /** @internal The OS refused to take back memory that a free or a purge gave back: kept, and reported once. */
   declare osRefusal: Error | undefined;
   /** @internal Warnings already emitted for this heap (each at most once). */
@@ -261,6 +266,7 @@ export class HeapCore implements LayoutViews {
     this.freedIdx = this.meta.freedHeads >>> 2;
     this.spanWasFree = false;
     this.osRefusal = undefined;
+    this.cacheRefused = false;
     this.warned = new Set();
     this.binsIdx = (this.meta.state + OFFSETOF_HEAP_STATE_SPAN_BINS) >>> 2;
     this.cacheIdx = (this.meta.state + OFFSETOF_HEAP_STATE_SPAN_CACHE) >>> 2;
