@@ -98,7 +98,7 @@ describe('arenas', () => {
 
 describe("the 'purge' policy", () => {
   test('gives back the pages of empty pools inside arenas that stay alive', () => {
-    const h = makeHeap({ policy: 'purge', purgeThreshold: 64 * 1024 * 1024 });
+    const h = makeHeap({ policy: 'purge', purgeThreshold: 64 * 1024 * 1024, purgeDelay: 0 });
     const groups = fillArenas(h, 4);
     // One survivor per arena pins it; every other pool becomes empty.
     for (const g of groups) for (const p of g.slice(1)) h.free(p);

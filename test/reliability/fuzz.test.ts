@@ -64,7 +64,8 @@ const CONFIGS: FuzzConfig[] = [
   { name: 'policy never', options: { policy: 'never' }, weight: 1 },
   {
     name: 'purge often, unmap, no span cache',
-    options: { decommit: 'unmap', purgeThreshold: 64 * 1024, spanCache: 0 },
+    // purgeDelay 0: the threshold applies only to the immediate return.
+    options: { decommit: 'unmap', purgeThreshold: 64 * 1024, spanCache: 0, purgeDelay: 0 },
     weight: 1,
   },
   { name: 'debug, cpython-3.11', options: { debug: true }, weight: 1 },
@@ -75,10 +76,18 @@ const CONFIGS: FuzzConfig[] = [
     weight: 1,
     faults: ['commit', 'decommit'],
   },
+  // The delayed return at its shortest: a give-back every 128 slow paths or so, in the middle of the work, meeting
+  // the injected faults wherever they fall (the default delay does the same when the machine is slow enough).
+  {
+    name: 'delayed return every millisecond, injected decommit faults',
+    options: { purgeDelay: 1, spanCache: 64 * 1024 },
+    weight: 0.5,
+    faults: ['decommit'],
+  },
   // A 'dontneed' heap never commits (its reservation is read-write): only its decommits can fail.
   {
     name: 'injected decommit faults, dontneed',
-    options: { spanCache: 64 * 1024, purgeThreshold: 256 * 1024 },
+    options: { spanCache: 64 * 1024, purgeThreshold: 256 * 1024, purgeDelay: 0 },
     weight: 0.5,
     faults: ['decommit'],
   },
