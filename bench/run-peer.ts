@@ -10,7 +10,7 @@
  */
 import type { HeapOptions } from '../lib';
 import { checkHeapOptions } from '../lib/heap';
-import { IDLE_MS, measureReplayAsync } from '../lib/measure';
+import { IDLE_MS, measureReplay, measureReplayAsync } from '../lib/measure';
 import { rssBytes } from '../lib/os';
 import { collectGarbage } from '../lib/report/gc';
 import { loadTrace, OP_FREE, OP_MALLOC, replay, type Trace, type TraceTarget } from '../lib/trace';
@@ -159,7 +159,10 @@ export async function runPeer(
       }
       if (why !== undefined) return { peer: JS_PEERS[peer], trace: name, skipped: why };
     }
-    const m = await measureReplayAsync(t, { reps, samples, heap });
+    // The yielding runner waits IDLE_MS after free-all for afterIdle; without an idle reading asked for (the
+    // micro-benchmarks, --quick) the synchronous one spares that second.
+    const opts = { reps, samples, heap };
+    const m = idleMs > 0 ? await measureReplayAsync(t, opts) : measureReplay(t, opts);
     result = {
       peer: JS_PEERS[peer],
       ops: m.ops,
@@ -169,7 +172,7 @@ export async function runPeer(
       rssEnd: m.end.rss,
       rssAfterFree: m.afterFree.rss,
       // measure's own idle second (afterIdle); none asked for: the reading after free-all.
-      rssAfterIdle: (idleMs > 0 ? (m.afterIdle ?? m.afterFree) : m.afterFree).rss,
+      rssAfterIdle: (m.afterIdle ?? m.afterFree).rss,
       idleMs: idleMs > 0 ? IDLE_MS : 0,
       timeline: m.timeline.map((s) => [s.op, s.rss]),
     };

@@ -445,19 +445,16 @@ export class Heap extends Allocator {
     initSpans(this);
     setSpanCacheLimit(this, o.spanCache);
     // The delayed return (lib/delay.ts) does trim()'s work, with a refusal kept and reported once, not thrown.
-    this.purgeGiveBack = (busy) => {
-      if (busy) {
-        purgeFreePools(this);
-        releaseFreeArenas(this, true);
-      } else {
-        this.giveBackFree();
-      }
-    };
+    this.purgeGiveBack = (busy) => this.giveBackFree(busy);
   }
 
-  /** Every free page back to the OS: cached spans, empty pools, wholly free arenas. Returns the bytes given back. */
-  private giveBackFree(): number {
-    return flushSpanCache(this) + purgeFreePools(this) + releaseFreeArenas(this);
+  /**
+   * Every free page back to the OS: cached spans, empty pools, wholly free arenas. Returns the bytes given back.
+   * `busy` (the delayed return from a slow path, in the middle of the program's work): keep what that work would
+   * fault in again at once, the cached spans and the arena kept against thrashing.
+   */
+  private giveBackFree(busy = false): number {
+    return (busy ? 0 : flushSpanCache(this)) + purgeFreePools(this) + releaseFreeArenas(this, busy);
   }
 
   /**

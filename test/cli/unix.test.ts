@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildProgram } from '../../lib/cli/main';
 import { SHOW_CURSOR } from '../../lib/cli/progress';
-import { CBuildError, findCompiler, libpython } from '../../lib/tools/cbuild';
+import { embedMissing } from '../tools/embed-missing';
 
 const ROOT = join(__dirname, '..', '..');
 const BIN = join(ROOT, 'dist', 'lib', 'cli', 'main.js');
@@ -73,18 +73,6 @@ function cli(args: string[]): Run {
 
 const names = buildProgram().commands.map((c) => c.name());
 
-/** Why `pymalloc record` cannot run here, or undefined. */
-function recordMissing(): string | undefined {
-  try {
-    findCompiler();
-    libpython();
-    return undefined;
-  } catch (err) {
-    if (err instanceof CBuildError) return err.message;
-    throw err;
-  }
-}
-
 /** Every command, run for real with small inputs (each prints more than one line). */
 function commandRuns(): Array<[string, string[]]> {
   const runs: Array<[string, string[]]> = [
@@ -98,7 +86,7 @@ function commandRuns(): Array<[string, string[]]> {
     ['replay --stats', ['replay', small, '--reps', '1', '--samples', '5', '--stats']],
     ['tune', ['tune', small, '--reps', '1']],
   ];
-  const why = recordMissing();
+  const why = embedMissing();
   if (why === undefined) {
     const script = join(dir, 'record-me.py');
     writeFileSync(script, 'x = [str(i) * 3 for i in range(20000)]\n');

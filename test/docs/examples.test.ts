@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ts from 'typescript';
-import { CBuildError, findCompiler, libpython } from '../../lib/tools/cbuild';
+import { embedMissing } from '../tools/embed-missing';
 import { type Block, documents, missingOutput, parseBlocks, runs } from './blocks';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -20,18 +20,7 @@ const TIMEOUT_MS = 180_000;
 
 const DOCS = documents(ROOT).map((doc) => ({ doc, blocks: parseBlocks(ROOT, doc) }));
 
-/** Why blocks marked `needs=python3-dev` cannot run here, or undefined. */
-function pythonMissing(): string | undefined {
-  try {
-    findCompiler();
-    libpython();
-    return undefined;
-  } catch (err) {
-    if (err instanceof CBuildError) return err.message;
-    throw err;
-  }
-}
-const NEEDS: Record<string, string | undefined> = { 'python3-dev': pythonMissing() };
+const NEEDS: Record<string, string | undefined> = { 'python3-dev': embedMissing() };
 
 /** A directory laid out as a project that has installed pymalloc. */
 function consumerProject(name: string): string {

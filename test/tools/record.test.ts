@@ -7,22 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Heap } from '../../lib';
 import { scriptOf } from '../../lib/cli/record';
-import { CBuildError, findCompiler, libpython } from '../../lib/tools/cbuild';
+import { libpython } from '../../lib/tools/cbuild';
 import { freeAll, loadTrace, OP_FREE, OP_MALLOC, OP_REALLOC, replay, type Trace } from '../../lib/trace';
 import { runCli } from '../cli/run-cli';
+import { embedMissing } from './embed-missing';
 
-/** Why recording cannot work here, or undefined. Checked visibly: a skipped test says why. */
-function missing(): string | undefined {
-  try {
-    findCompiler();
-    libpython();
-    return undefined;
-  } catch (err) {
-    if (err instanceof CBuildError) return err.message;
-    throw err;
-  }
-}
-const reason = missing();
+const reason = embedMissing();
 if (reason) console.warn(`record tests skipped: ${reason}`);
 const withPython = reason ? test.skip : test;
 
