@@ -65,7 +65,9 @@ export async function runDemoCommand(options: DemoCliOptions): Promise<number> {
   if (report.returnedPercent < MIN_RETURNED_PERCENT) {
     process.stderr.write(
       `pymalloc demo: the ${report.defaultPolicy} policy gave back only ${report.returnedPercent.toFixed(1)}% ` +
-        `of the freed memory to the OS (at least ${MIN_RETURNED_PERCENT}% expected)\n`,
+        `of the freed memory to the OS (at least ${MIN_RETURNED_PERCENT}% expected; the heap itself gave back ` +
+        `${report.runs.find((r) => r.policy === report.defaultPolicy)!.heapReturnedPercent.toFixed(1)}% of its ` +
+        `resident memory)\n`,
     );
     return 1;
   }

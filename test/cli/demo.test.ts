@@ -13,10 +13,7 @@ import { cellCount, poolCells, USED_CATEGORIES } from '../report/map-cells';
 const ROOT = join(__dirname, '..', '..');
 const BIN = join(ROOT, 'dist', 'lib', 'cli', 'main.js');
 const MiB = 2 ** 20;
-/**
- * About 95 MiB per build: the arena kept against thrashing is 1% of it, which leaves the 95% verdict a margin
- * of RSS noise on a loaded machine (at MIN_OBJECTS, 57 MiB, it measured as low as 95.2%).
- */
+/** About 95 MiB per build, the least the CLI accepts (MIN_OBJECTS): the test covers the verdict's tightest case. */
 const OBJECTS = 1_000_000;
 
 /** Fails clearly when dist/ is missing or older than the sources the demo runs. */

@@ -109,7 +109,7 @@ describe('piped into a reader that stops early', () => {
   });
 
   test('demo | head -1 ends quietly with status 0', () => {
-    const r = piped(['demo', '--objects', '600000'], 'head -1');
+    const r = piped(['demo', '--objects', '1000000'], 'head -1');
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
     expect(r.stdout).toMatch(/^Each policy in its own heap/);
   });
@@ -211,7 +211,7 @@ describe('messages and checks before the run', () => {
     [['demo', '--map', 'package.json'], /^pymalloc demo: --map: 'package\.json' is not a directory\n$/],
     [
       ['demo', '--objects', '1000'],
-      /^pymalloc demo: --objects: expected a whole number from 600000 to 10000000 \(fewer make too few arenas for the 95% verdict\), got '1000'\n$/,
+      /^pymalloc demo: --objects: expected a whole number from 1000000 to 10000000 \(fewer make too few arenas for the 95% verdict\), got '1000'\n$/,
     ],
     [['tune', 'TRACE', '--reps', '0'], /^pymalloc tune: --reps must be at least 1\n$/],
     [['pages', '--mode', 'x'], /^pymalloc pages: --mode: expected 'unmap' or 'dontneed', got 'x'\n$/],
