@@ -11,7 +11,7 @@
  */
 
 import { isPurged } from './arena';
-import { codedError, HeapCore } from './core';
+import { codedError, HeapCore, POOL_MAGIC } from './core';
 import {
   OFFSETOF_ARENA_OBJECT_ADDRESS,
   OFFSETOF_ARENA_OBJECT_POOL_ADDRESS,
@@ -91,13 +91,13 @@ export class Allocator extends HeapCore {
     const off = p & this.poolOffsetMask; // p's offset in its pool
     const blk = off - this.poolOverhead; // negative inside the pool header
     const count = u32[(pool + REF_COUNT) >>> 2];
-    // Short-circuit order matters: a pool's szidx and nextoffset mean something only while count != 0.
+    // Short-circuit order matters: a pool's magic and nextoffset mean something only while count != 0.
     if (count === 0 || blk < 0 || off >= u32[(pool + NEXTOFFSET) >>> 2]) {
       this.freeSlow(p);
       return;
     }
-    // blk is a multiple of the block size iff imul(blk, magic) < magic (see divisibilityMagic).
-    const magic = this.divMagic[u32[(pool + SZIDX) >>> 2]];
+    // blk is a multiple of the block size iff imul(blk, magic) < magic (see divisibilityMagic, POOL_MAGIC).
+    const magic = u32[(pool + POOL_MAGIC) >>> 2];
     if (Math.imul(blk, magic) >>> 0 >= magic || (u32[(p + this.markOffset) >>> 2] | 0) === this.markValue) {
       this.freeSlow(p);
       return;
@@ -266,7 +266,7 @@ export class Allocator extends HeapCore {
       // In free's order: szidx means something only once count != 0 and p is past the header.
       if (u32[(pool + REF_COUNT) >>> 2] !== 0 && blk >= 0 && off < u32[(pool + NEXTOFFSET) >>> 2]) {
         const sz = u32[(pool + SZIDX) >>> 2];
-        const magic = this.divMagic[sz];
+        const magic = u32[(pool + POOL_MAGIC) >>> 2];
         if (
           Math.imul(blk, magic) >>> 0 < magic &&
           (u32[(p + this.markOffset) >>> 2] | 0) !== this.markValue

@@ -9,7 +9,7 @@
  * walk is bounded. A corrupt heap is reported as ERR_PYMALLOC_CORRUPT, never as a fault.
  */
 import { arenaAddress, arenaObject, isPurged, isReadableArena } from './arena';
-import { codedError, type HeapCore } from './core';
+import { codedError, type HeapCore, POOL_MAGIC } from './core';
 import {
   arena_object_get_freepools,
   arena_object_get_nextarena,
@@ -210,6 +210,8 @@ function checkPool(h: HeapCore, pool: number, listed: Set<number>, fail: (m: str
   const sz = pool_header_get_szidx(h, pool);
   if (sz >= g.poolClasses) fail(`pool ${pool}: szidx ${sz} is not a size class`);
   const size = classSize(g, sz);
+  const magic = h.u32[(pool + POOL_MAGIC) >>> 2];
+  if (magic !== h.divMagic[sz]) fail(`pool ${pool}: divisibility constant ${magic} is not class ${sz}'s`);
   const count = pool_header_get_ref_count(h, pool);
   const next = pool_header_get_nextoffset(h, pool);
   const max = pool_header_get_maxnextoffset(h, pool);

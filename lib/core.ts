@@ -48,6 +48,14 @@ export const FREED_MARK = 0xdbfdfdfb;
 export const DUMMY_SIZE_IDX = 0xffff;
 
 /**
+ * Byte offset in a pool header of the pool's divisibilityMagic(block size): the high word of `ref`, which is
+ * padding in CPython (`ref` is a union of `count` and a pointer). Written whenever a pool is taken for a class
+ * (allocateFromNewPool), 0 in a fresh or purged pool. free's fast path reads it beside `count` instead of indexing divMagic by szidx, one
+ * dependent load fewer; check() verifies it.
+ */
+export const POOL_MAGIC = 4;
+
+/**
  * The multiplier that tests divisibility by d without dividing: for 0 <= n < 2^16 and 1 < d <= 1024,
  * d divides n iff (n * c mod 2^32) < c, where c = ceil(2^32 / d). Write c * d = 2^32 + e (0 <= e < d) and
  * n = q * d + r: then n * c mod 2^32 = q * e + r * c, which stays below 2^32 in these ranges. It is q * e < n < c

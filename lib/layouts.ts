@@ -16,7 +16,10 @@ const arenaObjectRef = opaque('arena_object');
 
 /** The header at the start of every pool. */
 export const pool_header = struct('pool_header', {
-  /** Number of allocated blocks; the union pads it to pointer size as CPython does. */
+  /**
+   * Number of allocated blocks; the union pads it to pointer size as CPython does. pymalloc keeps the pool's
+   * divisibility constant in the padding's second 32-bit word (POOL_MAGIC in lib/core.ts): read `count`.
+   */
   ref: union({ _padding: ptr(block), count: t.uint }),
   /** Head of the pool's free list (threaded through the free blocks). */
   freeblock: ptr(block),

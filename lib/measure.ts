@@ -6,8 +6,8 @@
  *
  * The timed replays run on one heap, freeing every block still live between them (untimed), after untimed
  * warm-up replays (at least one, and at least WARM_UP_OPS operations: V8 compiles the replay loop and the fast
- * paths in tiers, and on a short trace the second and third replays still ran 1.5-2x slower than the fifth): the
- * way the C harness drives CPython's process-wide pymalloc, so the two compare fairly. They
+ * paths in tiers, and the slow paths only once they have run often enough): the way the C harness drives
+ * CPython's process-wide pymalloc, so the two compare fairly. They
  * run before any heap of the measurement is destroyed: destroying a heap detaches its ArrayBuffer, and from the
  * first detached buffer on V8 adds a check to every typed-array access in the process (about 2.5 ns per
  * operation here), which would penalise whatever is timed later. No clock is read inside a replay.
@@ -98,8 +98,13 @@ export interface TimedReplays {
  */
 const IDLE = 'idle';
 type Step = typeof IDLE | undefined;
-/** Operations the untimed warm-up replays run at least (whole replays: at least one). */
-export const WARM_UP_OPS = 3_000_000;
+/**
+ * Operations the untimed warm-up replays run at least (whole replays: at least one). Counted with
+ * `node --trace-opt --trace-deopt` over the three timed replays that follow, on the five benchmark traces: after
+ * 3 million operations V8 still compiled or deoptimized 0-10 functions during them (pool transitions, span
+ * bins: slow paths that run a few times per thousand operations), after 10 million 0-3.
+ */
+export const WARM_UP_OPS = 10_000_000;
 
 /** How long `afterIdle` waits after free-all, in ms. */
 export const IDLE_MS = 1000;

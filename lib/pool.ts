@@ -13,7 +13,7 @@
  */
 
 import { poolBecameFree, takeFreePool } from './arena';
-import type { HeapCore } from './core';
+import { type HeapCore, POOL_MAGIC } from './core';
 import {
   OFFSETOF_POOL_HEADER_ARENAINDEX,
   OFFSETOF_POOL_HEADER_FREEBLOCK,
@@ -135,6 +135,8 @@ export function allocateFromNewPool(h: HeapCore, sz: number, request: number): n
   } else {
     bp = initPool(h, pool, sz);
   }
+  // Written on every reuse, not only with a new class: a stray write over it lasts one pool's life at most.
+  u32[pw + (POOL_MAGIC >>> 2)] = h.divMagic[sz]!;
   u32[(bp + h.markOffset) >>> 2] = 0;
   return bp;
 }

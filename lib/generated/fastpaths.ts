@@ -65,13 +65,13 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
       const off = p & 16383; // p's offset in its pool
       const blk = off - 48; // negative inside the pool header
       const count = u32[(pool + 0) >>> 2];
-      // Short-circuit order matters: a pool's szidx and nextoffset mean something only while count != 0.
+      // Short-circuit order matters: a pool's magic and nextoffset mean something only while count != 0.
       if (count === 0 || blk < 0 || off >= u32[(pool + 40) >>> 2]) {
         this.freeSlow(p);
         return;
       }
-      // blk is a multiple of the block size iff imul(blk, magic) < magic (see divisibilityMagic).
-      const magic = this.divMagic[u32[(pool + 36) >>> 2]];
+      // blk is a multiple of the block size iff imul(blk, magic) < magic (see divisibilityMagic, POOL_MAGIC).
+      const magic = u32[(pool + 4) >>> 2];
       if (Math.imul(blk, magic) >>> 0 >= magic || (u32[(p + 8) >>> 2] | 0) === (-604111365)) {
         this.freeSlow(p);
         return;
@@ -115,7 +115,7 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
         // In free's order: szidx means something only once count != 0 and p is past the header.
         if (u32[(pool + 0) >>> 2] !== 0 && blk >= 0 && off < u32[(pool + 40) >>> 2]) {
           const sz = u32[(pool + 36) >>> 2];
-          const magic = this.divMagic[sz];
+          const magic = u32[(pool + 4) >>> 2];
           if (
             Math.imul(blk, magic) >>> 0 < magic &&
             (u32[(p + 8) >>> 2] | 0) !== (-604111365)
@@ -193,13 +193,13 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
       const off = p & 4095; // p's offset in its pool
       const blk = off - 48; // negative inside the pool header
       const count = u32[(pool + 0) >>> 2];
-      // Short-circuit order matters: a pool's szidx and nextoffset mean something only while count != 0.
+      // Short-circuit order matters: a pool's magic and nextoffset mean something only while count != 0.
       if (count === 0 || blk < 0 || off >= u32[(pool + 40) >>> 2]) {
         this.freeSlow(p);
         return;
       }
-      // blk is a multiple of the block size iff imul(blk, magic) < magic (see divisibilityMagic).
-      const magic = this.divMagic[u32[(pool + 36) >>> 2]];
+      // blk is a multiple of the block size iff imul(blk, magic) < magic (see divisibilityMagic, POOL_MAGIC).
+      const magic = u32[(pool + 4) >>> 2];
       if (Math.imul(blk, magic) >>> 0 >= magic || (u32[(p + 4) >>> 2] | 0) === this.markValue) {
         this.freeSlow(p);
         return;
@@ -243,7 +243,7 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
         // In free's order: szidx means something only once count != 0 and p is past the header.
         if (u32[(pool + 0) >>> 2] !== 0 && blk >= 0 && off < u32[(pool + 40) >>> 2]) {
           const sz = u32[(pool + 36) >>> 2];
-          const magic = this.divMagic[sz];
+          const magic = u32[(pool + 4) >>> 2];
           if (
             Math.imul(blk, magic) >>> 0 < magic &&
             (u32[(p + 4) >>> 2] | 0) !== this.markValue
@@ -321,13 +321,13 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
       const off = p & 16383; // p's offset in its pool
       const blk = off - 48; // negative inside the pool header
       const count = u32[(pool + 0) >>> 2];
-      // Short-circuit order matters: a pool's szidx and nextoffset mean something only while count != 0.
+      // Short-circuit order matters: a pool's magic and nextoffset mean something only while count != 0.
       if (count === 0 || blk < 0 || off >= u32[(pool + 40) >>> 2]) {
         this.freeSlow(p);
         return;
       }
-      // blk is a multiple of the block size iff imul(blk, magic) < magic (see divisibilityMagic).
-      const magic = this.divMagic[u32[(pool + 36) >>> 2]];
+      // blk is a multiple of the block size iff imul(blk, magic) < magic (see divisibilityMagic, POOL_MAGIC).
+      const magic = u32[(pool + 4) >>> 2];
       if (Math.imul(blk, magic) >>> 0 >= magic || (u32[(p + 8) >>> 2] | 0) === (-604111365)) {
         this.freeSlow(p);
         return;
@@ -371,7 +371,7 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
         // In free's order: szidx means something only once count != 0 and p is past the header.
         if (u32[(pool + 0) >>> 2] !== 0 && blk >= 0 && off < u32[(pool + 40) >>> 2]) {
           const sz = u32[(pool + 36) >>> 2];
-          const magic = this.divMagic[sz];
+          const magic = u32[(pool + 4) >>> 2];
           if (
             Math.imul(blk, magic) >>> 0 < magic &&
             (u32[(p + 8) >>> 2] | 0) !== (-604111365)
@@ -449,13 +449,13 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
       const off = p & 4095; // p's offset in its pool
       const blk = off - 48; // negative inside the pool header
       const count = u32[(pool + 0) >>> 2];
-      // Short-circuit order matters: a pool's szidx and nextoffset mean something only while count != 0.
+      // Short-circuit order matters: a pool's magic and nextoffset mean something only while count != 0.
       if (count === 0 || blk < 0 || off >= u32[(pool + 40) >>> 2]) {
         this.freeSlow(p);
         return;
       }
-      // blk is a multiple of the block size iff imul(blk, magic) < magic (see divisibilityMagic).
-      const magic = this.divMagic[u32[(pool + 36) >>> 2]];
+      // blk is a multiple of the block size iff imul(blk, magic) < magic (see divisibilityMagic, POOL_MAGIC).
+      const magic = u32[(pool + 4) >>> 2];
       if (Math.imul(blk, magic) >>> 0 >= magic || (u32[(p + 8) >>> 2] | 0) === (-604111365)) {
         this.freeSlow(p);
         return;
@@ -499,7 +499,7 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
         // In free's order: szidx means something only once count != 0 and p is past the header.
         if (u32[(pool + 0) >>> 2] !== 0 && blk >= 0 && off < u32[(pool + 40) >>> 2]) {
           const sz = u32[(pool + 36) >>> 2];
-          const magic = this.divMagic[sz];
+          const magic = u32[(pool + 4) >>> 2];
           if (
             Math.imul(blk, magic) >>> 0 < magic &&
             (u32[(p + 8) >>> 2] | 0) !== (-604111365)

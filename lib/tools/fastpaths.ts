@@ -16,6 +16,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type * as TS from 'typescript';
+import * as core from '../core';
 import { type FoldedConstants, foldedConstants } from '../core';
 import * as layout from '../generated/layout';
 import { GEOMETRY_PRESETS, type GeometryPreset, metadataLayout, resolveGeometry } from '../geometry';
@@ -139,8 +140,14 @@ export function generateFastPaths(
     fromModule.set(spec, list);
   };
   const layoutValues = layout as unknown as Record<string, unknown>;
+  const coreValues = core as unknown as Record<string, unknown>;
   const constants = new Map<string, number>();
   for (const name of [...used].sort()) {
+    // A numeric constant of lib/core.ts (POOL_MAGIC): a literal too, not a load from the module's exports.
+    if (imported.get(name) === './core' && typeof coreValues[name] === 'number') {
+      constants.set(name, coreValues[name] as number);
+      continue;
+    }
     const target = aliases.get(name);
     if (target !== undefined && imported.get(target) === './generated/layout') {
       const v = layoutValues[target];

@@ -1,5 +1,5 @@
 import { Heap } from '../../lib';
-import { divisibilityMagic } from '../../lib/core';
+import { divisibilityMagic, POOL_MAGIC } from '../../lib/core';
 import { destroyAll, expectCode, makeHeap } from './helpers';
 
 afterEach(destroyAll);
@@ -24,6 +24,28 @@ describe('malloc and free', () => {
     expect(extra - (extra % 16384)).not.toBe(pool);
     s = h.stats();
     expect(s.classes[0]).toMatchObject({ pools: 2, blocksInUse: 1022, availBlocks: 1020 });
+    h.check();
+  });
+
+  test("each pool holds its class's divisibility constant in the padding of its header; check() verifies it", () => {
+    const h = makeHeap();
+    const p16 = h.malloc(16);
+    const p48 = h.malloc(48);
+    const pool16 = p16 - (p16 % 16384);
+    const pool48 = p48 - (p48 % 16384);
+    expect(h.u32[(pool16 + POOL_MAGIC) >>> 2]).toBe(divisibilityMagic(16));
+    expect(h.u32[(pool48 + POOL_MAGIC) >>> 2]).toBe(divisibilityMagic(48));
+    // count stays a plain uint beside it, as C reads ref.count.
+    expect(h.u32[pool48 >>> 2]).toBe(1);
+    h.check();
+    // A stray write over it: check() names it; free still validates (through its slow path) and frees, and
+    // the next use of the pool writes it again.
+    h.u32[(pool48 + POOL_MAGIC) >>> 2] = 0;
+    expect(() => h.check()).toThrow(`pool ${pool48}: divisibility constant 0 is not class 2's`);
+    expect(() => h.free(p48 + 16)).toThrow(expect.objectContaining({ code: 'ERR_PYMALLOC_INVALID_POINTER' }));
+    h.free(p48);
+    expect(h.malloc(48)).toBe(p48);
+    expect(h.u32[(pool48 + POOL_MAGIC) >>> 2]).toBe(divisibilityMagic(48));
     h.check();
   });
 
