@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fastest } from '../../bench/bench';
 import {
   buildFreeTrace,
   builtinTraces,
@@ -165,6 +166,43 @@ test('npm run bench -- --quick prints the table with every allocator', () => {
   // One entry per allocator (every peer in PEERS of bench/bench.ts).
   for (const row of [...json.traces, ...json.micro]) expect(row).toHaveLength(10);
   expect(readFileSync(join(out, 'rss.svg'), 'utf8')).toContain('pymalloc (this)');
+});
+
+describe("--rounds: the allocators take turns, and each one's fastest run is kept", () => {
+  const run = (peer: string, nsPerOp: number) =>
+    ({ peer, trace: 't', nsPerOp }) as unknown as Parameters<typeof fastest>[1];
+  const skip = (peer: string, why: string) => ({ peer, trace: 't', skipped: why });
+
+  test('fastest() keeps the lower time, a run over a skip, and the first of two skips', () => {
+    expect(fastest(undefined, run('a', 5))).toEqual(run('a', 5));
+    expect(fastest(run('a', 5), run('a', 4))).toEqual(run('a', 4));
+    expect(fastest(run('a', 4), run('a', 5))).toEqual(run('a', 4));
+    expect(fastest(skip('a', 'first'), run('a', 9))).toEqual(run('a', 9));
+    expect(fastest(run('a', 9), skip('a', 'later'))).toEqual(run('a', 9));
+    expect(fastest(skip('a', 'first'), skip('a', 'second'))).toEqual(skip('a', 'first'));
+  });
+
+  test('a run with --rounds 2 says so and reports one entry per allocator', () => {
+    const file = join(dir, 'rounds.trace');
+    writeTraceText(churnTrace(2_000, 200), file);
+    const out = join(dir, 'rounds');
+    execFileSync(
+      process.execPath,
+      [join(root, 'dist', 'bench', 'bench.js'), file, '--quick', '--rounds', '2', '--no-micro', '--out', out],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const md = readFileSync(join(out, 'bench.md'), 'utf8');
+    expect(md).toContain(
+      "in 2 rounds with the allocators taking turns; each allocator's fastest run is shown.",
+    );
+    const json = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8')) as {
+      rounds: number;
+      traces: unknown[][];
+    };
+    expect(json.rounds).toBe(2);
+    expect(json.traces).toHaveLength(1);
+    expect(json.traces[0]).toHaveLength(10);
+  });
 });
 
 /** libm: a real shared library that defines no malloc (found through the compiler, as the harness is built). */
