@@ -43,8 +43,8 @@ typedef struct pymalloc_view {
 /*
  * Makes a view of a heap's buffer (`heap.buffer`, an ArrayBuffer, or a SharedArrayBuffer for a shared heap).
  * Returns napi_invalid_arg, with *out emptied, when `buffer` is neither or `out` is NULL; the status of the
- * failing Node-API call when one fails (an exception may then be pending); napi_ok otherwise. A detached
- * buffer (a destroyed heap) gives napi_ok and size 0.
+ * failing Node-API call when one fails (an exception may then be pending); napi_ok otherwise. An empty or
+ * detached buffer (a destroyed heap's `heap.buffer`) gives napi_ok and size 0.
  */
 static inline napi_status pymalloc_view_from(napi_env env, napi_value buffer, pymalloc_view *out) {
   bool is_buffer = false;

@@ -344,17 +344,11 @@ export function checkHeapOptions(options?: HeapOptions): { geometry: Geometry; h
   return { geometry, hugePages };
 }
 
-let detached: ArrayBuffer | undefined;
-
-/** One detached ArrayBuffer: what a destroyed heap's `buffer` is. */
-function detachedBuffer(): ArrayBuffer {
-  if (detached === undefined) {
-    const b = new ArrayBuffer(0);
-    structuredClone(b, { transfer: [b] });
-    detached = b;
-  }
-  return detached;
-}
+/**
+ * What a destroyed heap's `buffer` is: an empty ArrayBuffer, not a detached one. The first detached ArrayBuffer of
+ * a process makes V8 check every typed-array access in it from then on (bench/detach.ts).
+ */
+const EMPTY_BUFFER = new ArrayBuffer(0);
 
 /**
  * A heap: CPython's small-object allocator in one reservation of virtual memory (4 GiB by default), whose pages
@@ -478,14 +472,15 @@ export class Heap extends Allocator {
   /**
    * The ArrayBuffer over the heap's whole reservation, for passing to your own C addon, which reads and writes
    * the heap's blocks through include/pymalloc.h (`pymalloc_view_from`; docs/c-addon.md). The same object while
-   * the heap lives. `destroy()` detaches it (byteLength 0), so a view made from it has size 0 and every pointer
-   * from it is NULL; a destroyed heap's `buffer` is a detached one too (the heap lets go of the original, so
-   * that the range can be unmapped once nothing else holds it). It cannot be transferred (postMessage copies
+   * the heap lives. After `destroy()` the original reads zeros (its pages went back; writes land in fresh zero
+   * pages of the same range, never in another heap's) and is not detached (which would slow every typed-array
+   * access in the process); a destroyed heap's `buffer` is an empty one (byteLength 0, so every pointer from it
+   * is NULL): the heap lets go of the original, so that the range can be unmapped once nothing else holds it. It cannot be transferred (postMessage copies
    * it). Writing into it from JavaScript outside your own blocks corrupts the heap, as a C addon writing there
    * would.
    */
   get buffer(): ArrayBuffer {
-    return this.destroyed ? detachedBuffer() : this.reservation.buffer;
+    return this.destroyed ? EMPTY_BUFFER : this.reservation.buffer;
   }
 
   /** Per size class and in total: pools, blocks, arenas, large blocks, and CPython's byte accounting. */

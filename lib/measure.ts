@@ -7,10 +7,10 @@
  * The timed replays run on one heap, freeing every block still live between them (untimed), after untimed
  * warm-up replays (at least one, and at least WARM_UP_OPS operations: V8 compiles the replay loop and the fast
  * paths in tiers, and the slow paths only once they have run often enough): the way the C harness drives
- * CPython's process-wide pymalloc, so the two compare fairly. They
- * run before any heap of the measurement is destroyed: destroying a heap detaches its ArrayBuffer, and from the
- * first detached buffer on V8 adds a check to every typed-array access in the process (about 2.5 ns per
- * operation here), which would penalise whatever is timed later. No clock is read inside a replay.
+ * CPython's process-wide pymalloc, so the two compare fairly. They run before any heap of the measurement is
+ * destroyed: destroying an `'unmap'` heap detaches its ArrayBuffer, and from the first detached buffer on V8 adds
+ * a check to every typed-array access in the process (bench/detach.ts), which would penalise whatever is timed
+ * later. No clock is read inside a replay.
  */
 import { Heap, type HeapOptions, type HeapStats } from './heap';
 import { type HeapMap, heapMap } from './heap-map';
@@ -71,6 +71,8 @@ export interface MeasureOptions {
   reps?: number;
   /** Samples of the sampled replay. @defaultValue 200 */
   samples?: number;
+  /** Operations the untimed warm-up replays run at least (at least one replay). @defaultValue WARM_UP_OPS */
+  warmUpOps?: number;
   /** Keep heap.debugStats() at the end of the trace. */
   debugStats?: boolean;
   /** Keep the heap map (lib/heap-map.ts) at the peak and after free-all. */
@@ -137,14 +139,17 @@ function* timing(
   heapOptions: HeapOptions | undefined,
   reps: number,
   onRep?: () => void,
+  warmUpOps = WARM_UP_OPS,
 ): Generator<Step, TimedReplays, boolean> {
   if (!Number.isSafeInteger(reps) || reps < 1)
     throw new RangeError(`reps must be a positive integer, got ${reps}`);
+  if (!Number.isSafeInteger(warmUpOps) || warmUpOps < 0)
+    throw new RangeError(`warmUpOps must be a whole number, got ${warmUpOps}`);
   const heap = new Heap(heapOptions);
   const runs: number[] = [];
   try {
     const ptrs = new Uint32Array(trace.objects);
-    for (let done = 0; done === 0 || (done < WARM_UP_OPS && trace.length > 0); done += trace.length) {
+    for (let done = 0; done === 0 || (done < warmUpOps && trace.length > 0); done += trace.length) {
       replay(heap, trace, ptrs);
       freeAll(heap, ptrs);
     }
@@ -165,14 +170,18 @@ function* timing(
   return { heap, runs };
 }
 
-/** Untimed warm-up replays, then `reps` timed replays on the same heap, each followed by an untimed free-all. */
+/**
+ * Untimed warm-up replays (at least one, and at least `warmUpOps` operations, WARM_UP_OPS by default), then
+ * `reps` timed replays on the same heap, each followed by an untimed free-all.
+ */
 export function timeReplays(
   trace: Trace,
   heapOptions: HeapOptions | undefined,
   reps: number,
   onRep?: () => void,
+  warmUpOps?: number,
 ): TimedReplays {
-  return runSteps(timing(trace, heapOptions, reps, onRep));
+  return runSteps(timing(trace, heapOptions, reps, onRep, warmUpOps));
 }
 
 /** timeReplays, letting the event loop run between replays. */
@@ -181,8 +190,9 @@ export function timeReplaysAsync(
   heapOptions: HeapOptions | undefined,
   reps: number,
   onRep?: () => void,
+  warmUpOps?: number,
 ): Promise<TimedReplays> {
-  return runStepsYielding(timing(trace, heapOptions, reps, onRep));
+  return runStepsYielding(timing(trace, heapOptions, reps, onRep, warmUpOps));
 }
 
 function* measuring(trace: Trace, options: MeasureOptions): Generator<Step, ReplayMeasurement, boolean> {
@@ -191,7 +201,7 @@ function* measuring(trace: Trace, options: MeasureOptions): Generator<Step, Repl
   const progress = options.onProgress;
   const total = samples + reps;
   let done = 0;
-  const timed = yield* timing(trace, options.heap, reps, () => progress?.(++done, total));
+  const timed = yield* timing(trace, options.heap, reps, () => progress?.(++done, total), options.warmUpOps);
   timed.heap.destroy();
   return yield* sampling(trace, timed.runs, { ...options, onProgress: () => progress?.(++done, total) });
 }

@@ -36,8 +36,8 @@
 // own catch handler, which ends in std::terminate (the SIGABRT of worker_terminate_abort.js).
 //
 // Lifetime. release() (heap.destroy()) gives every page back at once (MADV_DONTNEED over the whole range),
-// detaches the ArrayBuffer (every view then has length 0) and frees the shim's own records, but it does not
-// unmap: native work still in flight (a libuv job filling a view, an fs.read into one) may hold a raw pointer
+// detaches the ArrayBuffer of a 'none' reservation (every view then has length 0; a 'readwrite' one's views
+// read zeros instead) and frees the shim's own records, but it does not unmap: native work still in flight (a libuv job filling a view, an fs.read into one) may hold a raw pointer
 // into the range, and it must write into this reservation's pages, never fault and never reach a newer
 // reservation that the OS placed at the same addresses. The range is unmapped once nothing can reach it: when
 // both the buffer's backing store has been freed (its external finalizer) and the ArrayBuffer object itself
@@ -153,7 +153,7 @@ struct Reservation {
   size_t size;
   bool readwrite;
   bool released = false;
-  napi_ref buffer = nullptr;  // strong until release(): release() detaches it
+  napi_ref buffer = nullptr;  // strong until release()
   // 'none' reservations: one bit per page, set while the page is readable and writable (committed, or
   // decommitted with 'dontneed'). The inspector and heap.check() read only pages marked here, never trusting
   // what the heap's own memory says; the number of mappings the range is split into follows from it.
@@ -763,7 +763,8 @@ napi_value CommittedPages(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// release(handle): gives every page back, detaches the buffer (views read length 0) and frees the shim's records;
+// release(handle): gives every page back, detaches a 'none' reservation's buffer (views read length 0; a
+// 'readwrite' one's read zeros) and frees the shim's records;
 // the range is unmapped once nothing can reach it (see Lifetime at the top). A second call throws.
 napi_value Release(napi_env env, napi_callback_info info) {
   Args args;
@@ -776,9 +777,12 @@ napi_value Release(napi_env env, napi_callback_info info) {
   napi_value buffer = nullptr;
   if (r->buffer != nullptr && napi_get_reference_value(env, r->buffer, &buffer) == napi_ok && buffer != nullptr) {
     bool detached = false;
-    // A buffer detached by someone else (transferred) keeps its backing store elsewhere: its finalizers still
-    // run when that one dies.
-    if (napi_is_detached_arraybuffer(env, buffer, &detached) == napi_ok && !detached) {
+    // A 'readwrite' range stays readable and writable until it is unmapped, so a view still held reads zeros
+    // and is not detached: the first detached ArrayBuffer of a process makes V8 check every typed-array access
+    // in it from then on (1.3-1.8x slower loops over typed arrays here, bench/detach.ts). A 'none' range has
+    // PROT_NONE parts that a view could fault on: its buffer is detached. A buffer detached by someone else
+    // (transferred) keeps its backing store elsewhere: its finalizers still run when that one dies.
+    if (!r->readwrite && napi_is_detached_arraybuffer(env, buffer, &detached) == napi_ok && !detached) {
       (void)napi_detach_arraybuffer(env, buffer);
     }
   }

@@ -85,16 +85,23 @@ expect('a cycle is refused', cycle === 'ERR_PYMALLOC_CORRUPT');
 for (const p of nodes) heap.free(p);
 heap.check();
 
-const buffer = heap.buffer;
+const held = heap.buffer;
 heap.destroy();
+// A destroyed heap's buffer is empty, and C refuses it.
 let destroyed = '';
 try {
-  addon.walk(buffer, reversed);
+  addon.walk(heap.buffer, reversed);
 } catch (err) {
   destroyed = (err as { code?: string }).code ?? String(err);
 }
 expect('a head outside the heap is refused', outside === 'ERR_PYMALLOC_INVALID_POINTER');
-expect('a destroyed heap is refused', destroyed === 'ERR_PYMALLOC_DESTROYED' && buffer.byteLength === 0);
+expect('a destroyed heap is refused', destroyed === 'ERR_PYMALLOC_DESTROYED' && heap.buffer.byteLength === 0);
+// The buffer held from before still covers the range, which reads zeros: the walk meets a NULL next at once.
+expect('a buffer held past destroy() reads zeros', codeOf(() => addon.walk(held, reversed)) === 'no error');
+expect(
+  'and still covers the range',
+  held.byteLength === 2 ** 32 && new Uint8Array(held, reversed, 16).every((b) => b === 0),
+);
 
 console.log(
   JSON.stringify({ count, prefix, outside, leaves, cycle, destroyed, failures: failures.slice(0, 10) }),

@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import type { HeapOptions } from '..';
 import { resolveGeometry } from '../geometry';
 import { checkHeapOptions as checkOptions } from '../heap';
-import { type ReplayMeasurement, sampleReplayAsync, timeReplaysAsync } from '../measure';
+import { type ReplayMeasurement, sampleReplayAsync, timeReplaysAsync, WARM_UP_OPS } from '../measure';
 import { pageSize } from '../os';
 import { writeLineChart } from '../report/chart';
 import { human, mib, textTable, wrap } from '../report/format';
@@ -201,6 +201,7 @@ export function replayChart(m: ReplayMeasurement, policy: string) {
 
 interface ReplayFlags extends HeapFlags {
   reps: string;
+  warmUp: string;
   stats?: boolean;
   json?: boolean;
   plot?: string;
@@ -219,6 +220,11 @@ export function registerReplayCommand(program: Command): void {
     )
     .argument('<trace>', 'trace file (.trace or .trace.gz)')
     .option('--reps <n>', 'timed replays; the best is reported', '5')
+    .option(
+      '--warm-up <ops>',
+      'operations the untimed warm-up replays run at least (at least one replay)',
+      String(WARM_UP_OPS),
+    )
     .option('--stats', "print CPython's per-class table (heap.debugStats()) at the end of the trace")
     .option('--json', 'print one JSON object instead of the report')
     .option('--plot <file.svg>', 'write an SVG chart of process RSS and heap resident memory over the replay')
@@ -239,6 +245,7 @@ export function registerReplayCommand(program: Command): void {
     )
     .action(async (file: string, flags: ReplayFlags) => {
       const reps = parseCount(flags.reps, '--reps');
+      const warmUp = parseCount(flags.warmUp, '--warm-up');
       const samples = parseCount(flags.samples, '--samples');
       if (reps < 1) throw new UsageError('--reps must be at least 1');
       if (samples < 1) throw new UsageError('--samples must be at least 1');
@@ -254,7 +261,7 @@ export function registerReplayCommand(program: Command): void {
         let bar = startProgress('timing', reps, 'reps');
         let runs: number[];
         try {
-          const timed = await timeReplaysAsync(trace, options, reps, () => bar.update(++done));
+          const timed = await timeReplaysAsync(trace, options, reps, () => bar.update(++done), warmUp);
           runs = timed.runs;
           timed.heap.destroy();
         } finally {

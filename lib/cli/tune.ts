@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import type { HeapOptions, ReturnPolicy } from '..';
-import { type ReplayMeasurement, sampleReplayAsync, timeReplaysAsync } from '../measure';
+import { type ReplayMeasurement, sampleReplayAsync, timeReplaysAsync, WARM_UP_OPS } from '../measure';
 import { human, textTable, wrap } from '../report/format';
 import type { Trace } from '../trace';
 import { POLICIES } from './heap-options';
@@ -121,16 +121,26 @@ export async function runTune(
   options: {
     policy: ReturnPolicy;
     reps: number;
+    /** Operations of untimed warm-up replays per geometry (measure.ts's WARM_UP_OPS by default). */
+    warmUpOps?: number;
     /** Called after each geometry's timed replays, then after each geometry's sampled replay. */
     onTimed?: (geometries: number) => void;
     onSampled?: (geometries: number) => void;
   },
 ): Promise<TuneReport> {
-  // Every geometry's timed replays first, its heap kept alive until all are timed: destroying a heap detaches
-  // its buffer, which would slow every typed-array access of the geometries timed after it.
+  // Every geometry's timed replays first, its heap kept alive until all are timed: destroying an 'unmap' heap
+  // detaches its buffer, which would slow every typed-array access of the geometries timed after it.
   const timed = [];
   for (const [i, g] of TUNE_GRID.entries()) {
-    timed.push(await timeReplaysAsync(trace, { ...g, policy: options.policy }, options.reps));
+    timed.push(
+      await timeReplaysAsync(
+        trace,
+        { ...g, policy: options.policy },
+        options.reps,
+        undefined,
+        options.warmUpOps,
+      ),
+    );
     options.onTimed?.(i + 1);
   }
   for (const t of timed) t.heap.destroy();
@@ -192,6 +202,7 @@ export function formatTuneReport(t: TuneReport): string {
 
 interface TuneFlags {
   reps: string;
+  warmUp: string;
   policy: string;
   json?: boolean;
 }
@@ -207,6 +218,11 @@ export function registerTuneCommand(program: Command): void {
     )
     .argument('<trace>', 'trace file (.trace or .trace.gz)')
     .option('--reps <n>', 'timed replays per geometry; the best is reported', '3')
+    .option(
+      '--warm-up <ops>',
+      'operations the untimed warm-up replays run at least, per geometry (at least one replay)',
+      String(WARM_UP_OPS),
+    )
     .option('--policy <policy>', `return policy for every run: ${POLICIES.join(', ')}`, 'purge')
     .option('--json', 'print one JSON object instead of the table')
     .addHelpText(
@@ -216,6 +232,7 @@ export function registerTuneCommand(program: Command): void {
     .action(async (file: string, flags: TuneFlags) => {
       const reps = parseCount(flags.reps, '--reps');
       if (reps < 1) throw new UsageError('--reps must be at least 1');
+      const warmUpOps = parseCount(flags.warmUp, '--warm-up');
       if (!(POLICIES as readonly string[]).includes(flags.policy)) {
         throw new UsageError(`--policy must be one of ${POLICIES.join(', ')}, got ${quote(flags.policy)}`);
       }
@@ -227,6 +244,7 @@ export function registerTuneCommand(program: Command): void {
         runTune(trace, {
           policy: flags.policy as ReturnPolicy,
           reps,
+          warmUpOps,
           onTimed: (d) => {
             bar.update(d);
             if (d === grid) {

@@ -9,9 +9,11 @@
  * - `'none'`: nothing is accessible until `commit`ted; touching any other page faults and kills the process.
  * Every range given to a method is page-aligned, non-empty and inside the reservation; the checks here
  * throw TypeError / RangeError with a Node-style `code` before anything reaches the shim.
- * After `release()` the pages are given back, the buffer is detached (every view has length 0) and every method
- * throws ERR_RESERVATION_RELEASED; the address range stays mapped, and owned by this reservation, until nothing
- * can reach it (native work still holding a view writes into it harmlessly), then the shim unmaps it.
+ * After `release()` the pages are given back and every method throws ERR_RESERVATION_RELEASED. A `'readwrite'`
+ * buffer is not detached: its views read zeros (the first detached ArrayBuffer of a process would make V8 check
+ * every typed-array access from then on); a `'none'` one, which has PROT_NONE parts, is detached (every view has
+ * length 0). The address range stays mapped, and owned by this reservation, until nothing can reach it (native
+ * work or a view still holding it writes into it harmlessly), then the shim unmaps it.
  */
 import { markAsUntransferable } from 'node:worker_threads';
 import { type HeapInspection, type NativeHandle, nativeBinding } from './native';
@@ -297,8 +299,9 @@ export class Reservation {
   }
 
   /**
-   * Gives every page back to the OS and detaches `buffer` (every view then has length 0). The range stays mapped
-   * until nothing can reach it (native work in flight may still hold a view). A second call throws.
+   * Gives every page back to the OS; views of a `'readwrite'` reservation then read zeros, those of a `'none'`
+   * one have length 0 (its buffer is detached); `buffer` is an empty ArrayBuffer from then on. The range stays
+   * mapped until nothing can reach it (native work in flight, or a view, may still hold it). A second call throws.
    */
   release(): void {
     this.#checkLive('reservation.release');

@@ -77,7 +77,10 @@ describe.each(['probe_c', 'probe_cpp'] as const)('pymalloc.h compiled as %s', (b
       typedArray: [1, 0, 1],
       missing: [1, 0, 1],
       destroyed: [0, 0, 1],
+      // The buffer a program held before destroy(): not detached, the whole range, reading zeros.
+      heldAfterDestroy: [0, size, 0],
     });
+    expect(r.heldReadsZero).toBe(true);
     expect(r.nulls).toEqual([1, 1, 1, 0, 0]);
   });
 
@@ -96,6 +99,7 @@ describe.each(['probe_c', 'probe_cpp'] as const)('pymalloc.h compiled as %s', (b
       hugeLen: -1,
       block: r.block,
       afterDestroy: -1,
+      heldAfterDestroy: r.block,
     });
   });
 

@@ -36,6 +36,8 @@ describe('pymalloc replay', () => {
       '--stats',
       '--reps',
       '1',
+      '--warm-up',
+      '0',
     ]);
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
     const cpython = readFileSync(join(fixtures, 'regex.cpython-3.11.stats.txt'), 'utf8');
@@ -57,6 +59,8 @@ describe('pymalloc replay', () => {
       '--json',
       '--reps',
       '2',
+      '--warm-up',
+      '0',
       '--samples',
       '10',
       '--preset',
@@ -117,7 +121,17 @@ describe('pymalloc replay', () => {
     // 50,000 blocks of 64 bytes live at the end: 3 MiB of pools that free-all empties.
     const file = join(dir, 'idle.trace');
     writeFileSync(file, Array.from({ length: 50_000 }, (_, i) => `m ${i + 1} 64\n`).join(''));
-    const { code, stdout } = await run(['replay', file, '--json', '--reps', '1', '--samples', '5']);
+    const { code, stdout } = await run([
+      'replay',
+      file,
+      '--json',
+      '--reps',
+      '1',
+      '--samples',
+      '5',
+      '--warm-up',
+      '0',
+    ]);
     expect(code).toBe(0);
     const r = JSON.parse(stdout) as ReplayReport;
     const grown = r.peak.heapResident - r.baseline.heapResident;
@@ -127,7 +141,21 @@ describe('pymalloc replay', () => {
     expect(r.afterIdle!.heapResident - r.baseline.heapResident).toBeLessThanOrEqual(0.02 * grown);
     // Under 'cpython' nothing goes back by itself.
     const c = JSON.parse(
-      (await run(['replay', file, '--json', '--reps', '1', '--samples', '5', '--policy', 'cpython'])).stdout,
+      (
+        await run([
+          'replay',
+          file,
+          '--json',
+          '--reps',
+          '1',
+          '--samples',
+          '5',
+          '--warm-up',
+          '0',
+          '--policy',
+          'cpython',
+        ])
+      ).stdout,
     ) as ReplayReport;
     expect(c.afterIdle!.heapResident).toBe(c.afterFree.heapResident);
   });
@@ -136,6 +164,8 @@ describe('pymalloc replay', () => {
     [['replay', 'no-such.trace'], /cannot read trace 'no-such\.trace': no such file/],
     [['replay', 'BAD', '--reps', 'x'], /--reps: expected a whole number, got 'x'/],
     [['replay', 'BAD', '--reps', '0'], /--reps must be at least 1/],
+    [['replay', 'BAD', '--warm-up', '-1'], /--warm-up: expected a whole number, got '-1'/],
+    [['tune', 'BAD', '--warm-up', 'many'], /--warm-up: expected a whole number, got 'many'/],
     [
       ['replay', 'BAD', '--policy', 'sometimes'],
       /--policy must be one of purge, cpython, never, got 'sometimes'/,
@@ -160,7 +190,19 @@ describe('pymalloc replay --huge-pages', () => {
   test('with preset cpython-hugepages the arenas are huge pages where the kernel has them', async () => {
     const file = join(dir, 'small.trace');
     writeFileSync(file, smallTrace());
-    const args = ['replay', file, '--json', '--reps', '1', '--samples', '5', '--preset', 'cpython-hugepages'];
+    const args = [
+      'replay',
+      file,
+      '--json',
+      '--reps',
+      '1',
+      '--samples',
+      '5',
+      '--warm-up',
+      '0',
+      '--preset',
+      'cpython-hugepages',
+    ];
     const { code, stdout } = await run([...args, '--huge-pages']);
     expect(code).toBe(0);
     const r = JSON.parse(stdout) as ReplayReport;
@@ -196,7 +238,7 @@ describe('pymalloc tune', () => {
   test('replays under all eight geometries and recommends one of them', async () => {
     const file = join(dir, 'tune.trace');
     writeFileSync(file, smallTrace());
-    const { code, stdout } = await run(['tune', file, '--json', '--reps', '1']);
+    const { code, stdout } = await run(['tune', file, '--json', '--reps', '1', '--warm-up', '0']);
     expect(code).toBe(0);
     const t = JSON.parse(stdout) as TuneReport;
     expect(t.rows.map((r) => [r.alignment, r.poolSize, r.arenaSize])).toEqual(
@@ -225,7 +267,7 @@ describe('pymalloc tune', () => {
   test('the table marks the recommendation and explains it', async () => {
     const file = join(dir, 'tune2.trace');
     writeFileSync(file, smallTrace());
-    const { code, stdout } = await run(['tune', file, '--reps', '1']);
+    const { code, stdout } = await run(['tune', file, '--reps', '1', '--warm-up', '0']);
     expect(code).toBe(0);
     expect(stdout.split('\n').filter((l) => l.startsWith('* '))).toHaveLength(1);
     expect(stdout).toMatch(/^recommended \(\*\): alignment (8|16), /m);

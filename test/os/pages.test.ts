@@ -251,8 +251,30 @@ test('access must be readwrite or none', () => {
   );
 });
 
-test('after release every view of the reservation has length 0 and reads undefined', () => {
+test("after release a 'readwrite' reservation's views read zeros and are not detached", () => {
   const r = Reservation.create(16 * page);
+  const buffer = r.buffer;
+  const u8 = new Uint8Array(buffer);
+  const f64 = new Float64Array(buffer, page, 8);
+  const view = new DataView(buffer);
+  u8[0] = 1;
+  f64[0] = 2.5;
+  view.setUint8(2 * page, 3);
+  r.release();
+  expect(r.released).toBe(true);
+  expect(r.buffer.byteLength).toBe(0);
+  // The pages went back: the views still cover the range and read zeros, never faulting.
+  expect(buffer.byteLength).toBe(16 * page);
+  expect(u8.length).toBe(16 * page);
+  expect([u8[0], f64[0], view.getUint8(2 * page)]).toEqual([0, 0, 0]);
+  // A write lands in a fresh page of this same range (still mapped and owned by it), harmlessly.
+  u8[page] = 9;
+  expect(u8[page]).toBe(9);
+  expect(new Uint8Array(r.buffer).length).toBe(0);
+});
+
+test("after release a 'none' reservation's views have length 0 and read undefined (its buffer is detached)", () => {
+  const r = Reservation.create(16 * page, page, 'none');
   r.commit(0, 16 * page);
   const u8 = new Uint8Array(r.buffer);
   const f64 = new Float64Array(r.buffer, page, 8);
