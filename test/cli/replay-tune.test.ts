@@ -121,17 +121,8 @@ describe('pymalloc replay', () => {
     // 50,000 blocks of 64 bytes live at the end: 3 MiB of pools that free-all empties.
     const file = join(dir, 'idle.trace');
     writeFileSync(file, Array.from({ length: 50_000 }, (_, i) => `m ${i + 1} 64\n`).join(''));
-    const { code, stdout } = await run([
-      'replay',
-      file,
-      '--json',
-      '--reps',
-      '1',
-      '--samples',
-      '5',
-      '--warm-up',
-      '0',
-    ]);
+    const args = ['replay', file, '--json', '--reps', '1', '--samples', '5', '--warm-up', '0'];
+    const { code, stdout } = await run(args);
     expect(code).toBe(0);
     const r = JSON.parse(stdout) as ReplayReport;
     const grown = r.peak.heapResident - r.baseline.heapResident;
@@ -140,23 +131,7 @@ describe('pymalloc replay', () => {
     expect(r.afterFree.heapResident - r.baseline.heapResident).toBeGreaterThan(0.02 * grown);
     expect(r.afterIdle!.heapResident - r.baseline.heapResident).toBeLessThanOrEqual(0.02 * grown);
     // Under 'cpython' nothing goes back by itself.
-    const c = JSON.parse(
-      (
-        await run([
-          'replay',
-          file,
-          '--json',
-          '--reps',
-          '1',
-          '--samples',
-          '5',
-          '--warm-up',
-          '0',
-          '--policy',
-          'cpython',
-        ])
-      ).stdout,
-    ) as ReplayReport;
+    const c = JSON.parse((await run([...args, '--policy', 'cpython'])).stdout) as ReplayReport;
     expect(c.afterIdle!.heapResident).toBe(c.afterFree.heapResident);
   });
 
