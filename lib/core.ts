@@ -50,8 +50,8 @@ export const DUMMY_SIZE_IDX = 0xffff;
 /**
  * Byte offset in a pool header of the pool's divisibilityMagic(block size): the high word of `ref`, which is
  * padding in CPython (`ref` is a union of `count` and a pointer). Written whenever a pool is taken for a class
- * (allocateFromNewPool), 0 in a fresh or purged pool. free's fast path reads it beside `count` instead of indexing divMagic by szidx, one
- * dependent load fewer; check() verifies it.
+ * (allocateFromNewPool), 0 in a fresh or purged pool. free's fast path reads it beside `count` instead of
+ * indexing divMagic by szidx, one dependent load fewer; check() verifies it.
  */
 export const POOL_MAGIC = 4;
 

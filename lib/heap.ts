@@ -345,12 +345,6 @@ export function checkHeapOptions(options?: HeapOptions): { geometry: Geometry; h
 }
 
 /**
- * What a destroyed heap's `buffer` is: an empty ArrayBuffer, not a detached one. The first detached ArrayBuffer of
- * a process makes V8 check every typed-array access in it from then on (bench/detach.ts).
- */
-const EMPTY_BUFFER = new ArrayBuffer(0);
-
-/**
  * A heap: CPython's small-object allocator in one reservation of virtual memory (4 GiB by default), whose pages
  * go back to the OS as the policy says. Pointers are byte offsets into its views (`heap.u8` … `heap.dv`).
  * `new Heap()` may return a heap of a specialised subclass (same API, `instanceof Heap`). See docs/api.md.
@@ -475,12 +469,14 @@ export class Heap extends Allocator {
    * the heap lives. After `destroy()` the original reads zeros (its pages went back; writes land in fresh zero
    * pages of the same range, never in another heap's) and is not detached (which would slow every typed-array
    * access in the process); a destroyed heap's `buffer` is an empty one (byteLength 0, so every pointer from it
-   * is NULL): the heap lets go of the original, so that the range can be unmapped once nothing else holds it. It cannot be transferred (postMessage copies
+   * is NULL): the heap lets go of the original, so that the range can be unmapped once nothing else holds it.
+   * It cannot be transferred (postMessage copies
    * it). Writing into it from JavaScript outside your own blocks corrupts the heap, as a C addon writing there
    * would.
    */
   get buffer(): ArrayBuffer {
-    return this.destroyed ? EMPTY_BUFFER : this.reservation.buffer;
+    // Once released (destroy()), the reservation's buffer is an empty one, not a detached one.
+    return this.reservation.buffer;
   }
 
   /** Per size class and in total: pools, blocks, arenas, large blocks, and CPython's byte accounting. */

@@ -36,13 +36,14 @@
 // own catch handler, which ends in std::terminate (the SIGABRT of worker_terminate_abort.js).
 //
 // Lifetime. release() (heap.destroy()) gives every page back at once (MADV_DONTNEED over the whole range),
-// detaches the ArrayBuffer of a 'none' reservation (every view then has length 0; a 'readwrite' one's views
-// read zeros instead) and frees the shim's own records, but it does not unmap: native work still in flight (a libuv job filling a view, an fs.read into one) may hold a raw pointer
-// into the range, and it must write into this reservation's pages, never fault and never reach a newer
-// reservation that the OS placed at the same addresses. The range is unmapped once nothing can reach it: when
-// both the buffer's backing store has been freed (its external finalizer) and the ArrayBuffer object itself
-// has been collected (a finalizer on the object; a job holding a view keeps the object alive). A reservation
-// never released is unmapped the same way, by garbage collection or when its environment ends.
+// detaches the ArrayBuffer of a 'none' reservation (every view then has length 0; a 'readwrite' one's views read
+// zeros instead) and frees the shim's own records, but it does not unmap: native work still in flight (a libuv job
+// filling a view, an fs.read into one) may hold a raw pointer into the range, and it must write into this
+// reservation's pages, never fault and never reach a newer reservation that the OS placed at the same addresses.
+// The range is unmapped once nothing can reach it: when both the buffer's backing store has been freed (its
+// external finalizer) and the ArrayBuffer object itself has been collected (a finalizer on the object; a job
+// holding a view keeps the object alive). A reservation never released is unmapped the same way, by garbage
+// collection or when its environment ends.
 //
 // Add a source file: list it in binding.gyp ("sources") and CMakeLists.txt (PYMALLOC_SOURCES).
 

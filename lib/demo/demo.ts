@@ -302,15 +302,7 @@ class PolicyRunner {
     }
     bar.update(total);
     bar.stop();
-    await this.settle();
-  }
-
-  /**
-   * Under the default policy freed memory stays for reuse for the heap's purgeDelay and then goes back by itself:
-   * waits that long (and a little more), sampling RSS, so that what is measured next is what the heap gave back.
-   */
-  settle(): Promise<void> {
-    return settle(this.heap, () => this.sample());
+    await settle(this.heap, () => this.sample());
   }
 
   /** Runs the simulator child to its peak; resolves with what it reported and this process's RSS then. */
