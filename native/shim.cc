@@ -45,6 +45,36 @@
 // holding a view keeps the object alive). A reservation never released is unmapped the same way, by garbage
 // collection or when its environment ends.
 //
+// Shared reservations (the second addon only). This file is also compiled, with PYMALLOC_SHARED_ADDON defined and
+// native/shared.cc beside it, into pymalloc_shared.node: the same machinery plus reserveShared, attachShared,
+// bindThread, unbindThread and isReleased. That addon uses V8's C++ API (Node 20 has no Node-API for a
+// SharedArrayBuffer over external memory), so it is built for one Node.js version; this one stays on the C
+// Node-API, and one build of it serves every version. All of V8 is in native/shared.cc.
+//   - reserveShared(size, alignment) maps a 'readwrite' range as reserve() does and covers it with one
+//     SharedArrayBuffer. Its Region is process-wide: attachShared(sab), in any thread, finds it from the SAB's own
+//     backing store (data pointer and length, looked up in the registry under its mutex; never an address or a
+//     number from JavaScript) and makes a new handle for that thread. The handles of one region share nothing
+//     but the Region: its `released` flag and `holds` are atomics, and the state that needs a lock in a 'none'
+//     reservation (the commit bitmap, extra_maps) never changes in a shared one, which is 'readwrite' and refuses
+//     'unmap'. So no per-region mutex is needed; madvise and mincore are thread-safe.
+//   - release() from any handle sets the region's `released` flag and gives every page back (MADV_DONTNEED); from
+//     then on every handle of the region, in every thread, throws ERR_RESERVATION_RELEASED. A SharedArrayBuffer
+//     cannot be detached: views of it read zeros and never fault, because the range stays mapped until the last
+//     hold goes. The holds: the SAB's backing store (its deleter, which V8 may run on any thread, during isolate
+//     teardown too), each handle (its finalizer, which also runs when its environment ends) and each thread
+//     binding (below). The last one unmaps the range and deletes the Region.
+//   - Thread binding, the crash-safety protocol of shared heaps (JavaScript relies on exactly this):
+//     bindThread(handle, lockOffset, flagsOffset, slotOffset, tag) registers an environment cleanup hook for the
+//     calling thread's environment (one per handle: binding again replaces the words and tag); unbindThread
+//     removes it. If the environment is torn down while bound (the worker exits, worker.terminate(), the main
+//     thread's normal end; process.exit() from the main thread and fatal signals run none of its hooks), the hook,
+//     when the region is not released, does with sequentially consistent atomics on the 32-bit words at those
+//     byte offsets:
+//       1. if lock == tag: flags |= 1 (INTERRUPTED), then lock = tag -> 0 (compare-and-swap);
+//       2. if slot == 1 (ATTACHED): slot = 2 (ABANDONED) (compare-and-swap).
+//     It cannot wake Atomics.wait() callers (V8 has no API for that): waiters on the lock word must use a timeout.
+//     A binding holds the region mapped until it is removed or has run.
+//
 // Add a source file: list it in binding.gyp ("sources") and CMakeLists.txt (PYMALLOC_SOURCES).
 
 #include <node_api.h>
@@ -66,6 +96,9 @@
 #include <vector>
 
 #include "inspector.h"
+#ifdef PYMALLOC_SHARED_ADDON
+#include "shared.h"
+#endif
 
 static_assert(sizeof(void*) == 8, "pymalloc reserves up to 4 GiB ranges: 64-bit only");
 
@@ -77,13 +110,20 @@ constexpr double kMaxSafeInteger = 9007199254740991.0;
 constexpr size_t kMincoreChunkPages = size_t{1} << 16;  // bounds the mincore vector to 64 KiB
 constexpr int64_t kDefaultMaxMapCount = 65530;           // Linux's default vm.max_map_count
 
-// Marks handle objects made by reserve(), so that no other object is ever unwrapped as one.
+// Marks handle objects made by reserve(), so that no other object is ever unwrapped as one. The two addons tag
+// theirs differently: a handle of one is never taken for a handle of the other (their Regions are in different
+// registries).
+#ifdef PYMALLOC_SHARED_ADDON
+constexpr napi_type_tag kHandleTag = {0x7079'6d61'6c6c'6f63ULL, 0x7368'6172'6564'0001ULL};
+#else
 constexpr napi_type_tag kHandleTag = {0x7079'6d61'6c6c'6f63ULL, 0x7265'7365'7276'6531ULL};
+#endif
 
 // ---- the address range and who can still reach it ----
 
-// One reservation's address range. It is unmapped, and this record deleted, when the last of its two holds
-// goes: the buffer's backing store (freed at detach or collection) and the ArrayBuffer object (collected).
+// One reservation's address range. It is unmapped, and this record deleted, when the last of its holds goes:
+// the buffer's backing store (freed at detach or collection) and the ArrayBuffer object (collected); for a shared
+// one, the SharedArrayBuffer's backing store, each handle and each thread binding (see the top of the file).
 struct Region {
   uint64_t token;
   char* base;
@@ -91,6 +131,11 @@ struct Region {
   std::atomic<int> holds{2};
   // Mappings beyond the first that this range is split into ('none' reservations), counted in kExtraMaps.
   std::atomic<int64_t> extra_maps{0};
+  // Shared reservations: set once, before the region is registered.
+  bool shared = false;
+  size_t alignment = 0;
+  // Set by the first release() of any of its handles, in any thread.
+  std::atomic<bool> released{false};
 };
 
 // Live regions of the whole process (all workers): for _liveReservations(). Leaked on purpose: finalizers of
@@ -130,6 +175,17 @@ void DropHold(Region* region) {
   delete region;
 }
 
+#ifdef PYMALLOC_SHARED_ADDON
+// Takes one more hold unless the last one is already gone (the region is then being deleted).
+bool TryHold(Region* region) {
+  int n = region->holds.load();
+  while (n > 0) {
+    if (region->holds.compare_exchange_weak(n, n + 1)) return true;
+  }
+  return false;
+}
+#endif
+
 // Both finalizers only touch the region: they may run during garbage collection or environment teardown.
 void FinalizeBackingStore(napi_env, void*, void* hint) { DropHold(static_cast<Region*>(hint)); }
 void FinalizeBufferObject(napi_env, void*, void* hint) { DropHold(static_cast<Region*>(hint)); }
@@ -147,14 +203,29 @@ bool TakeFault(std::atomic<int64_t>& counter) {
   return false;
 }
 
+struct Reservation;
+
+// A thread binding (bindThread): the cleanup hook's argument. It holds the region mapped and lives until the hook
+// has run or unbindThread removed it, whichever comes first; it outlives its handle if that is collected first.
+struct ThreadBinding {
+  Region* region;       // one hold
+  Reservation* owner;   // the handle that bound it; null once that handle is finalized
+  uint64_t lock_offset;
+  uint64_t flags_offset;
+  uint64_t slot_offset;
+  int32_t tag;
+};
+
 // What the handle wraps: the JS thread's view of one reservation.
 struct Reservation {
-  Region* region;
+  Region* region;  // a shared handle holds it (one hold until finalized); an ordinary one may outlive it
   char* base;
   size_t size;
   bool readwrite;
-  bool released = false;
+  bool shared = false;
+  bool released = false;  // by this handle; a shared region's own flag says whether any handle released it
   napi_ref buffer = nullptr;  // strong until release()
+  ThreadBinding* binding = nullptr;  // shared handles: this thread's binding, if any
   // 'none' reservations: one bit per page, set while the page is readable and writable (committed, or
   // decommitted with 'dontneed'). The inspector and heap.check() read only pages marked here, never trusting
   // what the heap's own memory says; the number of mappings the range is split into follows from it.
@@ -313,14 +384,17 @@ std::string RangeText(uint64_t offset, uint64_t length, const Reservation& r) {
 
 // ---- arguments: each check throws and returns false ----
 
+constexpr size_t kMaxArgs = 5;
+
 struct Args {
-  napi_value argv[4] = {nullptr, nullptr, nullptr, nullptr};
-  size_t argc = 4;
+  napi_value argv[kMaxArgs] = {nullptr, nullptr, nullptr, nullptr, nullptr};
+  size_t argc = kMaxArgs;
 };
 
 bool GetArgs(napi_env env, napi_callback_info info, Args* args) {
   if (napi_get_cb_info(env, info, &args->argc, args->argv, nullptr, nullptr) != napi_ok) return false;
-  for (size_t i = args->argc; i < 4; i++) {
+  if (args->argc > kMaxArgs) args->argc = kMaxArgs;
+  for (size_t i = args->argc; i < kMaxArgs; i++) {
     if (napi_get_undefined(env, &args->argv[i]) != napi_ok) return false;
   }
   return true;
@@ -388,8 +462,16 @@ Reservation* ToReservation(napi_env env, napi_value value, bool live = true) {
     return nullptr;
   }
   auto* r = static_cast<Reservation*>(data);
+  if (r->shared && !r->released && r->region->released.load()) {
+    // Released through another handle (another thread's): this one lets go of its buffer too.
+    if (r->buffer != nullptr) (void)napi_delete_reference(env, r->buffer);
+    r->buffer = nullptr;
+    r->released = true;
+  }
   if (live && r->released) {
-    ThrowCoded(env, Kind::kError, "ERR_RESERVATION_RELEASED", "the reservation was released");
+    ThrowCoded(env, Kind::kError, "ERR_RESERVATION_RELEASED",
+               r->shared ? "the shared reservation was released (by this thread or another)"
+                         : "the reservation was released");
     return nullptr;
   }
   return r;
@@ -456,42 +538,37 @@ napi_value PageSizeFn(napi_env env, napi_callback_info) { return Number(env, sta
 void FinalizeHandle(napi_env env, void* data, void*) {
   auto* r = static_cast<Reservation*>(data);
   if (r->buffer != nullptr) (void)napi_delete_reference(env, r->buffer);
+  // A thread binding outlives its handle: its cleanup hook still runs when the environment ends.
+  if (r->binding != nullptr) r->binding->owner = nullptr;
+  if (r->shared) DropHold(r->region);
   delete r;
 }
 
-// reserve(size, alignment, access: 'readwrite' | 'none') -> { handle, buffer, base }
-napi_value Reserve(napi_env env, napi_callback_info info) {
-  Args args;
-  if (!GetArgs(env, info, &args)) return nullptr;
-  uint64_t size = 0;
-  uint64_t alignment = 0;
-  std::string access;
-  if (!ToPageMultiple(env, args.argv[0], "size", &size) || !ToCount(env, args.argv[1], "alignment", &alignment)) {
-    return nullptr;
+// size and alignment of reserve() / reserveShared() (argv[0], argv[1]), checked; false (thrown) otherwise.
+bool ToSizeAlignment(napi_env env, const Args& args, uint64_t* size, uint64_t* alignment) {
+  if (!ToPageMultiple(env, args.argv[0], "size", size) || !ToCount(env, args.argv[1], "alignment", alignment)) {
+    return false;
   }
-  if (size == 0 || size > kMaxSize) {
+  if (*size == 0 || *size > kMaxSize) {
     ThrowCoded(env, Kind::kRange, "ERR_OUT_OF_RANGE",
-               "size must be greater than 0 and at most " + Str(kMaxSize) + ", got " + Str(size));
-    return nullptr;
+               "size must be greater than 0 and at most " + Str(kMaxSize) + ", got " + Str(*size));
+    return false;
   }
-  if (alignment < PageSize() || alignment > kMaxAlignment || (alignment & (alignment - 1)) != 0) {
+  if (*alignment < PageSize() || *alignment > kMaxAlignment || (*alignment & (*alignment - 1)) != 0) {
     ThrowCoded(env, Kind::kRange, "ERR_OUT_OF_RANGE",
                "alignment must be a power of two from the page size (" + Str(PageSize()) + ") to " +
-                   Str(kMaxAlignment) + ", got " + Str(alignment));
-    return nullptr;
+                   Str(kMaxAlignment) + ", got " + Str(*alignment));
+    return false;
   }
-  if (!ToString(env, args.argv[2], "access", &access)) return nullptr;
-  if (access != "readwrite" && access != "none") {
-    ThrowCoded(env, Kind::kType, "ERR_INVALID_ARG_VALUE", "access must be 'readwrite' or 'none', got '" + access + "'");
-    return nullptr;
-  }
-  const bool readwrite = access == "readwrite";
-  const std::string what = "(reserve " + Str(size) + " bytes aligned to " + Str(alignment) + ", " + access + ")";
+  return true;
+}
+
+// Maps `size` bytes aligned to `alignment`, MAP_NORESERVE, read-write or PROT_NONE; null (thrown) on failure.
+char* MapRange(napi_env env, uint64_t size, uint64_t alignment, bool readwrite, const std::string& what) {
   if (TakeFault(fault_reserve)) {
     ThrowSyscall(env, ENOMEM, "mmap", what, " [injected fault]");
     return nullptr;
   }
-
   // Over-reserve by the alignment (PROT_NONE: no commit charge, whatever the overcommit mode), then trim both ends
   // down to the aligned range, and only then make that range read-write: under strict overcommit the charge is
   // the reservation's size, not that plus the alignment.
@@ -520,27 +597,81 @@ napi_value Reserve(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   AdviseNoHugePages(base, size);
+  return base;
+}
 
+void Register(Region* region) {
+  region->token = next_token.fetch_add(1);
+  std::lock_guard<std::mutex> lock(registry_mutex);
+  registry->emplace(region->token, region);
+}
+
+// The region and the first handle of a range just mapped at base, registered; unmaps it and throws (returning
+// nullptr) when there is no memory for them.
+Reservation* NewReservation(napi_env env, char* base, uint64_t size, uint64_t alignment, bool readwrite,
+                            bool shared) {
   auto* region = new (std::nothrow) Region();
   auto* reservation = new (std::nothrow) Reservation();
   if (region == nullptr || reservation == nullptr) {
     delete region;
     delete reservation;
     munmap(base, size);
-    ThrowInternal(env, "out of memory making a reservation");
+    ThrowInternal(env, shared ? "out of memory making a shared reservation" : "out of memory making a reservation");
     return nullptr;
   }
-  region->token = next_token.fetch_add(1);
   region->base = base;
   region->size = size;
+  region->alignment = alignment;
   reservation->region = region;
   reservation->base = base;
   reservation->size = size;
   reservation->readwrite = readwrite;
-  {
-    std::lock_guard<std::mutex> lock(registry_mutex);
-    registry->emplace(region->token, region);
+  region->shared = shared;
+  reservation->shared = shared;
+  Register(region);
+  return reservation;
+}
+
+// A frozen handle object wrapping `reservation`, which it owns from then on (FinalizeHandle), holding `buffer`
+// strongly until release(). Null on failure: `reservation` is then the caller's still.
+napi_value NewHandle(napi_env env, Reservation* reservation, napi_value buffer) {
+  napi_value handle = nullptr;
+  if (napi_create_object(env, &handle) != napi_ok || napi_type_tag_object(env, handle, &kHandleTag) != napi_ok ||
+      napi_create_reference(env, buffer, 1, &reservation->buffer) != napi_ok) {
+    if (reservation->buffer != nullptr) (void)napi_delete_reference(env, reservation->buffer);
+    reservation->buffer = nullptr;
+    return nullptr;
   }
+  if (napi_wrap(env, handle, reservation, FinalizeHandle, nullptr, nullptr) != napi_ok) {
+    (void)napi_delete_reference(env, reservation->buffer);
+    reservation->buffer = nullptr;
+    return nullptr;
+  }
+  (void)napi_object_freeze(env, handle);
+  return handle;
+}
+
+// reserve(size, alignment, access: 'readwrite' | 'none') -> { handle, buffer, base }
+napi_value Reserve(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!GetArgs(env, info, &args)) return nullptr;
+  uint64_t size = 0;
+  uint64_t alignment = 0;
+  std::string access;
+  if (!ToSizeAlignment(env, args, &size, &alignment)) return nullptr;
+  if (!ToString(env, args.argv[2], "access", &access)) return nullptr;
+  if (access != "readwrite" && access != "none") {
+    ThrowCoded(env, Kind::kType, "ERR_INVALID_ARG_VALUE", "access must be 'readwrite' or 'none', got '" + access + "'");
+    return nullptr;
+  }
+  const bool readwrite = access == "readwrite";
+  const std::string what = "(reserve " + Str(size) + " bytes aligned to " + Str(alignment) + ", " + access + ")";
+  char* base = MapRange(env, size, alignment, readwrite, what);
+  if (base == nullptr) return nullptr;
+
+  Reservation* reservation = NewReservation(env, base, size, alignment, readwrite, false);
+  if (reservation == nullptr) return nullptr;
+  Region* region = reservation->region;
 
   napi_value buffer = nullptr;
   if (napi_create_external_arraybuffer(env, base, size, FinalizeBackingStore, region, &buffer) != napi_ok) {
@@ -552,24 +683,17 @@ napi_value Reserve(napi_env env, napi_callback_info info) {
   if (napi_add_finalizer(env, buffer, nullptr, FinalizeBufferObject, region, nullptr) != napi_ok) {
     DropHold(region);  // only the backing store's finalizer is left to unmap
   }
-  napi_value handle = nullptr;
-  if (napi_create_object(env, &handle) != napi_ok || napi_type_tag_object(env, handle, &kHandleTag) != napi_ok ||
-      napi_create_reference(env, buffer, 1, &reservation->buffer) != napi_ok) {
-    if (reservation->buffer != nullptr) (void)napi_delete_reference(env, reservation->buffer);
+  napi_value handle = NewHandle(env, reservation, buffer);
+  if (handle == nullptr) {
     delete reservation;
     return nullptr;  // the buffer's finalizers unmap
   }
-  if (napi_wrap(env, handle, reservation, FinalizeHandle, nullptr, nullptr) != napi_ok) {
-    (void)napi_delete_reference(env, reservation->buffer);
-    delete reservation;
-    return nullptr;
-  }
-  (void)napi_object_freeze(env, handle);
 
   napi_value result = nullptr;
   napi_value base_value = nullptr;
   if (napi_create_object(env, &result) != napi_ok ||
-      napi_create_bigint_uint64(env, static_cast<uint64_t>(aligned), &base_value) != napi_ok ||
+      napi_create_bigint_uint64(env, static_cast<uint64_t>(reinterpret_cast<uintptr_t>(base)), &base_value) !=
+          napi_ok ||
       napi_set_named_property(env, result, "handle", handle) != napi_ok ||
       napi_set_named_property(env, result, "buffer", buffer) != napi_ok ||
       napi_set_named_property(env, result, "base", base_value) != napi_ok) {
@@ -632,6 +756,12 @@ napi_value Decommit(napi_env env, napi_callback_info info) {
   if (r == nullptr || !ToString(env, args.argv[3], "mode", &mode)) return nullptr;
   if (mode != "unmap" && mode != "dontneed") {
     ThrowCoded(env, Kind::kType, "ERR_INVALID_ARG_VALUE", "mode must be 'unmap' or 'dontneed', got '" + mode + "'");
+    return nullptr;
+  }
+  if (mode == "unmap" && r->shared) {
+    ThrowCoded(env, Kind::kType, "ERR_INVALID_ARG_VALUE",
+               "mode 'unmap' is refused for a shared reservation: its pages would fault in every thread's views; "
+               "a shared one decommits with 'dontneed'");
     return nullptr;
   }
   if (mode == "unmap" && r->readwrite) {
@@ -772,6 +902,21 @@ napi_value Release(napi_env env, napi_callback_info info) {
   if (!GetArgs(env, info, &args)) return nullptr;
   Reservation* r = ToReservation(env, args.argv[0]);
   if (r == nullptr) return nullptr;
+  if (r->shared) {
+    // The flag first, so that every handle's calls from now on see it; one release wins a race between threads.
+    if (r->region->released.exchange(true)) {
+      ThrowCoded(env, Kind::kError, "ERR_RESERVATION_RELEASED",
+                 "the shared reservation was released (by this thread or another)");
+      return nullptr;
+    }
+    // The views of the SharedArrayBuffer, in every thread, read zeros from now on; the range stays mapped (and
+    // this region's) until the last hold goes.
+    (void)madvise(r->base, r->size, MADV_DONTNEED);
+    if (r->buffer != nullptr) (void)napi_delete_reference(env, r->buffer);
+    r->buffer = nullptr;
+    r->released = true;
+    return Undefined(env);
+  }
   // The pages, first: even if what follows fails, the memory is back. PROT_NONE parts are skipped by the
   // kernel; their pages are not resident anyway.
   (void)madvise(r->base, r->size, MADV_DONTNEED);
@@ -900,6 +1045,263 @@ napi_value InspectHeapFn(napi_env env, napi_callback_info info) {
   return result;
 }
 
+#ifdef PYMALLOC_SHARED_ADDON
+// ---- shared reservations (pymalloc_shared.node only; see the top of the file) ----
+
+// The SharedArrayBuffer's backing store is gone: V8 runs this on any thread, maybe while an isolate is torn down.
+void FinalizeSharedStore(void*, size_t, void* hint) noexcept {
+  try {
+    DropHold(static_cast<Region*>(hint));
+  } catch (...) {
+    // a failed lock leaves the range mapped: a leak, never a crash
+  }
+}
+
+// The result object of reserveShared / attachShared: { handle, buffer, base, size, alignment }.
+napi_value SharedResult(napi_env env, napi_value handle, napi_value buffer, const Region& region) {
+  napi_value result = nullptr;
+  napi_value base_value = nullptr;
+  if (napi_create_object(env, &result) != napi_ok ||
+      napi_create_bigint_uint64(env, static_cast<uint64_t>(reinterpret_cast<uintptr_t>(region.base)), &base_value) !=
+          napi_ok ||
+      napi_set_named_property(env, result, "handle", handle) != napi_ok ||
+      napi_set_named_property(env, result, "buffer", buffer) != napi_ok ||
+      napi_set_named_property(env, result, "base", base_value) != napi_ok ||
+      napi_set_named_property(env, result, "size", Number(env, static_cast<double>(region.size))) != napi_ok ||
+      napi_set_named_property(env, result, "alignment", Number(env, static_cast<double>(region.alignment))) !=
+          napi_ok) {
+    return nullptr;
+  }
+  return result;
+}
+
+// reserveShared(size, alignment) -> { handle, buffer: SharedArrayBuffer, base, size, alignment }: a 'readwrite'
+// reservation (MAP_NORESERVE) whose buffer any thread can share (postMessage, workerData) and attach.
+napi_value ReserveShared(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!GetArgs(env, info, &args)) return nullptr;
+  uint64_t size = 0;
+  uint64_t alignment = 0;
+  if (!ToSizeAlignment(env, args, &size, &alignment)) return nullptr;
+  const std::string what = "(reserveShared " + Str(size) + " bytes aligned to " + Str(alignment) + ")";
+  char* base = MapRange(env, size, alignment, true, what);
+  if (base == nullptr) return nullptr;
+
+  // Two holds to begin with: the backing store's and this handle's.
+  Reservation* reservation = NewReservation(env, base, size, alignment, true, true);
+  if (reservation == nullptr) return nullptr;
+  Region* region = reservation->region;
+
+  bool store_made = false;
+  napi_value buffer = pymalloc::shared::NewSharedArrayBuffer(base, size, FinalizeSharedStore, region, &store_made);
+  if (buffer == nullptr) {
+    delete reservation;
+    if (!store_made) DropHold(region);  // else its deleter has run, or will
+    DropHold(region);
+    ThrowCoded(env, Kind::kError, "ERR_OPERATION_FAILED", "could not make a SharedArrayBuffer " + what);
+    return nullptr;
+  }
+  napi_value handle = NewHandle(env, reservation, buffer);
+  if (handle == nullptr) {
+    delete reservation;
+    DropHold(region);  // the buffer's backing store unmaps when it goes
+    return nullptr;
+  }
+  return SharedResult(env, handle, buffer, *region);
+}
+
+// attachShared(buffer) -> { handle, buffer (the same), base, size, alignment }: a new handle, in the calling
+// thread, on the shared reservation whose SharedArrayBuffer this is. The region is found from the buffer's own
+// backing store, never from a number JavaScript passes.
+napi_value AttachShared(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!GetArgs(env, info, &args)) return nullptr;
+  const pymalloc::shared::BufferInfo buf = pymalloc::shared::InspectBuffer(args.argv[0]);
+  if (buf.kind != pymalloc::shared::BufferKind::kSharedArrayBuffer) {
+    ThrowCoded(env, Kind::kType, "ERR_INVALID_ARG_TYPE",
+               "buffer must be a SharedArrayBuffer made by reserveShared(), got " +
+                   (buf.kind == pymalloc::shared::BufferKind::kArrayBuffer ? std::string("an ArrayBuffer")
+                                                                          : TypeName(env, args.argv[0])));
+    return nullptr;
+  }
+  Region* region = nullptr;
+  bool released = false;
+  {
+    std::lock_guard<std::mutex> lock(registry_mutex);
+    for (const auto& entry : *registry) {
+      Region* candidate = entry.second;
+      if (!candidate->shared || candidate->base != buf.data || candidate->size != buf.length) continue;
+      if (candidate->released.load()) {
+        released = true;
+      } else if (TryHold(candidate)) {
+        region = candidate;
+      }
+      break;
+    }
+  }
+  if (released) {
+    ThrowCoded(env, Kind::kError, "ERR_RESERVATION_RELEASED", "the shared reservation was released");
+    return nullptr;
+  }
+  if (region == nullptr) {
+    ThrowCoded(env, Kind::kError, "ERR_INVALID_ARG_VALUE",
+               "buffer is not the SharedArrayBuffer of a pymalloc shared reservation (one that reserveShared() "
+               "made in this process, with this build of the shared-heap addon)");
+    return nullptr;
+  }
+  auto* reservation = new (std::nothrow) Reservation();
+  if (reservation == nullptr) {
+    DropHold(region);
+    ThrowInternal(env, "out of memory attaching a shared reservation");
+    return nullptr;
+  }
+  reservation->region = region;
+  reservation->base = region->base;
+  reservation->size = region->size;
+  reservation->readwrite = true;
+  reservation->shared = true;
+  napi_value handle = NewHandle(env, reservation, args.argv[0]);
+  if (handle == nullptr) {
+    delete reservation;
+    DropHold(region);
+    return nullptr;
+  }
+  return SharedResult(env, handle, args.argv[0], *region);
+}
+
+// The environment of a bound thread is going away: the protocol at the top of the file.
+void ThreadCleanupHook(void* arg) noexcept {
+  auto* b = static_cast<ThreadBinding*>(arg);
+  Region* region = b->region;
+  if (!region->released.load()) {
+    auto* lock = reinterpret_cast<int32_t*>(region->base + b->lock_offset);
+    auto* flags = reinterpret_cast<int32_t*>(region->base + b->flags_offset);
+    auto* slot = reinterpret_cast<int32_t*>(region->base + b->slot_offset);
+    if (__atomic_load_n(lock, __ATOMIC_SEQ_CST) == b->tag) {
+      // The flag before the lock: whoever takes the lock next sees that its holder was interrupted.
+      __atomic_fetch_or(flags, int32_t{1}, __ATOMIC_SEQ_CST);
+      int32_t expected = b->tag;
+      (void)__atomic_compare_exchange_n(lock, &expected, int32_t{0}, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    }
+    int32_t attached = 1;
+    (void)__atomic_compare_exchange_n(slot, &attached, int32_t{2}, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+  }
+  if (b->owner != nullptr) b->owner->binding = nullptr;
+  delete b;
+  try {
+    DropHold(region);
+  } catch (...) {
+    // a failed lock leaves the range mapped: a leak, never a crash
+  }
+}
+
+// A byte offset of a 32-bit word inside the reservation.
+bool ToWordOffset(napi_env env, napi_value value, const char* name, const Reservation& r, uint64_t* out) {
+  if (!ToCount(env, value, name, out)) return false;
+  if (*out % 4 != 0) {
+    ThrowCoded(env, Kind::kRange, "ERR_OUT_OF_RANGE",
+               std::string(name) + " must be a multiple of 4 (a 32-bit word), got " + Str(*out));
+    return false;
+  }
+  if (*out > r.size - 4) {
+    ThrowCoded(env, Kind::kRange, "ERR_OUT_OF_RANGE",
+               std::string(name) + " + 4 must not exceed the reservation size (" + Str(r.size) + "), got " +
+                   Str(*out) + " + 4");
+    return false;
+  }
+  return true;
+}
+
+bool ToTag(napi_env env, napi_value value, int32_t* out) {
+  if (!IsType(env, value, napi_number)) {
+    ThrowCoded(env, Kind::kType, "ERR_INVALID_ARG_TYPE", "tag must be a number, got " + TypeName(env, value));
+    return false;
+  }
+  double d = 0;
+  if (napi_get_value_double(env, value, &d) != napi_ok) return false;
+  if (!std::isfinite(d) || d != std::floor(d) || d < 1 || d > 2147483647.0) {
+    ThrowCoded(env, Kind::kRange, "ERR_OUT_OF_RANGE",
+               "tag must be an integer from 1 to 2147483647, got " + NumberText(env, value));
+    return false;
+  }
+  *out = static_cast<int32_t>(d);
+  return true;
+}
+
+// bindThread(handle, lockOffset, flagsOffset, slotOffset, tag): see "Thread binding" at the top of the file.
+napi_value BindThread(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!GetArgs(env, info, &args)) return nullptr;
+  Reservation* r = ToReservation(env, args.argv[0]);
+  if (r == nullptr) return nullptr;
+  if (!r->shared) {
+    ThrowCoded(env, Kind::kType, "ERR_INVALID_ARG_VALUE",
+               "bindThread needs a shared reservation (reserveShared or attachShared)");
+    return nullptr;
+  }
+  uint64_t lock = 0;
+  uint64_t flags = 0;
+  uint64_t slot = 0;
+  int32_t tag = 0;
+  if (!ToWordOffset(env, args.argv[1], "lockOffset", *r, &lock) ||
+      !ToWordOffset(env, args.argv[2], "flagsOffset", *r, &flags) ||
+      !ToWordOffset(env, args.argv[3], "slotOffset", *r, &slot) || !ToTag(env, args.argv[4], &tag)) {
+    return nullptr;
+  }
+  ThreadBinding* b = r->binding;
+  if (b == nullptr) {
+    b = new (std::nothrow) ThreadBinding();
+    if (b == nullptr) {
+      ThrowInternal(env, "out of memory binding a thread");
+      return nullptr;
+    }
+    b->region = r->region;
+    b->owner = r;
+    r->region->holds.fetch_add(1);  // the handle holds the region: it cannot be going away
+    if (napi_add_env_cleanup_hook(env, ThreadCleanupHook, b) != napi_ok) {
+      delete b;
+      DropHold(r->region);
+      ThrowCoded(env, Kind::kError, "ERR_OPERATION_FAILED", "bindThread: napi_add_env_cleanup_hook failed");
+      return nullptr;
+    }
+    r->binding = b;
+  }
+  b->lock_offset = lock;
+  b->flags_offset = flags;
+  b->slot_offset = slot;
+  b->tag = tag;
+  return Undefined(env);
+}
+
+// unbindThread(handle) -> whether a binding was removed. Allowed after release (it only lets go).
+napi_value UnbindThread(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!GetArgs(env, info, &args)) return nullptr;
+  Reservation* r = ToReservation(env, args.argv[0], false);
+  if (r == nullptr) return nullptr;
+  ThreadBinding* b = r->binding;
+  if (b == nullptr) return Boolean(env, false);
+  if (napi_remove_env_cleanup_hook(env, ThreadCleanupHook, b) != napi_ok) {
+    ThrowCoded(env, Kind::kError, "ERR_OPERATION_FAILED", "unbindThread: napi_remove_env_cleanup_hook failed");
+    return nullptr;
+  }
+  r->binding = nullptr;
+  Region* region = b->region;
+  delete b;
+  DropHold(region);
+  return Boolean(env, true);
+}
+
+// isReleased(handle) -> whether this reservation was released, through this handle or (shared) any other.
+napi_value IsReleased(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!GetArgs(env, info, &args)) return nullptr;
+  Reservation* r = ToReservation(env, args.argv[0], false);
+  if (r == nullptr) return nullptr;
+  return Boolean(env, r->released);
+}
+#endif  // PYMALLOC_SHARED_ADDON
+
 // Every entry point: C++ exceptions stop here, whatever happens below.
 template <napi_value (*F)(napi_env, napi_callback_info)>
 napi_value Guarded(napi_env env, napi_callback_info info) noexcept {
@@ -931,7 +1333,50 @@ const Export kExports[] = {
     {"_setMapBudget", Guarded<SetMapBudget>},
     {"_mapCount", Guarded<MapCount>},
     {"_liveReservations", Guarded<LiveReservations>},
+#ifdef PYMALLOC_SHARED_ADDON
+    {"reserveShared", Guarded<ReserveShared>},
+    {"attachShared", Guarded<AttachShared>},
+    {"bindThread", Guarded<BindThread>},
+    {"unbindThread", Guarded<UnbindThread>},
+    {"isReleased", Guarded<IsReleased>},
+#endif
 };
+
+#ifdef PYMALLOC_SHARED_ADDON
+// What the shared-heap addon was built against, as `buildInfo`: the loader refuses it in another Node.js (its
+// V8 calls are tied to one ABI, see native/shared.cc).
+bool ExportBuildInfo(napi_env env, napi_value exports) {
+  const pymalloc::shared::BuildInfo& b = pymalloc::shared::kBuildInfo;
+  napi_value info = nullptr;
+  napi_value version = nullptr;
+  napi_value flag = nullptr;
+  if (napi_create_object(env, &info) != napi_ok ||
+      napi_set_named_property(env, info, "nodeModuleVersion", Number(env, b.node_module_version)) != napi_ok ||
+      napi_create_string_utf8(env, b.node_version, NAPI_AUTO_LENGTH, &version) != napi_ok ||
+      napi_set_named_property(env, info, "nodeVersion", version) != napi_ok ||
+      napi_get_boolean(env, b.pointer_compression, &flag) != napi_ok ||
+      napi_set_named_property(env, info, "pointerCompression", flag) != napi_ok ||
+      napi_get_boolean(env, b.sandbox, &flag) != napi_ok ||
+      napi_set_named_property(env, info, "sandbox", flag) != napi_ok) {
+    return false;
+  }
+  return napi_object_freeze(env, info) == napi_ok && napi_set_named_property(env, exports, "buildInfo", info) == napi_ok;
+}
+
+// Another major version of Node.js has another V8 ABI: refuse to load (a clean error, before any V8 call).
+bool SameNodeMajor(napi_env env) {
+  const napi_node_version* version = nullptr;
+  if (napi_get_node_version(env, &version) != napi_ok || version == nullptr) return false;
+  if (static_cast<int>(version->major) == pymalloc::shared::kBuildInfo.node_major) return true;
+  ThrowCoded(env, Kind::kError, "ERR_PYMALLOC_NO_SHARED_ADDON",
+             std::string("pymalloc: the shared-heap addon (pymalloc_shared.node) was built for Node.js ") +
+                 pymalloc::shared::kBuildInfo.node_version + " and cannot run in Node.js v" +
+                 std::to_string(version->major) + "." + std::to_string(version->minor) + "." +
+                 std::to_string(version->patch) +
+                 ": rebuild it with this one (`npm rebuild pymalloc --build-from-source`)");
+  return false;
+}
+#endif
 
 }  // namespace
 
@@ -939,6 +1384,9 @@ const Export kExports[] = {
 // (the require then fails in JavaScript, or the worker is gone anyway), never aborts.
 NAPI_MODULE_INIT() {
   try {
+#ifdef PYMALLOC_SHARED_ADDON
+    if (!SameNodeMajor(env) || !ExportBuildInfo(env, exports)) return nullptr;
+#endif
     for (const Export& e : kExports) {
       napi_value fn = nullptr;
       if (napi_create_function(env, e.name, NAPI_AUTO_LENGTH, e.fn, nullptr, &fn) != napi_ok ||

@@ -8,6 +8,12 @@
  * build:prebuild` makes with prebuildify), then the cmake-js build. When none is there the error tells an npm
  * consumer what to run (`npm rebuild pymalloc`). The addon is loaded on first use, so importing this module
  * never fails.
+ *
+ * Shared heaps need a second addon, `pymalloc_shared.node` (native/shared.cc): it uses V8's C++ API, so it is
+ * built for one Node.js version and never prebuilt. It is loaded on the first `Reservation.createShared` or
+ * `attachShared`, from beside the main addon that was loaded (build/Release, build-cmake/Release, build-asan/Release,
+ * or the directory of a PYMALLOC_NATIVE path); where it is missing, or was built for another Node.js, the error has
+ * code ERR_PYMALLOC_NO_SHARED_ADDON and says how to build it.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -66,6 +72,47 @@ export interface NativeBinding {
   _mapCount(): number;
   /** For tests: how many reservations of the process are still mapped. */
   _liveReservations(): number;
+}
+
+/** What the shared-heap addon hands out: a 'readwrite' reservation covered by one SharedArrayBuffer. */
+export interface NativeSharedReservation {
+  readonly handle: NativeHandle;
+  readonly buffer: SharedArrayBuffer;
+  readonly base: bigint;
+  readonly size: number;
+  readonly alignment: number;
+}
+
+/** What the shared-heap addon was compiled against; the loader refuses it unless the running Node.js matches. */
+export interface SharedBuildInfo {
+  readonly nodeModuleVersion: number;
+  readonly nodeVersion: string;
+  readonly pointerCompression: boolean;
+  readonly sandbox: boolean;
+}
+
+/**
+ * The shared-heap addon: the same functions as the main one (on its own reservations, in a registry of its own),
+ * plus shared reservations. Its handles are not the main addon's, nor the other way round.
+ */
+export interface SharedBinding extends NativeBinding {
+  readonly buildInfo: SharedBuildInfo;
+  /** A 'readwrite' reservation (MAP_NORESERVE) covered by one SharedArrayBuffer. */
+  reserveShared(size: number, alignment: number): NativeSharedReservation;
+  /** A new handle, in this thread, on the shared reservation whose buffer this is (found from its backing store). */
+  attachShared(buffer: SharedArrayBuffer): NativeSharedReservation;
+  /** Whether the reservation was released, through this handle or (shared) any other, in any thread. */
+  isReleased(handle: NativeHandle): boolean;
+  /** Registers this thread's environment cleanup hook: the protocol in native/shim.cc ("Thread binding"). */
+  bindThread(
+    handle: NativeHandle,
+    lockOffset: number,
+    flagsOffset: number,
+    slotOffset: number,
+    tag: number,
+  ): void;
+  /** Removes it; false when there was none. */
+  unbindThread(handle: NativeHandle): boolean;
 }
 
 export type NativeBuildKind = 'prebuild' | 'gyp' | 'cmake' | 'asan' | 'path';
@@ -153,6 +200,11 @@ export function resolveNativeBuild(
   } catch {
     // nothing built and no prebuild for this platform: try the cmake-js build, then give the advice below
   }
+  // It takes the first .node file of build/Release, which sorts before the shared-heap addon; should it ever
+  // return that one, the main addon is beside it.
+  if (found !== undefined && path.basename(found) === SHARED_ADDON_NAME) {
+    found = path.join(path.dirname(found), 'pymalloc.node');
+  }
   if (found !== undefined) {
     const prebuilds = path.join(root, 'prebuilds') + path.sep;
     return { kind: found.startsWith(prebuilds) ? 'prebuild' : 'gyp', path: found };
@@ -167,6 +219,9 @@ export function resolveNativeBuild(
 }
 
 let loaded: { build: NativeBuild; binding: NativeBinding } | undefined;
+
+/** The file name of the shared-heap addon, which lives beside the main addon. */
+export const SHARED_ADDON_NAME = 'pymalloc_shared.node';
 
 function load(): { build: NativeBuild; binding: NativeBinding } {
   if (!loaded) {
@@ -195,4 +250,129 @@ export function nativeBinding(): NativeBinding {
 /** Which build of the addon is loaded, and from where (loads it if that has not happened yet). */
 export function nativeBuild(): NativeBuild {
   return load().build;
+}
+
+let sharedLoaded: { build: NativeBuild; binding: SharedBinding } | undefined;
+
+function noSharedAddon(message: string): Error {
+  return Object.assign(new Error(message), { code: 'ERR_PYMALLOC_NO_SHARED_ADDON' });
+}
+
+/** How to make the shared-heap addon for a main addon of this kind. */
+function howToBuildShared(kind: NativeBuildKind): string {
+  switch (kind) {
+    case 'cmake':
+      return 'build it with `npm run build:cmake`';
+    case 'asan':
+      return 'build it with `npm run build:asan`';
+    case 'path':
+      return `put the ${SHARED_ADDON_NAME} built with it in the same directory`;
+    default:
+      return (
+        `run \`npm rebuild pymalloc --build-from-source\` in your project with this Node.js (${process.version}): ` +
+        'it builds both addons from source (python3, make and a C++ compiler needed; in a clone of the ' +
+        'repository, `npm run build:gyp`)'
+      );
+  }
+}
+
+/** Where the shared-heap addon that goes with a main addon build is (it may not exist). */
+export function sharedAddonPath(build: NativeBuild): string {
+  return path.join(path.dirname(build.path), SHARED_ADDON_NAME);
+}
+
+/** Reads a process.config.variables flag of the running Node.js (0/1 or boolean); undefined when absent. */
+function configFlag(name: string): boolean | undefined {
+  const value = (process.config?.variables as Record<string, unknown> | undefined)?.[name];
+  if (value === undefined || value === null) return undefined;
+  return value === true || value === 1 || value === '1' || value === 'true';
+}
+
+/**
+ * Refuses a shared-heap addon compiled for another Node.js ABI or another V8 configuration (its V8 calls would
+ * crash): an Error with code ERR_PYMALLOC_NO_SHARED_ADDON. Exported for the tests.
+ * @internal
+ */
+export function checkSharedBuildInfo(
+  info: SharedBuildInfo | undefined,
+  file: string,
+  kind: NativeBuildKind,
+): void {
+  const problems: string[] = [];
+  if (typeof info !== 'object' || info === null) {
+    problems.push('it has no buildInfo');
+  } else {
+    if (String(info.nodeModuleVersion) !== process.versions.modules) {
+      problems.push(
+        `it was built for Node.js ${info.nodeVersion} (NODE_MODULE_VERSION ${info.nodeModuleVersion}), this is ` +
+          `${process.version} (NODE_MODULE_VERSION ${process.versions.modules})`,
+      );
+    }
+    if (info.sandbox) problems.push("it was built for V8's sandbox, which forbids memory mapped outside it");
+    for (const [flag, built] of [
+      ['v8_enable_pointer_compression', info.pointerCompression],
+      ['v8_enable_sandbox', info.sandbox],
+    ] as const) {
+      const running = configFlag(flag);
+      if (running !== undefined && running !== built) {
+        problems.push(`it was built with ${flag}=${built}, this Node.js has ${running}`);
+      }
+    }
+  }
+  if (problems.length > 0) {
+    throw noSharedAddon(
+      `pymalloc: the shared-heap addon ${file} does not fit this Node.js: ${problems.join('; ')}; ` +
+        howToBuildShared(kind),
+    );
+  }
+}
+
+/**
+ * The shared-heap addon that goes with a main addon build, without loading it; throws ERR_PYMALLOC_NO_SHARED_ADDON,
+ * saying how to build it, where it is missing.
+ */
+export function resolveSharedBuild(main: NativeBuild): NativeBuild {
+  const file = sharedAddonPath(main);
+  if (!fs.existsSync(file)) {
+    throw noSharedAddon(
+      `pymalloc: shared heaps need the shared-heap addon, which is missing (no ${file}): it uses V8's C++ API, ` +
+        `so it is built for one Node.js version and not shipped prebuilt; ${howToBuildShared(main.kind)}`,
+    );
+  }
+  return { kind: main.kind, path: file };
+}
+
+function loadShared(): { build: NativeBuild; binding: SharedBinding } {
+  if (!sharedLoaded) {
+    const build = resolveSharedBuild(load().build);
+    let binding: SharedBinding;
+    try {
+      binding = require(build.path) as SharedBinding;
+    } catch (err) {
+      // Its own refusal (built for another major version of Node.js) already has the code and the advice.
+      if ((err as { code?: unknown }).code === 'ERR_PYMALLOC_NO_SHARED_ADDON') throw err;
+      throw noSharedAddon(
+        `pymalloc: the shared-heap addon ${build.path} cannot be loaded (${(err as Error).message}); ` +
+          howToBuildShared(build.kind),
+      );
+    }
+    checkSharedBuildInfo(binding.buildInfo, build.path, build.kind);
+    sharedLoaded = { build, binding };
+  }
+  return sharedLoaded;
+}
+
+/** The shared-heap addon, loaded on first call (after the main addon, whose build it follows). */
+export function sharedBinding(): SharedBinding {
+  return loadShared().binding;
+}
+
+/** Which shared-heap addon is loaded, and from where (loads it if that has not happened yet). */
+export function sharedNativeBuild(): NativeBuild {
+  return loadShared().build;
+}
+
+/** The shared-heap addon if this thread has loaded it already; never loads it. */
+export function loadedSharedBinding(): SharedBinding | undefined {
+  return sharedLoaded?.binding;
 }

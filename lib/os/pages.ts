@@ -14,9 +14,28 @@
  * every typed-array access from then on); a `'none'` one, which has PROT_NONE parts, is detached (every view has
  * length 0). The address range stays mapped, and owned by this reservation, until nothing can reach it (native
  * work or a view still holding it writes into it harmlessly), then the shim unmaps it.
+ *
+ * Shared reservations, for heaps shared by worker threads: `Reservation.createShared(size, alignment)` makes a
+ * `'readwrite'` reservation whose `buffer` is a SharedArrayBuffer (`shared` is true). Send that buffer to another
+ * thread (workerData, postMessage) and call `Reservation.attachShared(buffer)` there: a new Reservation over the
+ * same region, whose methods work from that thread. `release()` from any thread's Reservation releases the region
+ * for all of them: every method of every one of them throws ERR_RESERVATION_RELEASED from then on, and views of
+ * the SharedArrayBuffer (which cannot be detached) read zeros. The range is unmapped once no thread holds it (its
+ * buffer, a Reservation object or a thread binding). `bindThread` / `unbindThread` register what the thread's
+ * teardown (worker exit, `worker.terminate()`) does to a lock word of the heap: see {@link Reservation.bindThread}.
+ * These need the shared-heap addon, which is built for one Node.js version (ERR_PYMALLOC_NO_SHARED_ADDON without it).
  */
+import { types } from 'node:util';
 import { markAsUntransferable } from 'node:worker_threads';
-import { type HeapInspection, type NativeHandle, nativeBinding } from './native';
+import {
+  type HeapInspection,
+  loadedSharedBinding,
+  type NativeBinding,
+  type NativeHandle,
+  nativeBinding,
+  type SharedBinding,
+  sharedBinding,
+} from './native';
 
 /**
  * How `decommit` gives pages back:
@@ -37,7 +56,10 @@ export interface ReadablePages {
   readable(offset: number, length: number): boolean;
 }
 
-/** The largest reservation (and alignment): one ArrayBuffer must cover it, and Node 20 allows 4 GiB. */
+/**
+ * The largest reservation (and alignment): one ArrayBuffer must cover it, and Node 20 allows 4 GiB; a typed array
+ * has at most 2^32 elements, so one Uint8Array still covers a whole shared reservation's SharedArrayBuffer.
+ */
 export const MAX_RESERVATION_SIZE = 2 ** 32;
 
 /** An error thrown by this layer or the shim: `code` is a Node-style code or, for OS failures, the errno name. */
@@ -95,10 +117,52 @@ function checkPageMultiple(value: unknown, name: string, what: string): number {
   return n;
 }
 
-const EMPTY = new ArrayBuffer(0);
+/** size and alignment of `Reservation.create` / `createShared`, checked. */
+function checkSizeAlignment(size: unknown, alignment: unknown, what: string): void {
+  const n = checkPageMultiple(size, 'size', what);
+  if (n === 0 || n > MAX_RESERVATION_SIZE) {
+    throw outOfRange(
+      `pymalloc: ${what}: size must be greater than 0 and at most ${MAX_RESERVATION_SIZE}, got ${n}`,
+    );
+  }
+  const a = checkCount(alignment, 'alignment', what);
+  if (a < pageSize() || a > MAX_RESERVATION_SIZE || 2 ** Math.round(Math.log2(a)) !== a) {
+    throw outOfRange(
+      `pymalloc: ${what}: alignment must be a power of two from the page size (${pageSize()}) to ${MAX_RESERVATION_SIZE}, got ${a}`,
+    );
+  }
+}
 
-/** A reserved range of address space; in a `'none'` reservation, commit pages before touching them. */
-export class Reservation {
+/** A 32-bit word's byte offset inside a reservation of `size` bytes: argument `name` of `what`. */
+function checkWordOffset(value: unknown, name: string, size: number, what: string): number {
+  const n = checkCount(value, name, what);
+  if (n % 4 !== 0)
+    throw outOfRange(`pymalloc: ${what}: ${name} must be a multiple of 4 (a 32-bit word), got ${n}`);
+  if (n + 4 > size) {
+    throw outOfRange(
+      `pymalloc: ${what}: ${name} + 4 must not exceed the reservation size (${size}), got ${n} + 4`,
+    );
+  }
+  return n;
+}
+
+/** An error of the shared-heap addon, its message prefixed like this layer's own. */
+function prefixed(err: unknown, what: string): unknown {
+  const e = err as Error;
+  if (typeof e?.message === 'string' && !e.message.startsWith('pymalloc: '))
+    e.message = `pymalloc: ${what}: ${e.message}`;
+  return err;
+}
+
+const EMPTY = new ArrayBuffer(0);
+const EMPTY_SHARED = new SharedArrayBuffer(0);
+
+/**
+ * A reserved range of address space; in a `'none'` reservation, commit pages before touching them. `B` is the type
+ * of its buffer: an ArrayBuffer (`Reservation.create`) or a SharedArrayBuffer (`createShared`, `attachShared`);
+ * plain `Reservation` is either.
+ */
+export class Reservation<B extends ArrayBufferLike = ArrayBufferLike> {
   /** Bytes of address space, a multiple of the page size. */
   readonly size: number;
   /** The power of two the base address is a multiple of. */
@@ -107,8 +171,13 @@ export class Reservation {
   readonly base: bigint;
   /** What the pages allow before they are committed. */
   readonly access: ReservationAccess;
+  /** True for a shared reservation (`createShared`, `attachShared`): `buffer` is a SharedArrayBuffer. */
+  readonly shared: boolean;
   readonly #handle: NativeHandle;
-  #buffer: ArrayBuffer;
+  /** The addon that made the handle: the main one, or the shared-heap one (its handles are only valid there). */
+  readonly #binding: NativeBinding;
+  readonly #sharedBinding: SharedBinding | undefined;
+  #buffer: B;
   #released = false;
 
   private constructor(
@@ -116,18 +185,26 @@ export class Reservation {
     alignment: number,
     access: ReservationAccess,
     handle: NativeHandle,
-    buffer: ArrayBuffer,
+    buffer: B,
     base: bigint,
+    binding: NativeBinding,
+    shared: SharedBinding | undefined,
   ) {
     this.size = size;
     this.alignment = alignment;
     this.access = access;
+    this.shared = shared !== undefined;
     this.#handle = handle;
+    this.#binding = binding;
+    this.#sharedBinding = shared;
     this.#buffer = buffer;
     this.base = base;
   }
 
-  /** True for an object made by `Reservation.create` (and not a look-alike or an object inheriting from one). */
+  /**
+   * True for an object made by `Reservation.create`, `createShared` or `attachShared` (and not a look-alike or an
+   * object inheriting from one).
+   */
   static isReservation(value: unknown): value is Reservation {
     return typeof value === 'object' && value !== null && #handle in value;
   }
@@ -143,44 +220,99 @@ export class Reservation {
     size: number,
     alignment: number = pageSize(),
     access: ReservationAccess = 'readwrite',
-  ): Reservation {
+  ): Reservation<ArrayBuffer> {
     const what = 'Reservation.create';
-    checkPageMultiple(size, 'size', what);
-    if (size === 0 || size > MAX_RESERVATION_SIZE) {
-      throw outOfRange(
-        `pymalloc: ${what}: size must be greater than 0 and at most ${MAX_RESERVATION_SIZE}, got ${size}`,
-      );
-    }
-    checkCount(alignment, 'alignment', what);
-    if (
-      alignment < pageSize() ||
-      alignment > MAX_RESERVATION_SIZE ||
-      2 ** Math.round(Math.log2(alignment)) !== alignment
-    ) {
-      throw outOfRange(
-        `pymalloc: ${what}: alignment must be a power of two from the page size (${pageSize()}) to ${MAX_RESERVATION_SIZE}, got ${alignment}`,
-      );
-    }
+    checkSizeAlignment(size, alignment, what);
     if (access !== 'readwrite' && access !== 'none') {
       throw withCode(
         new TypeError(`pymalloc: ${what}: access must be 'readwrite' or 'none', got ${describe(access)}`),
         typeof access === 'string' ? 'ERR_INVALID_ARG_VALUE' : 'ERR_INVALID_ARG_TYPE',
       );
     }
-    const { handle, buffer, base } = nativeBinding().reserve(size, alignment, access);
+    const binding = nativeBinding();
+    const { handle, buffer, base } = binding.reserve(size, alignment, access);
     // A transfer (postMessage or structuredClone with a transfer list) would move the pages to another
     // ArrayBuffer and leave this reservation's views empty: it copies instead.
     markAsUntransferable(buffer);
-    return new Reservation(size, alignment, access, handle, buffer, base);
+    return new Reservation<ArrayBuffer>(size, alignment, access, handle, buffer, base, binding, undefined);
   }
 
-  /** Covers the whole reservation; an empty ArrayBuffer once released. */
-  get buffer(): ArrayBuffer {
+  /**
+   * Reserves `size` bytes aligned to `alignment` for a heap shared by threads: like `create(size, alignment,
+   * 'readwrite')` (readable and writable from the start, MAP_NORESERVE), but `buffer` is a SharedArrayBuffer over
+   * the whole range, which other threads attach with {@link Reservation.attachShared}. Loads the shared-heap addon
+   * (ERR_PYMALLOC_NO_SHARED_ADDON where it is not built for this Node.js).
+   * @param size a multiple of the page size, at most 4 GiB
+   * @param alignment a power of two from the page size to 4 GiB
+   * @defaultValue alignment: the page size
+   */
+  static createShared(size: number, alignment: number = pageSize()): Reservation<SharedArrayBuffer> {
+    const what = 'Reservation.createShared';
+    checkSizeAlignment(size, alignment, what);
+    const binding = sharedBinding();
+    const { handle, buffer, base } = binding.reserveShared(size, alignment);
+    return new Reservation<SharedArrayBuffer>(
+      size,
+      alignment,
+      'readwrite',
+      handle,
+      buffer,
+      base,
+      binding,
+      binding,
+    );
+  }
+
+  /**
+   * A Reservation, in the calling thread, over the shared reservation whose `buffer` this is (made by
+   * `createShared` in any thread of this process, and sent here by workerData or postMessage): same base, size and
+   * alignment, and `buffer` is this very SharedArrayBuffer. The region is found from the buffer's own memory.
+   * Throws TypeError ERR_INVALID_ARG_TYPE for anything but a SharedArrayBuffer, Error ERR_INVALID_ARG_VALUE for one
+   * that is not a shared reservation's, ERR_RESERVATION_RELEASED once that was released.
+   */
+  static attachShared(buffer: SharedArrayBuffer): Reservation<SharedArrayBuffer> {
+    const what = 'Reservation.attachShared';
+    if (!types.isSharedArrayBuffer(buffer)) {
+      const got = types.isArrayBuffer(buffer) ? 'an ArrayBuffer' : describe(buffer);
+      throw withCode(
+        new TypeError(
+          `pymalloc: ${what}: buffer must be the SharedArrayBuffer of a shared reservation (Reservation.createShared), got ${got}`,
+        ),
+        'ERR_INVALID_ARG_TYPE',
+      );
+    }
+    const binding = sharedBinding();
+    let attached: ReturnType<SharedBinding['attachShared']>;
+    try {
+      attached = binding.attachShared(buffer);
+    } catch (err) {
+      throw prefixed(err, what);
+    }
+    const { handle, base, size, alignment } = attached;
+    return new Reservation<SharedArrayBuffer>(
+      size,
+      alignment,
+      'readwrite',
+      handle,
+      buffer,
+      base,
+      binding,
+      binding,
+    );
+  }
+
+  /**
+   * Covers the whole reservation; an empty ArrayBuffer (SharedArrayBuffer, for a shared one) once released, by this
+   * Reservation or, for a shared one, any other of its region, in any thread.
+   */
+  get buffer(): B {
+    this.#noticeRelease();
     return this.#buffer;
   }
 
-  /** True once `release()` has run. */
+  /** True once `release()` has run (for a shared reservation: on any Reservation of its region, in any thread). */
   get released(): boolean {
+    this.#noticeRelease();
     return this.#released;
   }
 
@@ -189,8 +321,8 @@ export class Reservation {
    * `'readwrite'` reservation it already is, and this only checks the range.
    */
   commit(offset: number, length: number): void {
-    this.#checkRange(offset, length, 'reservation.commit');
-    nativeBinding().commit(this.#handle, offset, length);
+    Reservation.#checkRange(this, offset, length, 'reservation.commit');
+    this.#binding.commit(this.#handle, offset, length);
   }
 
   /**
@@ -205,11 +337,19 @@ export class Reservation {
     mode: DecommitMode = this.access === 'none' ? 'unmap' : 'dontneed',
   ): DecommitMode {
     const what = 'reservation.decommit';
-    this.#checkRange(offset, length, what);
+    Reservation.#checkRange(this, offset, length, what);
     if (typeof mode !== 'string') throw invalidType(what, 'mode', "'unmap' or 'dontneed'", mode);
     if (mode !== 'unmap' && mode !== 'dontneed') {
       throw withCode(
         new TypeError(`pymalloc: ${what}: mode must be 'unmap' or 'dontneed', got '${mode}'`),
+        'ERR_INVALID_ARG_VALUE',
+      );
+    }
+    if (mode === 'unmap' && this.shared) {
+      throw withCode(
+        new TypeError(
+          `pymalloc: ${what}: mode 'unmap' is refused for a shared reservation (its pages would fault in every thread's views); use 'dontneed'`,
+        ),
         'ERR_INVALID_ARG_VALUE',
       );
     }
@@ -221,7 +361,7 @@ export class Reservation {
         'ERR_INVALID_ARG_VALUE',
       );
     }
-    return nativeBinding().decommit(this.#handle, offset, length, mode);
+    return this.#binding.decommit(this.#handle, offset, length, mode);
   }
 
   /**
@@ -229,7 +369,7 @@ export class Reservation {
    * shim's own record) of a `'none'` one. For walks of memory whose contents cannot be trusted (heap.check()).
    */
   readablePages(): ReadablePages {
-    this.#checkLive('reservation.readablePages');
+    Reservation.#checkLive(this, 'reservation.readablePages');
     const size = this.size;
     const inside = (offset: number, length: number) =>
       Number.isSafeInteger(offset) &&
@@ -237,7 +377,7 @@ export class Reservation {
       offset >= 0 &&
       length > 0 &&
       offset + length <= size;
-    const map = nativeBinding().committedPages(this.#handle);
+    const map = this.#binding.committedPages(this.#handle);
     if (map === null) return { readable: inside };
     const bits = new Uint32Array(map);
     const shift = Math.log2(pageSize());
@@ -263,21 +403,21 @@ export class Reservation {
    */
   adviseHugePages(offset: number, length: number, enable: boolean): boolean {
     const what = 'reservation.adviseHugePages';
-    this.#checkRange(offset, length, what);
+    Reservation.#checkRange(this, offset, length, what);
     if (typeof enable !== 'boolean') throw invalidType(what, 'enable', 'a boolean', enable);
-    return nativeBinding().adviseHugePages(this.#handle, offset, length, enable);
+    return this.#binding.adviseHugePages(this.#handle, offset, length, enable);
   }
 
   /** How many pages of the range are in RAM now (mincore); the whole reservation by default. */
   residentPages(offset = 0, length: number = this.size - offset): number {
-    this.#checkRange(offset, length, 'reservation.residentPages');
-    return nativeBinding().residentPages(this.#handle, offset, length);
+    Reservation.#checkRange(this, offset, length, 'reservation.residentPages');
+    return this.#binding.residentPages(this.#handle, offset, length);
   }
 
   /** `residentPages(offset, length)` in bytes. */
   residentBytes(offset = 0, length: number = this.size - offset): number {
-    this.#checkRange(offset, length, 'reservation.residentBytes');
-    return nativeBinding().residentPages(this.#handle, offset, length) * pageSize();
+    Reservation.#checkRange(this, offset, length, 'reservation.residentBytes');
+    return this.#binding.residentPages(this.#handle, offset, length) * pageSize();
   }
 
   /**
@@ -285,9 +425,9 @@ export class Reservation {
    * its per-class counts (see native/inspector.cc). Throws ERR_PYMALLOC_CORRUPT for a heap it cannot walk.
    */
   inspectHeap(): HeapInspection {
-    this.#checkLive('reservation.inspectHeap');
+    Reservation.#checkLive(this, 'reservation.inspectHeap');
     try {
-      return nativeBinding().inspectHeap(this.#handle);
+      return this.#binding.inspectHeap(this.#handle);
     } catch (err) {
       // The inspector's own message names the broken invariant; this names the function too.
       const e = err as Error;
@@ -302,19 +442,89 @@ export class Reservation {
    * Gives every page back to the OS; views of a `'readwrite'` reservation then read zeros, those of a `'none'`
    * one have length 0 (its buffer is detached); `buffer` is an empty ArrayBuffer from then on. The range stays
    * mapped until nothing can reach it (native work in flight, or a view, may still hold it). A second call throws.
+   * A shared reservation is released for every thread: see the top of this module.
    */
   release(): void {
-    this.#checkLive('reservation.release');
-    nativeBinding().release(this.#handle);
-    this.#released = true;
-    this.#buffer = EMPTY;
+    const what = 'reservation.release';
+    Reservation.#checkLive(this, what);
+    try {
+      this.#binding.release(this.#handle);
+    } catch (err) {
+      throw prefixed(err, what); // a shared one that another thread released meanwhile
+    }
+    this.#markReleased();
   }
 
-  /** Throws unless this is a live reservation; messages name `what`, the function called. */
-  #checkLive(what: string): void {
-    // A forged object (Object.create(Reservation.prototype), a copy) has no handle: a coded error, not V8's own.
+  /**
+   * Binds the calling thread to this shared reservation for crash safety: when this thread's environment is torn
+   * down while bound (the worker exits or is terminated, or the main thread ends normally; `process.exit()` runs no
+   * hook), and the reservation is not released, the addon does, with atomics on the 32-bit words at these byte
+   * offsets of the reservation:
+   * 1. if the word at `lockOffset` equals `tag`: sets bit 0 (INTERRUPTED = 1) of the word at `flagsOffset`, then
+   *    stores 0 into the lock word (compare-and-swap from `tag`);
+   * 2. if the word at `slotOffset` is 1 (ATTACHED): stores 2 (ABANDONED) (compare-and-swap).
+   * It cannot wake an `Atomics.wait` on those words: waiters must wait with a timeout. One binding per Reservation
+   * object (so per thread): binding again replaces the offsets and tag. A binding keeps the range mapped until it
+   * is removed or has run.
+   * @param tag a positive 32-bit integer, this thread's value in the lock word while it holds the lock
+   */
+  bindThread(lockOffset: number, flagsOffset: number, slotOffset: number, tag: number): void {
+    const what = 'reservation.bindThread';
+    Reservation.#checkLive(this, what);
+    const shared = this.#requireShared(what);
+    const lock = checkWordOffset(lockOffset, 'lockOffset', this.size, what);
+    const flags = checkWordOffset(flagsOffset, 'flagsOffset', this.size, what);
+    const slot = checkWordOffset(slotOffset, 'slotOffset', this.size, what);
+    if (typeof tag !== 'number') throw invalidType(what, 'tag', 'a number', tag);
+    if (!Number.isInteger(tag) || tag < 1 || tag > 0x7fffffff) {
+      throw outOfRange(`pymalloc: ${what}: tag must be an integer from 1 to 2147483647, got ${tag}`);
+    }
+    try {
+      shared.bindThread(this.#handle, lock, flags, slot, tag);
+    } catch (err) {
+      throw prefixed(err, what);
+    }
+  }
+
+  /**
+   * Removes this thread's binding ({@link Reservation.bindThread}); returns false when there was none. Allowed
+   * after release (it only lets go).
+   */
+  unbindThread(): boolean {
+    const what = 'reservation.unbindThread';
     if (!Reservation.isReservation(this)) throw invalidType(what, 'the reservation', 'a Reservation', this);
-    if (this.#released) {
+    return this.#requireShared(what).unbindThread(this.#handle);
+  }
+
+  /** Released through another Reservation of a shared region (another thread's): this one lets go too. */
+  #noticeRelease(): void {
+    if (!this.#released && this.#sharedBinding?.isReleased(this.#handle)) this.#markReleased();
+  }
+
+  #markReleased(): void {
+    this.#released = true;
+    this.#buffer = (this.shared ? EMPTY_SHARED : EMPTY) as B;
+  }
+
+  #requireShared(what: string): SharedBinding {
+    if (this.#sharedBinding === undefined) {
+      throw withCode(
+        new TypeError(
+          `pymalloc: ${what}: needs a shared reservation (Reservation.createShared or attachShared); this one is not`,
+        ),
+        'ERR_INVALID_THIS',
+      );
+    }
+    return this.#sharedBinding;
+  }
+
+  /** Throws unless `r` is a live reservation; messages name `what`, the function called. */
+  static #checkLive(r: Reservation, what: string): void {
+    // A forged object (Object.create(Reservation.prototype), a copy) has no handle: a coded error, not V8's own
+    // (a static method, so that calling it is no brand check of `r`).
+    if (!Reservation.isReservation(r)) throw invalidType(what, 'the reservation', 'a Reservation', r);
+    r.#noticeRelease();
+    if (r.#released) {
       throw withCode(
         new Error(`pymalloc: ${what}: the reservation was released`),
         'ERR_RESERVATION_RELEASED',
@@ -322,14 +532,14 @@ export class Reservation {
     }
   }
 
-  #checkRange(offset: unknown, length: unknown, what: string): void {
-    this.#checkLive(what);
+  static #checkRange(r: Reservation, offset: unknown, length: unknown, what: string): void {
+    Reservation.#checkLive(r, what);
     const start = checkPageMultiple(offset, 'offset', what);
     const n = checkPageMultiple(length, 'length', what);
     if (n === 0) throw outOfRange(`pymalloc: ${what}: length must be greater than 0, got 0`);
-    if (start + n > this.size) {
+    if (start + n > r.size) {
       throw outOfRange(
-        `pymalloc: ${what}: offset + length must not exceed the reservation size (${this.size}), got ${start} + ${n}`,
+        `pymalloc: ${what}: offset + length must not exceed the reservation size (${r.size}), got ${start} + ${n}`,
       );
     }
   }
@@ -356,8 +566,19 @@ export const __testing = {
   mapCount(): number {
     return nativeBinding()._mapCount();
   },
-  /** How many reservations of the process are still mapped. */
+  /**
+   * How many reservations of the process are still mapped: the main addon's, plus the shared-heap addon's where it
+   * is built (it is loaded for that). Fault injection and the map budget above are the main addon's only.
+   */
   liveReservations(): number {
-    return nativeBinding()._liveReservations();
+    let shared = loadedSharedBinding();
+    if (shared === undefined) {
+      try {
+        shared = sharedBinding();
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== 'ERR_PYMALLOC_NO_SHARED_ADDON') throw err;
+      }
+    }
+    return nativeBinding()._liveReservations() + (shared?._liveReservations() ?? 0);
   },
 };

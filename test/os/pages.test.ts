@@ -116,7 +116,7 @@ describe('argument checks', () => {
 
   test('the native handle is not reachable from the object', () => {
     const keys = Reflect.ownKeys(r);
-    expect(keys.sort()).toEqual(['access', 'alignment', 'base', 'size']);
+    expect(keys.sort()).toEqual(['access', 'alignment', 'base', 'shared', 'size']);
   });
 });
 

@@ -26,6 +26,8 @@ test('the runtime build, the CLI, and the sources a fallback build from source n
     'binding.gyp',
     'native/shim.cc',
     'native/inspector.cc',
+    'native/shared.cc',
+    'native/shared.h',
     'native/pymalloc_layout.h',
     'include/pymalloc.h',
     'dist/lib/index.js',
