@@ -6,12 +6,15 @@
  * round's B time over its A time) shows a change of 2% (the same build against a copy of itself: 1.010).
  *
  *   npm run build:ts && node dist/bench/ab.js OLD NEW [TRACE...] [--rounds N] [--json]
+ *     [--old-options JSON] [--new-options JSON]
  *
  * OLD and NEW are package roots, each with its own built dist/ and addon: a `git worktree` of the old commit
  * after `npm run build`, say, against this checkout. Without traces it uses the project's fixtures. Each build
  * warms up on each trace first, as `pymalloc replay` does (WARM_UP_OPS). Reported per trace: each build's best
  * time per operation over the rounds after the first third, the ratio of the bests, and the median paired ratio;
- * then the geometric means. A ratio below 1 means NEW is faster.
+ * then the geometric means. A ratio below 1 means NEW is faster. `--old-options` / `--new-options` give each side's
+ * heap options (`new Heap(options)`): OLD and NEW may then be the same root, as in
+ * `node dist/bench/ab.js . . --new-options '{"shared":true}'` (a shared heap against a private one).
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -30,6 +33,8 @@ interface Build {
 interface Args {
   old: string;
   new: string;
+  oldOptions: Record<string, unknown>;
+  newOptions: Record<string, unknown>;
   traces: string[];
   rounds: number;
   json: boolean;
@@ -51,9 +56,12 @@ function parseArgs(argv: string[]): Args {
   const traces: string[] = [];
   let rounds = 24;
   let json = false;
+  const options = { old: {}, new: {} };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--rounds') rounds = Number(argv[++i]);
+    else if (arg === '--old-options') options.old = JSON.parse(argv[++i] ?? '');
+    else if (arg === '--new-options') options.new = JSON.parse(argv[++i] ?? '');
     else if (arg === '--json') json = true;
     else if (arg.startsWith('--')) throw new Error(`unknown option ${arg}`);
     else if (roots.length < 2) roots.push(arg);
@@ -66,7 +74,15 @@ function parseArgs(argv: string[]): Args {
     const dir = join(__dirname, '..', '..', 'test', 'fixtures', 'traces');
     for (const f of readdirSync(dir).sort()) if (f.endsWith('.trace.gz')) traces.push(join(dir, f));
   }
-  return { old: roots[0]!, new: roots[1]!, traces, rounds, json };
+  return {
+    old: roots[0]!,
+    new: roots[1]!,
+    oldOptions: options.old,
+    newOptions: options.new,
+    traces,
+    rounds,
+    json,
+  };
 }
 
 /** Loads the build under package root `root` (its dist/lib). */
@@ -90,11 +106,17 @@ function geomean(xs: number[]): number {
 }
 
 /** Replays `path` through both builds, `rounds` times each, ABBA. */
-export async function compareOnTrace(a: Build, b: Build, path: string, rounds: number): Promise<TraceResult> {
-  const sides = [a, b].map((build) => ({
+export async function compareOnTrace(
+  a: Build,
+  b: Build,
+  path: string,
+  rounds: number,
+  options: [Record<string, unknown>, Record<string, unknown>] = [{}, {}],
+): Promise<TraceResult> {
+  const sides = [a, b].map((build, k) => ({
     build,
     trace: undefined as unknown as Trace,
-    heap: new build.Heap(),
+    heap: new build.Heap(options[k]),
   }));
   const times: number[][] = [[], []];
   try {
@@ -137,10 +159,13 @@ async function main(): Promise<void> {
   const a = loadBuild(args.old);
   const b = loadBuild(args.new);
   const results: TraceResult[] = [];
-  for (const t of args.traces) results.push(await compareOnTrace(a, b, t, args.rounds));
+  for (const t of args.traces)
+    results.push(await compareOnTrace(a, b, t, args.rounds, [args.oldOptions, args.newOptions]));
   const summary = {
     old: resolve(args.old),
     new: resolve(args.new),
+    oldOptions: args.oldOptions,
+    newOptions: args.newOptions,
     rounds: args.rounds,
     traces: results,
     geomeanBestRatio: geomean(results.map((r) => r.bestRatio)),
@@ -157,8 +182,8 @@ async function main(): Promise<void> {
   );
   process.stdout.write(
     [
-      `old: ${summary.old}`,
-      `new: ${summary.new}`,
+      `old: ${summary.old} ${JSON.stringify(args.oldOptions)}`,
+      `new: ${summary.new} ${JSON.stringify(args.newOptions)}`,
       `${args.rounds} rounds per trace, ABBA; ns per operation are bests, ratios are new / old`,
       '',
       '| trace | old ns/op | new ns/op | ratio of bests | median paired ratio |',

@@ -25,7 +25,7 @@ import {
 import { Heap } from '../lib';
 
 interface Walk {
-  walk(buffer: ArrayBuffer, head: number): number;
+  walk(buffer: ArrayBuffer | SharedArrayBuffer, head: number): number;
 }
 
 interface JsNode {

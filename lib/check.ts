@@ -65,29 +65,30 @@ export function checkHeap(h: HeapCore): void {
 
   // usedpools: every listed pool is used, of its list's class, and listed once.
   const listed = new Set<number>();
-  for (let sz = 0; sz < g.poolClasses; sz++) {
-    const head = h.usedHeader(sz);
-    let prev = head;
-    let steps = 0;
-    for (
-      let pool = pool_header_get_nextpool(h, head);
-      pool !== head;
-      pool = pool_header_get_nextpool(h, pool)
-    ) {
-      if (++steps > g.pages) fail(`usedpools[${sz}] loops`);
-      if (!readablePool(pool)) fail(`usedpools[${sz}] holds ${pool}, which is not a pool of this heap`);
-      if (pool_header_get_prevpool(h, pool) !== prev)
-        fail(`usedpools[${sz}]: pool ${pool} has a wrong prevpool`);
-      if (listed.has(pool)) fail(`pool ${pool} is on usedpools twice`);
-      listed.add(pool);
-      if (pool_header_get_szidx(h, pool) !== sz)
-        fail(`pool ${pool} of class ${pool_header_get_szidx(h, pool)} is on usedpools[${sz}]`);
-      if (pool_header_get_ref_count(h, pool) === 0) fail(`empty pool ${pool} is on usedpools[${sz}]`);
-      if (pool_header_get_freeblock(h, pool) === 0) fail(`full pool ${pool} is on usedpools[${sz}]`);
-      prev = pool;
+  for (const base of h.usedBases())
+    for (let sz = 0; sz < g.poolClasses; sz++) {
+      const head = base + sz * 16 - 16; // the fake header of class sz (see HeapCore.usedHeader)
+      let prev = head;
+      let steps = 0;
+      for (
+        let pool = pool_header_get_nextpool(h, head);
+        pool !== head;
+        pool = pool_header_get_nextpool(h, pool)
+      ) {
+        if (++steps > g.pages) fail(`usedpools[${sz}] loops`);
+        if (!readablePool(pool)) fail(`usedpools[${sz}] holds ${pool}, which is not a pool of this heap`);
+        if (pool_header_get_prevpool(h, pool) !== prev)
+          fail(`usedpools[${sz}]: pool ${pool} has a wrong prevpool`);
+        if (listed.has(pool)) fail(`pool ${pool} is on usedpools twice`);
+        listed.add(pool);
+        if (pool_header_get_szidx(h, pool) !== sz)
+          fail(`pool ${pool} of class ${pool_header_get_szidx(h, pool)} is on usedpools[${sz}]`);
+        if (pool_header_get_ref_count(h, pool) === 0) fail(`empty pool ${pool} is on usedpools[${sz}]`);
+        if (pool_header_get_freeblock(h, pool) === 0) fail(`full pool ${pool} is on usedpools[${sz}]`);
+        prev = pool;
+      }
+      if (pool_header_get_prevpool(h, head) !== prev) fail(`usedpools[${sz}]: the list's prev link is wrong`);
     }
-    if (pool_header_get_prevpool(h, head) !== prev) fail(`usedpools[${sz}]: the list's prev link is wrong`);
-  }
 
   // Arenas and their pools.
   let associated = 0;

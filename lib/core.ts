@@ -230,11 +230,12 @@ export class HeapCore implements LayoutViews {
     debug: boolean,
     hugePages = false,
     purgeDelay = 0,
+    shared = false,
   ) {
     this.reservation = reservation;
     this.hugePages = hugePages;
     this.geometry = geometry;
-    this.meta = metadataLayout(geometry);
+    this.meta = metadataLayout(geometry, shared);
     this.policy = policy;
     this.decommitMode = decommitMode;
     this.debug = debug;
@@ -328,6 +329,22 @@ export class HeapCore implements LayoutViews {
    */
   usedHeader(sz: number): number {
     return this.usedBase + sz * 16 - 16;
+  }
+
+  /**
+   * @internal The `usedpools` arrays (their first entry's offset) that check() walks: heap_state's in a private
+   * heap, every thread slot's in a shared one.
+   */
+  usedBases(): number[] {
+    return [this.usedBase];
+  }
+
+  /**
+   * @internal Blocks of `pool` freed by other threads and not yet taken back by its owner (counted in its
+   * `count` until then): always 0 in a private heap.
+   */
+  remoteFreed(_pool: number): number {
+    return 0;
   }
 
   /** @internal Writes a pointer into heap memory at byte offset `at`, as a real address. */

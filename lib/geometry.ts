@@ -15,6 +15,9 @@ import {
   SIZEOF_ARENA_OBJECT,
   SIZEOF_HEAP_STATE,
   SIZEOF_POOL_HEADER,
+  SIZEOF_POOL_XINFO,
+  SIZEOF_SHARED_STATE,
+  SIZEOF_THREAD_SLOT,
 } from './generated/layout';
 
 /** A named geometry. */
@@ -283,13 +286,25 @@ export interface MetadataLayout {
   readonly dataStart: number;
   /** Bytes of metadata, rounded up to pages. */
   readonly metaBytes: number;
+  /**
+   * A shared heap's (lib/shared/): the `shared_state` struct, its `thread_slot` table (`maxThreads` of them) and
+   * one `pool_xinfo` per pool of the reservation. 0 (and maxThreads 0) in a private heap, whose layout does not
+   * change.
+   */
+  readonly shared: number;
+  readonly slots: number;
+  readonly maxThreads: number;
+  readonly poolInfo: number;
 }
+
+/** Thread slots of a shared heap: threads that can be attached to it at once. */
+export const MAX_THREADS = 64;
 
 function roundUp(n: number, to: number): number {
   return Math.ceil(n / to) * to;
 }
 
-export function metadataLayout(g: Geometry): MetadataLayout {
+export function metadataLayout(g: Geometry, shared = false): MetadataLayout {
   const state = 0;
   // arenamap covers all 4 GiB that a pointer can name, so that any pointer indexes it: slots past the
   // reservation stay 0 (no arena). It comes first, at the same offset whatever the reservation, so that free's
@@ -302,7 +317,13 @@ export function metadataLayout(g: Geometry): MetadataLayout {
   const pagemap = roundUp(purgemap + g.arenaSlots * purgeWords * 4, g.pageSize);
   const spanLinks = roundUp(pagemap + g.pages * 4, g.pageSize);
   const freedHeads = roundUp(spanLinks + g.pages * 8, 64);
-  const end = freedHeads + Math.ceil(g.pages / 32) * 4;
+  const privateEnd = freedHeads + Math.ceil(g.pages / 32) * 4;
+  // A shared heap's state goes after all of the private heap's, so that the offsets above are the same in both.
+  const sharedAt = shared ? roundUp(privateEnd, 64) : 0;
+  const slots = shared ? roundUp(sharedAt + SIZEOF_SHARED_STATE, 64) : 0;
+  const maxThreads = shared ? MAX_THREADS : 0;
+  const poolInfo = shared ? roundUp(slots + MAX_THREADS * SIZEOF_THREAD_SLOT, g.pageSize) : 0;
+  const end = shared ? poolInfo + (g.reserve / g.poolSize) * SIZEOF_POOL_XINFO : privateEnd;
   const metaBytes = roundUp(end, g.pageSize);
   return {
     state,
@@ -316,6 +337,10 @@ export function metadataLayout(g: Geometry): MetadataLayout {
     freedHeads,
     dataStart: roundUp(end, g.arenaSize),
     metaBytes,
+    shared: sharedAt,
+    slots,
+    maxThreads,
+    poolInfo,
   };
 }
 

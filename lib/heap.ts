@@ -5,7 +5,7 @@
  * malloc/free/realloc live in alloc.ts; the debug hooks in debug.ts.
  */
 
-import type { InspectOptionsStylized } from 'node:util';
+import { type InspectOptionsStylized, types } from 'node:util';
 import { Allocator, checkPointer } from './alloc';
 import { initArenas, purgeFreePools, releaseFreeArenas } from './arena';
 import { checkHeap, HEAP_MAGIC } from './check';
@@ -106,6 +106,25 @@ export interface HeapOptions extends GeometryOptions {
   hugePages?: boolean;
   /** CPython's debug hooks: guard bytes, fills, and checks on every call. @defaultValue process.env.PYMALLOC === 'debug' */
   debug?: boolean;
+  /**
+   * A heap that worker threads share: its memory is a SharedArrayBuffer (`heap.buffer`), `heap.handle` goes to
+   * another thread in `workerData` or `postMessage`, and `Heap.attach(handle)` there returns that thread's Heap
+   * over the same memory. Each thread allocates from pools of its own; any thread may free any block. Needs the
+   * addon built for this Node version (docs/shared-heaps.md). Not with `debug` nor `decommit: 'unmap'`.
+   * @defaultValue false
+   */
+  shared?: boolean;
+}
+
+/**
+ * What `heap.handle` is: a plain object that `workerData` and `postMessage` carry to another thread, for
+ * `Heap.attach(handle)` there. Its buffer is the heap's memory; its options, the ones the heap was made with.
+ */
+export interface SharedHeapHandle {
+  readonly kind: 'pymalloc.SharedHeap';
+  readonly version: 1;
+  readonly buffer: SharedArrayBuffer;
+  readonly options: Readonly<HeapOptions>;
 }
 
 const POLICIES: readonly ReturnPolicy[] = ['purge', 'cpython', 'never'];
@@ -132,6 +151,7 @@ const OPTION_KEYS: Record<keyof HeapOptions, true> = {
   purgeDelay: true,
   hugePages: true,
   debug: true,
+  shared: true,
 };
 const OPTION_NAMES = Object.keys(OPTION_KEYS) as ReadonlyArray<keyof HeapOptions>;
 
@@ -153,6 +173,12 @@ export interface ResolvedHeapOptions {
   readonly hugePages: boolean;
   /** The option, else whether PYMALLOC=debug was in the environment when the options were resolved. */
   readonly debug: boolean;
+  /** A shared heap (the `shared` option). */
+  readonly shared: boolean;
+  /** @internal Heap.attach: the shared heap's memory, to attach to instead of reserving. */
+  readonly attachTo?: SharedArrayBuffer;
+  /** @internal A shared heap's options as its handle carries them (what makes the same geometry elsewhere). */
+  readonly handleOptions?: Readonly<HeapOptions>;
 }
 
 /** The values resolveHeapOptions made: the brand that no other object can have. */
@@ -275,9 +301,16 @@ function checkOptions(o: HeapOptions): void {
       `purgeDelay needs the 'purge' policy (policy '${o.policy}' never returns memory by itself)`,
     );
   }
-  for (const k of ['debug', 'hugePages'] as const) {
+  for (const k of ['debug', 'hugePages', 'shared'] as const) {
     if (o[k] !== undefined && typeof o[k] !== 'boolean') throw optionError(`${k} must be a boolean`, true);
   }
+  if (o.shared === true && o.decommit === 'unmap') {
+    throw optionError(
+      `shared heaps give pages back with 'dontneed' only (another thread's view must never fault)`,
+    );
+  }
+  if (o.shared === true && o.debug === true)
+    throw optionError('the debug hooks are not available on shared heaps');
 }
 
 /**
@@ -317,10 +350,86 @@ export function resolveHeapOptions(options?: HeapOptions | ResolvedHeapOptions):
     spanCache: o.spanCache ?? 1024 * 1024,
     purgeDelay: o.purgeDelay ?? ((o.policy ?? 'purge') === 'purge' ? DEFAULT_PURGE_DELAY : 0),
     hugePages: useHugePages(o, geometry),
-    debug: o.debug ?? process.env['PYMALLOC'] === 'debug',
+    // A shared heap never has the debug hooks, whatever PYMALLOC says (checkOptions refuses the option).
+    debug: o.shared === true ? false : (o.debug ?? process.env['PYMALLOC'] === 'debug'),
+    shared: o.shared === true,
+    ...(o.shared === true ? { handleOptions: handleOptions(o, geometry) } : {}),
   });
   RESOLVED.add(resolved);
   return resolved;
+}
+
+/** The options a shared heap's handle carries: the geometry as resolved, and the other options as given. */
+function handleOptions(o: HeapOptions, g: Geometry): Readonly<HeapOptions> {
+  const out: Record<string, unknown> = {
+    // 'custom' names no preset: it is what the numbers below make when they differ from every preset's.
+    ...(g.preset === 'custom' ? {} : { preset: g.preset }),
+    alignment: g.alignment,
+    threshold: g.threshold,
+    mediumThreshold: g.mediumThreshold,
+    poolSize: g.poolSize,
+    arenaSize: g.arenaSize,
+    reserve: g.reserve,
+    shared: true,
+  };
+  for (const k of ['policy', 'purgeThreshold', 'spanCache', 'purgeDelay', 'hugePages'] as const) {
+    if (o[k] !== undefined) out[k] = o[k];
+  }
+  return Object.freeze(out) as Readonly<HeapOptions>;
+}
+
+/** Heap.attach's options: the handle's, checked, and the memory to attach to. */
+function resolveAttach(handle: unknown): ResolvedHeapOptions {
+  const bad = (why: string, type = false) =>
+    codedError(
+      type ? TypeError : Error,
+      type ? 'ERR_INVALID_ARG_TYPE' : 'ERR_INVALID_ARG_VALUE',
+      `pymalloc: Heap.attach: ${why}`,
+    );
+  if (handle === null || typeof handle !== 'object')
+    throw bad("handle must be a shared heap's `heap.handle`", true);
+  const h = handle as Partial<SharedHeapHandle>;
+  if (h.kind !== 'pymalloc.SharedHeap' || h.version !== 1)
+    throw bad("handle is not a shared heap's `heap.handle` (its kind or version is wrong)");
+  if (!types.isSharedArrayBuffer(h.buffer)) throw bad('handle.buffer must be a SharedArrayBuffer', true);
+  if (h.options === null || typeof h.options !== 'object' || h.options.shared !== true)
+    throw bad("handle.options are not a shared heap's");
+  const r = resolveHeapOptions(h.options);
+  if (h.buffer.byteLength !== r.geometry.reserve)
+    throw bad(
+      `handle.buffer has ${h.buffer.byteLength} bytes, the heap's options reserve ${r.geometry.reserve}`,
+    );
+  const resolved: ResolvedHeapOptions = Object.freeze({ ...r, attachTo: h.buffer });
+  RESOLVED.add(resolved);
+  return resolved;
+}
+
+/**
+ * The class of shared heaps' Heap objects, and what makes one (of it, or of a subclass specialised for the
+ * geometry): lib/shared/heap.ts, a layer above, registers them (calls go down).
+ */
+let SharedClass: (new (options: ResolvedHeapOptions) => Heap) | undefined;
+let makeShared: ((options: ResolvedHeapOptions) => Heap) | undefined;
+
+/** @internal Called once by lib/shared/heap.ts. */
+export function registerSharedHeap(
+  c: new (options: ResolvedHeapOptions) => Heap,
+  make: (options: ResolvedHeapOptions) => Heap,
+): void {
+  SharedClass = c;
+  makeShared = make;
+}
+
+function sharedClass(): new (options: ResolvedHeapOptions) => Heap {
+  // lib/index.ts loads lib/shared/heap.ts, which registers the class: every entry point of the package does.
+  if (SharedClass === undefined) {
+    throw codedError(
+      Error,
+      'ERR_PYMALLOC_INTERNAL',
+      'pymalloc: shared heaps: lib/shared/heap.ts was not loaded',
+    );
+  }
+  return SharedClass;
 }
 
 /** resolveGeometry's answer for `new Heap`, whose errors (the same class and code) name the function too. */
@@ -358,21 +467,41 @@ export class Heap extends Allocator {
   constructor(options?: HeapOptions | ResolvedHeapOptions) {
     // The options are read here, once; what follows uses only `r`.
     const r = resolveHeapOptions(options);
+    // A shared heap is made of the shared heaps' class, or of its subclass specialised for the geometry (which
+    // lib/shared/heap.ts picks): never of a private heap's class.
+    if (r.shared) {
+      const Shared = sharedClass();
+      // biome-ignore lint/correctness/noConstructorReturn: the heap is a Heap, of a subclass with the same API
+      if (new.target === Heap) return makeShared!(r);
+      if (new.target !== Shared && !((new.target.prototype as object) instanceof Shared)) {
+        throw optionError(
+          'shared heaps are made by new Heap({ shared: true }), not by a subclass of Heap',
+          true,
+        );
+      }
+    }
     // `new Heap()`, and `new` on a specialised class (a heap's constructor), make a heap of the class that fits
     // the geometry: the specialised one whose constants are the geometry's, else Heap itself. A subclass of the
     // caller's own keeps its class (see checkSpecialisation).
-    if (new.target === Heap || isSpecialisedClass(new.target)) {
+    if (!r.shared && (new.target === Heap || isSpecialisedClass(new.target))) {
       const Fit = fastPathClass(r.geometry) ?? Heap;
       // biome-ignore lint/correctness/noConstructorReturn: the heap is a Heap, of a subclass with the same API
       if (Fit !== new.target) return new Fit(r);
     }
     // 'dontneed' heaps are read-write from the start: no view access can fault (see docs/reliability.md).
-    const reservation = Reservation.create(
-      r.geometry.reserve,
-      MAX_RESERVE,
-      r.decommit === 'unmap' ? 'none' : 'readwrite',
-    );
-    super(reservation, r.geometry, r.policy, r.decommit, r.debug, r.hugePages, r.purgeDelay);
+    const reservation =
+      r.attachTo !== undefined
+        ? Reservation.attachShared(r.attachTo)
+        : r.shared
+          ? Reservation.createShared(r.geometry.reserve, MAX_RESERVE)
+          : Reservation.create(
+              r.geometry.reserve,
+              MAX_RESERVE,
+              r.decommit === 'unmap' ? 'none' : 'readwrite',
+            );
+    super(reservation, r.geometry, r.policy, r.decommit, r.debug, r.hugePages, r.purgeDelay, r.shared);
+    // Attaching: the heap is there already, and another thread's; nothing here may release it.
+    if (r.attachTo !== undefined) return;
     try {
       checkSpecialisation(this, new.target, r.geometry);
       reservation.commit(0, this.meta.metaBytes);
@@ -382,6 +511,40 @@ export class Heap extends Allocator {
       throw err;
     }
     if (r.debug) installDebugHooks(this);
+  }
+
+  /**
+   * Returns this thread's Heap over the shared heap whose `heap.handle` another thread passed here (in
+   * `workerData` or a message): the same memory and API, with pools of this thread's own. Throws TypeError /
+   * ERR_INVALID_ARG_VALUE for anything that is not a handle, ERR_PYMALLOC_DESTROYED once the heap is destroyed,
+   * ERR_PYMALLOC_TOO_MANY_THREADS when its thread slots are all taken.
+   */
+  static attach(handle: SharedHeapHandle): Heap {
+    sharedClass();
+    return makeShared!(resolveAttach(handle));
+  }
+
+  /** Whether this heap is shared between threads (the `shared` option, or a heap of `Heap.attach`). */
+  get shared(): boolean {
+    return false;
+  }
+
+  /** A shared heap's handle for `Heap.attach` in another thread; a private heap has none (TypeError). */
+  get handle(): SharedHeapHandle {
+    throw codedError(
+      TypeError,
+      'ERR_PYMALLOC_NOT_SHARED',
+      'pymalloc: handle: only a shared heap (new Heap({ shared: true })) has a handle',
+    );
+  }
+
+  /** Ends this thread's use of a shared heap (see docs/shared-heaps.md); a private heap has none to end. */
+  detach(): void {
+    throw codedError(
+      TypeError,
+      'ERR_PYMALLOC_NOT_SHARED',
+      'pymalloc: detach: only a shared heap can be detached from (a private heap is destroyed)',
+    );
   }
 
   /** True when this heap runs fast paths specialised for its geometry (lib/generated/fastpaths.ts). */
@@ -441,7 +604,7 @@ export class Heap extends Allocator {
    * `busy` (the delayed return from a slow path, in the middle of the program's work): keep what that work would
    * fault in again at once, the cached spans and the arena kept against thrashing.
    */
-  private giveBackFree(busy = false): number {
+  protected giveBackFree(busy = false): number {
     return (busy ? 0 : flushSpanCache(this)) + purgeFreePools(this) + releaseFreeArenas(this, busy);
   }
 
@@ -474,7 +637,7 @@ export class Heap extends Allocator {
    * it). Writing into it from JavaScript outside your own blocks corrupts the heap, as a C addon writing there
    * would.
    */
-  get buffer(): ArrayBuffer {
+  get buffer(): ArrayBuffer | SharedArrayBuffer {
     // Once released (destroy()), the reservation's buffer is an empty one, not a detached one.
     return this.reservation.buffer;
   }

@@ -9,9 +9,19 @@ import { dirname, join } from 'node:path';
 export { MAX_REQUEST } from './alloc';
 export { CLEANBYTE, FORBIDDENBYTE } from './debug';
 export { type Geometry, type GeometryOptions, type GeometryPreset, resolveGeometry } from './geometry';
-export { type ClassStats, Heap, type HeapOptions, type HeapStats, type ReturnPolicy } from './heap';
+export {
+  type ClassStats,
+  Heap,
+  type HeapOptions,
+  type HeapStats,
+  type ReturnPolicy,
+  type SharedHeapHandle,
+} from './heap';
 export * from './os';
 export { DEADBYTE } from './pool';
+
+// Registers the class of shared heaps' Heap objects (new Heap({ shared: true }), Heap.attach).
+import './shared/heap';
 
 /**
  * The absolute path of the folder holding `pymalloc.h`, the C interface for your own Node-API addon to read and

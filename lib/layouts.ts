@@ -126,3 +126,59 @@ export const heap_state = struct('heap_state', {
   /** nfp2lasta[n]: the last arena in usable_arenas with n free pools (CPython 3.8's O(1) sort). */
   nfp2lasta: array(ptr(arena_object), 1025),
 });
+
+/**
+ * Shared heaps only (`new Heap({ shared: true })`, lib/shared/): per pool of the reservation, indexed by
+ * `offset >> pool_bits`, who owns it and the blocks other threads gave back to it. The owner thread alone
+ * touches the pool's header and free list; other threads only push onto `xfree`, with one compare-and-swap.
+ */
+export const pool_xinfo = struct('pool_xinfo', {
+  /** Thread slot index + 1 of the pool's owner; 0 while the pool is empty (on its arena's freepools). */
+  owner: t.uint32,
+  /**
+   * Heap offset (not an address) of the first block of the pool's cross-thread free list, 0 when empty. Each
+   * block's first word links to the next as on the free list.
+   */
+  xfree: t.uint32,
+  /** 1 while the pool is on (or being pushed onto) a thread slot's `pending` stack, so it is there once. */
+  queued: t.uint32,
+  /** The next pool (index + 1, 0 at the end) on the pending stack this pool is on. */
+  pending_next: t.uint32,
+});
+
+/** Shared heaps only: one per thread that may use the heap (a Heap object of `Heap.attach`). */
+export const thread_slot = struct('thread_slot', {
+  /** 0 free, 1 attached, 2 abandoned (its thread detached or ended; another thread adopts its pools). */
+  state: t.uint32,
+  /** Bumped each time the slot is claimed. */
+  generation: t.uint32,
+  /** Head of the stack of this thread's pools that other threads freed into: pool index + 1, 0 when empty. */
+  pending: t.uint32,
+  _reserved: t.uint32,
+  /** This thread's own usedpools, as in heap_state (heap_state's stays empty in a shared heap). */
+  usedpools: array(ptr(pool_header), 128),
+});
+
+/** Shared heaps only: the lock and the thread slots, after the private heap's metadata. */
+export const shared_state = struct('shared_state', {
+  magic: t.uint32,
+  /** The heap lock: 0 when free, else the holder's thread slot index + 1. */
+  lock: t.int32,
+  /** Threads waiting for the lock (Atomics.wait): the holder notifies only when there are some. */
+  lock_waiters: t.uint32,
+  /**
+   * Bit 0: a thread ended while it held the lock (set by the native shim's cleanup hook); bit 1: the heap was
+   * destroyed; bit 2: corrupt (every later call throws).
+   */
+  flags: t.uint32,
+  /** Thread slots in `slots`. */
+  max_threads: t.uint32,
+  /** Slots attached now. */
+  attached: t.uint32,
+  /** Slots abandoned and not yet adopted. */
+  abandoned: t.uint32,
+  _reserved: t.uint32,
+  /** One pool_xinfo per pool of the reservation. */
+  pools: ptr(pool_xinfo),
+  slots: ptr(thread_slot),
+});

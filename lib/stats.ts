@@ -117,10 +117,12 @@ export function computeStats(h: HeapCore): HeapStats {
       // A purged pool is empty, and reading its header would map the zero page into it (which mincore then
       // counts as resident).
       if (isPurged(h, address, index)) continue;
-      const count = pool_header_get_ref_count(h, pool);
-      if (count === 0) continue;
+      const header = pool_header_get_ref_count(h, pool);
+      if (header === 0) continue;
       const sz = pool_header_get_szidx(h, pool);
       if (sz >= n) corrupt(`pool ${pool} has size class ${sz}`);
+      // In a shared heap, blocks other threads freed are in use until the pool's owner takes them back.
+      const count = header - h.remoteFreed(pool);
       pools[sz]++;
       blocks[sz] += count;
       avail[sz] += blocksPerPool(g, sz) - count;

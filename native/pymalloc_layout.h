@@ -33,6 +33,9 @@
 struct pool_header;
 struct arena_object;
 struct heap_state;
+struct pool_xinfo;
+struct thread_slot;
+struct shared_state;
 
 typedef uint8_t block;
 
@@ -108,6 +111,34 @@ struct heap_state {
   struct pool_header *usedpools[128];           /*   464  1024 */
   struct arena_object *nfp2lasta[1025];         /*  1488  8200 */
 }; /*     0  9688 align 8 */
+
+struct pool_xinfo {
+  uint32_t owner;                               /*     0     4 */
+  uint32_t xfree;                               /*     4     4 */
+  uint32_t queued;                              /*     8     4 */
+  uint32_t pending_next;                        /*    12     4 */
+}; /*     0    16 align 4 */
+
+struct thread_slot {
+  uint32_t state;                               /*     0     4 */
+  uint32_t generation;                          /*     4     4 */
+  uint32_t pending;                             /*     8     4 */
+  uint32_t _reserved;                           /*    12     4 */
+  struct pool_header *usedpools[128];           /*    16  1024 */
+}; /*     0  1040 align 8 */
+
+struct shared_state {
+  uint32_t magic;                               /*     0     4 */
+  int32_t lock;                                 /*     4     4 */
+  uint32_t lock_waiters;                        /*     8     4 */
+  uint32_t flags;                               /*    12     4 */
+  uint32_t max_threads;                         /*    16     4 */
+  uint32_t attached;                            /*    20     4 */
+  uint32_t abandoned;                           /*    24     4 */
+  uint32_t _reserved;                           /*    28     4 */
+  struct pool_xinfo *pools;                     /*    32     8 */
+  struct thread_slot *slots;                    /*    40     8 */
+}; /*     0    48 align 8 */
 
 #if defined(__x86_64__) && defined(__LP64__) && defined(__linux__)
 PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_header) == 48, "sizeof(pool_header) on x86_64-linux-gnu");
@@ -242,6 +273,50 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 464, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1488, "offsetof(heap_state.nfp2lasta) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->owner) == 4, "sizeof(pool_xinfo.owner) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, xfree) == 4, "offsetof(pool_xinfo.xfree) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->xfree) == 4, "sizeof(pool_xinfo.xfree) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, queued) == 8, "offsetof(pool_xinfo.queued) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->queued) == 4, "sizeof(pool_xinfo.queued) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, pending_next) == 12, "offsetof(pool_xinfo.pending_next) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->pending_next) == 4, "sizeof(pool_xinfo.pending_next) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct thread_slot) == 1040, "sizeof(thread_slot) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct thread_slot) == 8, "alignof(thread_slot) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, state) == 0, "offsetof(thread_slot.state) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->state) == 4, "sizeof(thread_slot.state) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, generation) == 4, "offsetof(thread_slot.generation) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->generation) == 4, "sizeof(thread_slot.generation) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, pending) == 8, "offsetof(thread_slot.pending) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->pending) == 4, "sizeof(thread_slot.pending) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, _reserved) == 12, "offsetof(thread_slot._reserved) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->_reserved) == 4, "sizeof(thread_slot._reserved) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, usedpools) == 16, "offsetof(thread_slot.usedpools) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->usedpools) == 1024, "sizeof(thread_slot.usedpools) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct shared_state) == 48, "sizeof(shared_state) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct shared_state) == 8, "alignof(shared_state) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, magic) == 0, "offsetof(shared_state.magic) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->magic) == 4, "sizeof(shared_state.magic) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock) == 4, "offsetof(shared_state.lock) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock) == 4, "sizeof(shared_state.lock) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock_waiters) == 8, "offsetof(shared_state.lock_waiters) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock_waiters) == 4, "sizeof(shared_state.lock_waiters) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, flags) == 12, "offsetof(shared_state.flags) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->flags) == 4, "sizeof(shared_state.flags) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, max_threads) == 16, "offsetof(shared_state.max_threads) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->max_threads) == 4, "sizeof(shared_state.max_threads) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, attached) == 20, "offsetof(shared_state.attached) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->attached) == 4, "sizeof(shared_state.attached) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, abandoned) == 24, "offsetof(shared_state.abandoned) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->abandoned) == 4, "sizeof(shared_state.abandoned) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, _reserved) == 28, "offsetof(shared_state._reserved) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->_reserved) == 4, "sizeof(shared_state._reserved) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, pools) == 32, "offsetof(shared_state.pools) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->pools) == 8, "sizeof(shared_state.pools) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, slots) == 40, "offsetof(shared_state.slots) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->slots) == 8, "sizeof(shared_state.slots) on x86_64-linux-gnu");
 #endif
 
 #if defined(__aarch64__) && defined(__linux__)
@@ -377,6 +452,50 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 464, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1488, "offsetof(heap_state.nfp2lasta) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->owner) == 4, "sizeof(pool_xinfo.owner) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, xfree) == 4, "offsetof(pool_xinfo.xfree) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->xfree) == 4, "sizeof(pool_xinfo.xfree) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, queued) == 8, "offsetof(pool_xinfo.queued) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->queued) == 4, "sizeof(pool_xinfo.queued) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, pending_next) == 12, "offsetof(pool_xinfo.pending_next) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->pending_next) == 4, "sizeof(pool_xinfo.pending_next) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct thread_slot) == 1040, "sizeof(thread_slot) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct thread_slot) == 8, "alignof(thread_slot) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, state) == 0, "offsetof(thread_slot.state) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->state) == 4, "sizeof(thread_slot.state) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, generation) == 4, "offsetof(thread_slot.generation) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->generation) == 4, "sizeof(thread_slot.generation) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, pending) == 8, "offsetof(thread_slot.pending) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->pending) == 4, "sizeof(thread_slot.pending) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, _reserved) == 12, "offsetof(thread_slot._reserved) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->_reserved) == 4, "sizeof(thread_slot._reserved) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, usedpools) == 16, "offsetof(thread_slot.usedpools) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->usedpools) == 1024, "sizeof(thread_slot.usedpools) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct shared_state) == 48, "sizeof(shared_state) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct shared_state) == 8, "alignof(shared_state) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, magic) == 0, "offsetof(shared_state.magic) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->magic) == 4, "sizeof(shared_state.magic) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock) == 4, "offsetof(shared_state.lock) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock) == 4, "sizeof(shared_state.lock) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock_waiters) == 8, "offsetof(shared_state.lock_waiters) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock_waiters) == 4, "sizeof(shared_state.lock_waiters) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, flags) == 12, "offsetof(shared_state.flags) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->flags) == 4, "sizeof(shared_state.flags) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, max_threads) == 16, "offsetof(shared_state.max_threads) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->max_threads) == 4, "sizeof(shared_state.max_threads) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, attached) == 20, "offsetof(shared_state.attached) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->attached) == 4, "sizeof(shared_state.attached) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, abandoned) == 24, "offsetof(shared_state.abandoned) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->abandoned) == 4, "sizeof(shared_state.abandoned) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, _reserved) == 28, "offsetof(shared_state._reserved) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->_reserved) == 4, "sizeof(shared_state._reserved) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, pools) == 32, "offsetof(shared_state.pools) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->pools) == 8, "sizeof(shared_state.pools) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, slots) == 40, "offsetof(shared_state.slots) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->slots) == 8, "sizeof(shared_state.slots) on aarch64-linux-gnu");
 #endif
 
 #if defined(__i386__) && defined(__linux__)
@@ -512,6 +631,50 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 428, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 512, "sizeof(heap_state.usedpools) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 940, "offsetof(heap_state.nfp2lasta) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 4100, "sizeof(heap_state.nfp2lasta) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->owner) == 4, "sizeof(pool_xinfo.owner) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, xfree) == 4, "offsetof(pool_xinfo.xfree) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->xfree) == 4, "sizeof(pool_xinfo.xfree) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, queued) == 8, "offsetof(pool_xinfo.queued) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->queued) == 4, "sizeof(pool_xinfo.queued) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, pending_next) == 12, "offsetof(pool_xinfo.pending_next) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->pending_next) == 4, "sizeof(pool_xinfo.pending_next) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct thread_slot) == 528, "sizeof(thread_slot) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct thread_slot) == 4, "alignof(thread_slot) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, state) == 0, "offsetof(thread_slot.state) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->state) == 4, "sizeof(thread_slot.state) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, generation) == 4, "offsetof(thread_slot.generation) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->generation) == 4, "sizeof(thread_slot.generation) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, pending) == 8, "offsetof(thread_slot.pending) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->pending) == 4, "sizeof(thread_slot.pending) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, _reserved) == 12, "offsetof(thread_slot._reserved) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->_reserved) == 4, "sizeof(thread_slot._reserved) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, usedpools) == 16, "offsetof(thread_slot.usedpools) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->usedpools) == 512, "sizeof(thread_slot.usedpools) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct shared_state) == 40, "sizeof(shared_state) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct shared_state) == 4, "alignof(shared_state) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, magic) == 0, "offsetof(shared_state.magic) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->magic) == 4, "sizeof(shared_state.magic) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock) == 4, "offsetof(shared_state.lock) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock) == 4, "sizeof(shared_state.lock) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock_waiters) == 8, "offsetof(shared_state.lock_waiters) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock_waiters) == 4, "sizeof(shared_state.lock_waiters) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, flags) == 12, "offsetof(shared_state.flags) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->flags) == 4, "sizeof(shared_state.flags) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, max_threads) == 16, "offsetof(shared_state.max_threads) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->max_threads) == 4, "sizeof(shared_state.max_threads) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, attached) == 20, "offsetof(shared_state.attached) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->attached) == 4, "sizeof(shared_state.attached) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, abandoned) == 24, "offsetof(shared_state.abandoned) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->abandoned) == 4, "sizeof(shared_state.abandoned) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, _reserved) == 28, "offsetof(shared_state._reserved) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->_reserved) == 4, "sizeof(shared_state._reserved) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, pools) == 32, "offsetof(shared_state.pools) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->pools) == 4, "sizeof(shared_state.pools) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, slots) == 36, "offsetof(shared_state.slots) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->slots) == 4, "sizeof(shared_state.slots) on i386-linux-gnu");
 #endif
 
 #if defined(_MSC_VER) && defined(_M_X64) && !defined(_M_ARM64EC) && defined(_WIN64)
@@ -647,6 +810,50 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 464, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1488, "offsetof(heap_state.nfp2lasta) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->owner) == 4, "sizeof(pool_xinfo.owner) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, xfree) == 4, "offsetof(pool_xinfo.xfree) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->xfree) == 4, "sizeof(pool_xinfo.xfree) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, queued) == 8, "offsetof(pool_xinfo.queued) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->queued) == 4, "sizeof(pool_xinfo.queued) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, pending_next) == 12, "offsetof(pool_xinfo.pending_next) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->pending_next) == 4, "sizeof(pool_xinfo.pending_next) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct thread_slot) == 1040, "sizeof(thread_slot) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct thread_slot) == 8, "alignof(thread_slot) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, state) == 0, "offsetof(thread_slot.state) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->state) == 4, "sizeof(thread_slot.state) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, generation) == 4, "offsetof(thread_slot.generation) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->generation) == 4, "sizeof(thread_slot.generation) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, pending) == 8, "offsetof(thread_slot.pending) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->pending) == 4, "sizeof(thread_slot.pending) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, _reserved) == 12, "offsetof(thread_slot._reserved) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->_reserved) == 4, "sizeof(thread_slot._reserved) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, usedpools) == 16, "offsetof(thread_slot.usedpools) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->usedpools) == 1024, "sizeof(thread_slot.usedpools) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct shared_state) == 48, "sizeof(shared_state) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct shared_state) == 8, "alignof(shared_state) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, magic) == 0, "offsetof(shared_state.magic) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->magic) == 4, "sizeof(shared_state.magic) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock) == 4, "offsetof(shared_state.lock) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock) == 4, "sizeof(shared_state.lock) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock_waiters) == 8, "offsetof(shared_state.lock_waiters) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock_waiters) == 4, "sizeof(shared_state.lock_waiters) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, flags) == 12, "offsetof(shared_state.flags) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->flags) == 4, "sizeof(shared_state.flags) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, max_threads) == 16, "offsetof(shared_state.max_threads) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->max_threads) == 4, "sizeof(shared_state.max_threads) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, attached) == 20, "offsetof(shared_state.attached) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->attached) == 4, "sizeof(shared_state.attached) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, abandoned) == 24, "offsetof(shared_state.abandoned) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->abandoned) == 4, "sizeof(shared_state.abandoned) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, _reserved) == 28, "offsetof(shared_state._reserved) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->_reserved) == 4, "sizeof(shared_state._reserved) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, pools) == 32, "offsetof(shared_state.pools) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->pools) == 8, "sizeof(shared_state.pools) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, slots) == 40, "offsetof(shared_state.slots) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->slots) == 8, "sizeof(shared_state.slots) on x86_64-windows-msvc");
 #endif
 
 #if defined(__arm__) && defined(__ARM_PCS_VFP) && defined(__linux__)
@@ -782,6 +989,50 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 432, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 512, "sizeof(heap_state.usedpools) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 944, "offsetof(heap_state.nfp2lasta) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 4100, "sizeof(heap_state.nfp2lasta) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->owner) == 4, "sizeof(pool_xinfo.owner) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, xfree) == 4, "offsetof(pool_xinfo.xfree) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->xfree) == 4, "sizeof(pool_xinfo.xfree) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, queued) == 8, "offsetof(pool_xinfo.queued) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->queued) == 4, "sizeof(pool_xinfo.queued) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, pending_next) == 12, "offsetof(pool_xinfo.pending_next) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->pending_next) == 4, "sizeof(pool_xinfo.pending_next) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct thread_slot) == 528, "sizeof(thread_slot) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct thread_slot) == 4, "alignof(thread_slot) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, state) == 0, "offsetof(thread_slot.state) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->state) == 4, "sizeof(thread_slot.state) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, generation) == 4, "offsetof(thread_slot.generation) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->generation) == 4, "sizeof(thread_slot.generation) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, pending) == 8, "offsetof(thread_slot.pending) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->pending) == 4, "sizeof(thread_slot.pending) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, _reserved) == 12, "offsetof(thread_slot._reserved) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->_reserved) == 4, "sizeof(thread_slot._reserved) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, usedpools) == 16, "offsetof(thread_slot.usedpools) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->usedpools) == 512, "sizeof(thread_slot.usedpools) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct shared_state) == 40, "sizeof(shared_state) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct shared_state) == 4, "alignof(shared_state) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, magic) == 0, "offsetof(shared_state.magic) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->magic) == 4, "sizeof(shared_state.magic) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock) == 4, "offsetof(shared_state.lock) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock) == 4, "sizeof(shared_state.lock) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock_waiters) == 8, "offsetof(shared_state.lock_waiters) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock_waiters) == 4, "sizeof(shared_state.lock_waiters) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, flags) == 12, "offsetof(shared_state.flags) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->flags) == 4, "sizeof(shared_state.flags) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, max_threads) == 16, "offsetof(shared_state.max_threads) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->max_threads) == 4, "sizeof(shared_state.max_threads) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, attached) == 20, "offsetof(shared_state.attached) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->attached) == 4, "sizeof(shared_state.attached) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, abandoned) == 24, "offsetof(shared_state.abandoned) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->abandoned) == 4, "sizeof(shared_state.abandoned) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, _reserved) == 28, "offsetof(shared_state._reserved) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->_reserved) == 4, "sizeof(shared_state._reserved) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, pools) == 32, "offsetof(shared_state.pools) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->pools) == 4, "sizeof(shared_state.pools) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, slots) == 36, "offsetof(shared_state.slots) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->slots) == 4, "sizeof(shared_state.slots) on arm-linux-gnueabihf");
 #endif
 
 #if defined(__wasm32__)
@@ -917,6 +1168,50 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 432, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 512, "sizeof(heap_state.usedpools) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 944, "offsetof(heap_state.nfp2lasta) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 4100, "sizeof(heap_state.nfp2lasta) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->owner) == 4, "sizeof(pool_xinfo.owner) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, xfree) == 4, "offsetof(pool_xinfo.xfree) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->xfree) == 4, "sizeof(pool_xinfo.xfree) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, queued) == 8, "offsetof(pool_xinfo.queued) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->queued) == 4, "sizeof(pool_xinfo.queued) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, pending_next) == 12, "offsetof(pool_xinfo.pending_next) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->pending_next) == 4, "sizeof(pool_xinfo.pending_next) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct thread_slot) == 528, "sizeof(thread_slot) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct thread_slot) == 4, "alignof(thread_slot) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, state) == 0, "offsetof(thread_slot.state) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->state) == 4, "sizeof(thread_slot.state) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, generation) == 4, "offsetof(thread_slot.generation) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->generation) == 4, "sizeof(thread_slot.generation) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, pending) == 8, "offsetof(thread_slot.pending) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->pending) == 4, "sizeof(thread_slot.pending) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, _reserved) == 12, "offsetof(thread_slot._reserved) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->_reserved) == 4, "sizeof(thread_slot._reserved) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, usedpools) == 16, "offsetof(thread_slot.usedpools) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->usedpools) == 512, "sizeof(thread_slot.usedpools) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct shared_state) == 40, "sizeof(shared_state) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct shared_state) == 4, "alignof(shared_state) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, magic) == 0, "offsetof(shared_state.magic) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->magic) == 4, "sizeof(shared_state.magic) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock) == 4, "offsetof(shared_state.lock) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock) == 4, "sizeof(shared_state.lock) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock_waiters) == 8, "offsetof(shared_state.lock_waiters) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock_waiters) == 4, "sizeof(shared_state.lock_waiters) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, flags) == 12, "offsetof(shared_state.flags) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->flags) == 4, "sizeof(shared_state.flags) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, max_threads) == 16, "offsetof(shared_state.max_threads) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->max_threads) == 4, "sizeof(shared_state.max_threads) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, attached) == 20, "offsetof(shared_state.attached) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->attached) == 4, "sizeof(shared_state.attached) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, abandoned) == 24, "offsetof(shared_state.abandoned) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->abandoned) == 4, "sizeof(shared_state.abandoned) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, _reserved) == 28, "offsetof(shared_state._reserved) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->_reserved) == 4, "sizeof(shared_state._reserved) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, pools) == 32, "offsetof(shared_state.pools) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->pools) == 4, "sizeof(shared_state.pools) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, slots) == 36, "offsetof(shared_state.slots) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->slots) == 4, "sizeof(shared_state.slots) on wasm32");
 #endif
 
 #if defined(__riscv) && defined(__LP64__) && defined(__linux__)
@@ -1052,6 +1347,50 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 464, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on riscv64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1488, "offsetof(heap_state.nfp2lasta) on riscv64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->owner) == 4, "sizeof(pool_xinfo.owner) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, xfree) == 4, "offsetof(pool_xinfo.xfree) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->xfree) == 4, "sizeof(pool_xinfo.xfree) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, queued) == 8, "offsetof(pool_xinfo.queued) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->queued) == 4, "sizeof(pool_xinfo.queued) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, pending_next) == 12, "offsetof(pool_xinfo.pending_next) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->pending_next) == 4, "sizeof(pool_xinfo.pending_next) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct thread_slot) == 1040, "sizeof(thread_slot) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct thread_slot) == 8, "alignof(thread_slot) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, state) == 0, "offsetof(thread_slot.state) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->state) == 4, "sizeof(thread_slot.state) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, generation) == 4, "offsetof(thread_slot.generation) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->generation) == 4, "sizeof(thread_slot.generation) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, pending) == 8, "offsetof(thread_slot.pending) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->pending) == 4, "sizeof(thread_slot.pending) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, _reserved) == 12, "offsetof(thread_slot._reserved) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->_reserved) == 4, "sizeof(thread_slot._reserved) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, usedpools) == 16, "offsetof(thread_slot.usedpools) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->usedpools) == 1024, "sizeof(thread_slot.usedpools) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct shared_state) == 48, "sizeof(shared_state) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct shared_state) == 8, "alignof(shared_state) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, magic) == 0, "offsetof(shared_state.magic) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->magic) == 4, "sizeof(shared_state.magic) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock) == 4, "offsetof(shared_state.lock) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock) == 4, "sizeof(shared_state.lock) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock_waiters) == 8, "offsetof(shared_state.lock_waiters) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock_waiters) == 4, "sizeof(shared_state.lock_waiters) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, flags) == 12, "offsetof(shared_state.flags) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->flags) == 4, "sizeof(shared_state.flags) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, max_threads) == 16, "offsetof(shared_state.max_threads) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->max_threads) == 4, "sizeof(shared_state.max_threads) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, attached) == 20, "offsetof(shared_state.attached) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->attached) == 4, "sizeof(shared_state.attached) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, abandoned) == 24, "offsetof(shared_state.abandoned) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->abandoned) == 4, "sizeof(shared_state.abandoned) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, _reserved) == 28, "offsetof(shared_state._reserved) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->_reserved) == 4, "sizeof(shared_state._reserved) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, pools) == 32, "offsetof(shared_state.pools) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->pools) == 8, "sizeof(shared_state.pools) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, slots) == 40, "offsetof(shared_state.slots) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->slots) == 8, "sizeof(shared_state.slots) on riscv64-linux-gnu");
 #endif
 
 #if defined(__powerpc64__) && defined(__LITTLE_ENDIAN__) && defined(__linux__)
@@ -1187,6 +1526,50 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 464, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on powerpc64le-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1488, "offsetof(heap_state.nfp2lasta) on powerpc64le-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->owner) == 4, "sizeof(pool_xinfo.owner) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, xfree) == 4, "offsetof(pool_xinfo.xfree) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->xfree) == 4, "sizeof(pool_xinfo.xfree) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, queued) == 8, "offsetof(pool_xinfo.queued) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->queued) == 4, "sizeof(pool_xinfo.queued) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, pending_next) == 12, "offsetof(pool_xinfo.pending_next) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->pending_next) == 4, "sizeof(pool_xinfo.pending_next) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct thread_slot) == 1040, "sizeof(thread_slot) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct thread_slot) == 8, "alignof(thread_slot) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, state) == 0, "offsetof(thread_slot.state) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->state) == 4, "sizeof(thread_slot.state) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, generation) == 4, "offsetof(thread_slot.generation) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->generation) == 4, "sizeof(thread_slot.generation) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, pending) == 8, "offsetof(thread_slot.pending) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->pending) == 4, "sizeof(thread_slot.pending) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, _reserved) == 12, "offsetof(thread_slot._reserved) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->_reserved) == 4, "sizeof(thread_slot._reserved) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, usedpools) == 16, "offsetof(thread_slot.usedpools) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->usedpools) == 1024, "sizeof(thread_slot.usedpools) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct shared_state) == 48, "sizeof(shared_state) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct shared_state) == 8, "alignof(shared_state) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, magic) == 0, "offsetof(shared_state.magic) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->magic) == 4, "sizeof(shared_state.magic) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock) == 4, "offsetof(shared_state.lock) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock) == 4, "sizeof(shared_state.lock) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock_waiters) == 8, "offsetof(shared_state.lock_waiters) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock_waiters) == 4, "sizeof(shared_state.lock_waiters) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, flags) == 12, "offsetof(shared_state.flags) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->flags) == 4, "sizeof(shared_state.flags) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, max_threads) == 16, "offsetof(shared_state.max_threads) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->max_threads) == 4, "sizeof(shared_state.max_threads) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, attached) == 20, "offsetof(shared_state.attached) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->attached) == 4, "sizeof(shared_state.attached) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, abandoned) == 24, "offsetof(shared_state.abandoned) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->abandoned) == 4, "sizeof(shared_state.abandoned) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, _reserved) == 28, "offsetof(shared_state._reserved) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->_reserved) == 4, "sizeof(shared_state._reserved) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, pools) == 32, "offsetof(shared_state.pools) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->pools) == 8, "sizeof(shared_state.pools) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, slots) == 40, "offsetof(shared_state.slots) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->slots) == 8, "sizeof(shared_state.slots) on powerpc64le-linux-gnu");
 #endif
 
 #if defined(__s390x__) && defined(__linux__)
@@ -1322,6 +1705,50 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 464, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on s390x-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1488, "offsetof(heap_state.nfp2lasta) on s390x-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->owner) == 4, "sizeof(pool_xinfo.owner) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, xfree) == 4, "offsetof(pool_xinfo.xfree) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->xfree) == 4, "sizeof(pool_xinfo.xfree) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, queued) == 8, "offsetof(pool_xinfo.queued) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->queued) == 4, "sizeof(pool_xinfo.queued) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, pending_next) == 12, "offsetof(pool_xinfo.pending_next) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->pending_next) == 4, "sizeof(pool_xinfo.pending_next) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct thread_slot) == 1040, "sizeof(thread_slot) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct thread_slot) == 8, "alignof(thread_slot) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, state) == 0, "offsetof(thread_slot.state) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->state) == 4, "sizeof(thread_slot.state) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, generation) == 4, "offsetof(thread_slot.generation) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->generation) == 4, "sizeof(thread_slot.generation) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, pending) == 8, "offsetof(thread_slot.pending) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->pending) == 4, "sizeof(thread_slot.pending) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, _reserved) == 12, "offsetof(thread_slot._reserved) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->_reserved) == 4, "sizeof(thread_slot._reserved) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, usedpools) == 16, "offsetof(thread_slot.usedpools) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->usedpools) == 1024, "sizeof(thread_slot.usedpools) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct shared_state) == 48, "sizeof(shared_state) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct shared_state) == 8, "alignof(shared_state) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, magic) == 0, "offsetof(shared_state.magic) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->magic) == 4, "sizeof(shared_state.magic) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock) == 4, "offsetof(shared_state.lock) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock) == 4, "sizeof(shared_state.lock) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock_waiters) == 8, "offsetof(shared_state.lock_waiters) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock_waiters) == 4, "sizeof(shared_state.lock_waiters) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, flags) == 12, "offsetof(shared_state.flags) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->flags) == 4, "sizeof(shared_state.flags) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, max_threads) == 16, "offsetof(shared_state.max_threads) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->max_threads) == 4, "sizeof(shared_state.max_threads) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, attached) == 20, "offsetof(shared_state.attached) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->attached) == 4, "sizeof(shared_state.attached) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, abandoned) == 24, "offsetof(shared_state.abandoned) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->abandoned) == 4, "sizeof(shared_state.abandoned) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, _reserved) == 28, "offsetof(shared_state._reserved) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->_reserved) == 4, "sizeof(shared_state._reserved) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, pools) == 32, "offsetof(shared_state.pools) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->pools) == 8, "sizeof(shared_state.pools) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, slots) == 40, "offsetof(shared_state.slots) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->slots) == 8, "sizeof(shared_state.slots) on s390x-linux-gnu");
 #endif
 
 #if defined(__x86_64__) && defined(__ILP32__) && defined(__linux__)
@@ -1457,6 +1884,50 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 432, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 512, "sizeof(heap_state.usedpools) on x86_64-linux-gnux32");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 944, "offsetof(heap_state.nfp2lasta) on x86_64-linux-gnux32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 4100, "sizeof(heap_state.nfp2lasta) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->owner) == 4, "sizeof(pool_xinfo.owner) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, xfree) == 4, "offsetof(pool_xinfo.xfree) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->xfree) == 4, "sizeof(pool_xinfo.xfree) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, queued) == 8, "offsetof(pool_xinfo.queued) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->queued) == 4, "sizeof(pool_xinfo.queued) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, pending_next) == 12, "offsetof(pool_xinfo.pending_next) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->pending_next) == 4, "sizeof(pool_xinfo.pending_next) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct thread_slot) == 528, "sizeof(thread_slot) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct thread_slot) == 4, "alignof(thread_slot) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, state) == 0, "offsetof(thread_slot.state) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->state) == 4, "sizeof(thread_slot.state) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, generation) == 4, "offsetof(thread_slot.generation) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->generation) == 4, "sizeof(thread_slot.generation) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, pending) == 8, "offsetof(thread_slot.pending) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->pending) == 4, "sizeof(thread_slot.pending) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, _reserved) == 12, "offsetof(thread_slot._reserved) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->_reserved) == 4, "sizeof(thread_slot._reserved) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, usedpools) == 16, "offsetof(thread_slot.usedpools) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->usedpools) == 512, "sizeof(thread_slot.usedpools) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct shared_state) == 40, "sizeof(shared_state) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct shared_state) == 4, "alignof(shared_state) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, magic) == 0, "offsetof(shared_state.magic) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->magic) == 4, "sizeof(shared_state.magic) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock) == 4, "offsetof(shared_state.lock) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock) == 4, "sizeof(shared_state.lock) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock_waiters) == 8, "offsetof(shared_state.lock_waiters) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock_waiters) == 4, "sizeof(shared_state.lock_waiters) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, flags) == 12, "offsetof(shared_state.flags) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->flags) == 4, "sizeof(shared_state.flags) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, max_threads) == 16, "offsetof(shared_state.max_threads) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->max_threads) == 4, "sizeof(shared_state.max_threads) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, attached) == 20, "offsetof(shared_state.attached) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->attached) == 4, "sizeof(shared_state.attached) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, abandoned) == 24, "offsetof(shared_state.abandoned) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->abandoned) == 4, "sizeof(shared_state.abandoned) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, _reserved) == 28, "offsetof(shared_state._reserved) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->_reserved) == 4, "sizeof(shared_state._reserved) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, pools) == 32, "offsetof(shared_state.pools) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->pools) == 4, "sizeof(shared_state.pools) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, slots) == 36, "offsetof(shared_state.slots) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->slots) == 4, "sizeof(shared_state.slots) on x86_64-linux-gnux32");
 #endif
 
 #if defined(_MSC_VER) && defined(_M_IX86) && !defined(_WIN64)
@@ -1592,6 +2063,50 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 432, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 512, "sizeof(heap_state.usedpools) on i686-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 944, "offsetof(heap_state.nfp2lasta) on i686-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 4100, "sizeof(heap_state.nfp2lasta) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->owner) == 4, "sizeof(pool_xinfo.owner) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, xfree) == 4, "offsetof(pool_xinfo.xfree) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->xfree) == 4, "sizeof(pool_xinfo.xfree) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, queued) == 8, "offsetof(pool_xinfo.queued) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->queued) == 4, "sizeof(pool_xinfo.queued) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, pending_next) == 12, "offsetof(pool_xinfo.pending_next) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->pending_next) == 4, "sizeof(pool_xinfo.pending_next) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct thread_slot) == 528, "sizeof(thread_slot) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct thread_slot) == 4, "alignof(thread_slot) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, state) == 0, "offsetof(thread_slot.state) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->state) == 4, "sizeof(thread_slot.state) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, generation) == 4, "offsetof(thread_slot.generation) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->generation) == 4, "sizeof(thread_slot.generation) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, pending) == 8, "offsetof(thread_slot.pending) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->pending) == 4, "sizeof(thread_slot.pending) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, _reserved) == 12, "offsetof(thread_slot._reserved) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->_reserved) == 4, "sizeof(thread_slot._reserved) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, usedpools) == 16, "offsetof(thread_slot.usedpools) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->usedpools) == 512, "sizeof(thread_slot.usedpools) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct shared_state) == 40, "sizeof(shared_state) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct shared_state) == 4, "alignof(shared_state) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, magic) == 0, "offsetof(shared_state.magic) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->magic) == 4, "sizeof(shared_state.magic) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock) == 4, "offsetof(shared_state.lock) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock) == 4, "sizeof(shared_state.lock) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock_waiters) == 8, "offsetof(shared_state.lock_waiters) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock_waiters) == 4, "sizeof(shared_state.lock_waiters) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, flags) == 12, "offsetof(shared_state.flags) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->flags) == 4, "sizeof(shared_state.flags) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, max_threads) == 16, "offsetof(shared_state.max_threads) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->max_threads) == 4, "sizeof(shared_state.max_threads) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, attached) == 20, "offsetof(shared_state.attached) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->attached) == 4, "sizeof(shared_state.attached) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, abandoned) == 24, "offsetof(shared_state.abandoned) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->abandoned) == 4, "sizeof(shared_state.abandoned) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, _reserved) == 28, "offsetof(shared_state._reserved) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->_reserved) == 4, "sizeof(shared_state._reserved) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, pools) == 32, "offsetof(shared_state.pools) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->pools) == 4, "sizeof(shared_state.pools) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, slots) == 36, "offsetof(shared_state.slots) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->slots) == 4, "sizeof(shared_state.slots) on i686-windows-msvc");
 #endif
 
 #if defined(_MSC_VER) && defined(_M_ARM64) && defined(_WIN64)
@@ -1727,6 +2242,50 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 464, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on aarch64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1488, "offsetof(heap_state.nfp2lasta) on aarch64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->owner) == 4, "sizeof(pool_xinfo.owner) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, xfree) == 4, "offsetof(pool_xinfo.xfree) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->xfree) == 4, "sizeof(pool_xinfo.xfree) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, queued) == 8, "offsetof(pool_xinfo.queued) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->queued) == 4, "sizeof(pool_xinfo.queued) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, pending_next) == 12, "offsetof(pool_xinfo.pending_next) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->pending_next) == 4, "sizeof(pool_xinfo.pending_next) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct thread_slot) == 1040, "sizeof(thread_slot) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct thread_slot) == 8, "alignof(thread_slot) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, state) == 0, "offsetof(thread_slot.state) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->state) == 4, "sizeof(thread_slot.state) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, generation) == 4, "offsetof(thread_slot.generation) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->generation) == 4, "sizeof(thread_slot.generation) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, pending) == 8, "offsetof(thread_slot.pending) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->pending) == 4, "sizeof(thread_slot.pending) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, _reserved) == 12, "offsetof(thread_slot._reserved) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->_reserved) == 4, "sizeof(thread_slot._reserved) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, usedpools) == 16, "offsetof(thread_slot.usedpools) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->usedpools) == 1024, "sizeof(thread_slot.usedpools) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct shared_state) == 48, "sizeof(shared_state) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct shared_state) == 8, "alignof(shared_state) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, magic) == 0, "offsetof(shared_state.magic) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->magic) == 4, "sizeof(shared_state.magic) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock) == 4, "offsetof(shared_state.lock) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock) == 4, "sizeof(shared_state.lock) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock_waiters) == 8, "offsetof(shared_state.lock_waiters) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock_waiters) == 4, "sizeof(shared_state.lock_waiters) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, flags) == 12, "offsetof(shared_state.flags) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->flags) == 4, "sizeof(shared_state.flags) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, max_threads) == 16, "offsetof(shared_state.max_threads) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->max_threads) == 4, "sizeof(shared_state.max_threads) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, attached) == 20, "offsetof(shared_state.attached) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->attached) == 4, "sizeof(shared_state.attached) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, abandoned) == 24, "offsetof(shared_state.abandoned) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->abandoned) == 4, "sizeof(shared_state.abandoned) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, _reserved) == 28, "offsetof(shared_state._reserved) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->_reserved) == 4, "sizeof(shared_state._reserved) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, pools) == 32, "offsetof(shared_state.pools) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->pools) == 8, "sizeof(shared_state.pools) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, slots) == 40, "offsetof(shared_state.slots) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->slots) == 8, "sizeof(shared_state.slots) on aarch64-windows-msvc");
 #endif
 
 #if defined(__MINGW64__) && defined(__x86_64__) && !defined(_MSC_VER)
@@ -1862,6 +2421,50 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 464, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on x86_64-windows-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1488, "offsetof(heap_state.nfp2lasta) on x86_64-windows-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->owner) == 4, "sizeof(pool_xinfo.owner) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, xfree) == 4, "offsetof(pool_xinfo.xfree) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->xfree) == 4, "sizeof(pool_xinfo.xfree) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, queued) == 8, "offsetof(pool_xinfo.queued) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->queued) == 4, "sizeof(pool_xinfo.queued) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, pending_next) == 12, "offsetof(pool_xinfo.pending_next) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->pending_next) == 4, "sizeof(pool_xinfo.pending_next) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct thread_slot) == 1040, "sizeof(thread_slot) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct thread_slot) == 8, "alignof(thread_slot) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, state) == 0, "offsetof(thread_slot.state) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->state) == 4, "sizeof(thread_slot.state) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, generation) == 4, "offsetof(thread_slot.generation) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->generation) == 4, "sizeof(thread_slot.generation) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, pending) == 8, "offsetof(thread_slot.pending) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->pending) == 4, "sizeof(thread_slot.pending) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, _reserved) == 12, "offsetof(thread_slot._reserved) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->_reserved) == 4, "sizeof(thread_slot._reserved) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, usedpools) == 16, "offsetof(thread_slot.usedpools) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->usedpools) == 1024, "sizeof(thread_slot.usedpools) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct shared_state) == 48, "sizeof(shared_state) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct shared_state) == 8, "alignof(shared_state) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, magic) == 0, "offsetof(shared_state.magic) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->magic) == 4, "sizeof(shared_state.magic) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock) == 4, "offsetof(shared_state.lock) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock) == 4, "sizeof(shared_state.lock) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock_waiters) == 8, "offsetof(shared_state.lock_waiters) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock_waiters) == 4, "sizeof(shared_state.lock_waiters) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, flags) == 12, "offsetof(shared_state.flags) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->flags) == 4, "sizeof(shared_state.flags) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, max_threads) == 16, "offsetof(shared_state.max_threads) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->max_threads) == 4, "sizeof(shared_state.max_threads) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, attached) == 20, "offsetof(shared_state.attached) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->attached) == 4, "sizeof(shared_state.attached) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, abandoned) == 24, "offsetof(shared_state.abandoned) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->abandoned) == 4, "sizeof(shared_state.abandoned) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, _reserved) == 28, "offsetof(shared_state._reserved) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->_reserved) == 4, "sizeof(shared_state._reserved) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, pools) == 32, "offsetof(shared_state.pools) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->pools) == 8, "sizeof(shared_state.pools) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, slots) == 40, "offsetof(shared_state.slots) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->slots) == 8, "sizeof(shared_state.slots) on x86_64-windows-gnu");
 #endif
 
 #if defined(__APPLE__) && defined(__x86_64__)
@@ -1997,6 +2600,50 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 464, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on x86_64-apple-darwin");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1488, "offsetof(heap_state.nfp2lasta) on x86_64-apple-darwin");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->owner) == 4, "sizeof(pool_xinfo.owner) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, xfree) == 4, "offsetof(pool_xinfo.xfree) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->xfree) == 4, "sizeof(pool_xinfo.xfree) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, queued) == 8, "offsetof(pool_xinfo.queued) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->queued) == 4, "sizeof(pool_xinfo.queued) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, pending_next) == 12, "offsetof(pool_xinfo.pending_next) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->pending_next) == 4, "sizeof(pool_xinfo.pending_next) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct thread_slot) == 1040, "sizeof(thread_slot) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct thread_slot) == 8, "alignof(thread_slot) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, state) == 0, "offsetof(thread_slot.state) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->state) == 4, "sizeof(thread_slot.state) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, generation) == 4, "offsetof(thread_slot.generation) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->generation) == 4, "sizeof(thread_slot.generation) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, pending) == 8, "offsetof(thread_slot.pending) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->pending) == 4, "sizeof(thread_slot.pending) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, _reserved) == 12, "offsetof(thread_slot._reserved) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->_reserved) == 4, "sizeof(thread_slot._reserved) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, usedpools) == 16, "offsetof(thread_slot.usedpools) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->usedpools) == 1024, "sizeof(thread_slot.usedpools) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct shared_state) == 48, "sizeof(shared_state) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct shared_state) == 8, "alignof(shared_state) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, magic) == 0, "offsetof(shared_state.magic) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->magic) == 4, "sizeof(shared_state.magic) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock) == 4, "offsetof(shared_state.lock) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock) == 4, "sizeof(shared_state.lock) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock_waiters) == 8, "offsetof(shared_state.lock_waiters) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock_waiters) == 4, "sizeof(shared_state.lock_waiters) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, flags) == 12, "offsetof(shared_state.flags) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->flags) == 4, "sizeof(shared_state.flags) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, max_threads) == 16, "offsetof(shared_state.max_threads) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->max_threads) == 4, "sizeof(shared_state.max_threads) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, attached) == 20, "offsetof(shared_state.attached) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->attached) == 4, "sizeof(shared_state.attached) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, abandoned) == 24, "offsetof(shared_state.abandoned) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->abandoned) == 4, "sizeof(shared_state.abandoned) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, _reserved) == 28, "offsetof(shared_state._reserved) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->_reserved) == 4, "sizeof(shared_state._reserved) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, pools) == 32, "offsetof(shared_state.pools) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->pools) == 8, "sizeof(shared_state.pools) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, slots) == 40, "offsetof(shared_state.slots) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->slots) == 8, "sizeof(shared_state.slots) on x86_64-apple-darwin");
 #endif
 
 #if defined(__APPLE__) && defined(__aarch64__)
@@ -2132,6 +2779,50 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 464, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on aarch64-apple-darwin");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1488, "offsetof(heap_state.nfp2lasta) on aarch64-apple-darwin");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->owner) == 4, "sizeof(pool_xinfo.owner) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, xfree) == 4, "offsetof(pool_xinfo.xfree) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->xfree) == 4, "sizeof(pool_xinfo.xfree) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, queued) == 8, "offsetof(pool_xinfo.queued) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->queued) == 4, "sizeof(pool_xinfo.queued) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, pending_next) == 12, "offsetof(pool_xinfo.pending_next) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->pending_next) == 4, "sizeof(pool_xinfo.pending_next) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct thread_slot) == 1040, "sizeof(thread_slot) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct thread_slot) == 8, "alignof(thread_slot) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, state) == 0, "offsetof(thread_slot.state) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->state) == 4, "sizeof(thread_slot.state) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, generation) == 4, "offsetof(thread_slot.generation) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->generation) == 4, "sizeof(thread_slot.generation) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, pending) == 8, "offsetof(thread_slot.pending) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->pending) == 4, "sizeof(thread_slot.pending) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, _reserved) == 12, "offsetof(thread_slot._reserved) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->_reserved) == 4, "sizeof(thread_slot._reserved) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, usedpools) == 16, "offsetof(thread_slot.usedpools) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->usedpools) == 1024, "sizeof(thread_slot.usedpools) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct shared_state) == 48, "sizeof(shared_state) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct shared_state) == 8, "alignof(shared_state) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, magic) == 0, "offsetof(shared_state.magic) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->magic) == 4, "sizeof(shared_state.magic) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock) == 4, "offsetof(shared_state.lock) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock) == 4, "sizeof(shared_state.lock) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock_waiters) == 8, "offsetof(shared_state.lock_waiters) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock_waiters) == 4, "sizeof(shared_state.lock_waiters) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, flags) == 12, "offsetof(shared_state.flags) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->flags) == 4, "sizeof(shared_state.flags) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, max_threads) == 16, "offsetof(shared_state.max_threads) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->max_threads) == 4, "sizeof(shared_state.max_threads) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, attached) == 20, "offsetof(shared_state.attached) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->attached) == 4, "sizeof(shared_state.attached) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, abandoned) == 24, "offsetof(shared_state.abandoned) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->abandoned) == 4, "sizeof(shared_state.abandoned) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, _reserved) == 28, "offsetof(shared_state._reserved) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->_reserved) == 4, "sizeof(shared_state._reserved) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, pools) == 32, "offsetof(shared_state.pools) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->pools) == 8, "sizeof(shared_state.pools) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, slots) == 40, "offsetof(shared_state.slots) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->slots) == 8, "sizeof(shared_state.slots) on aarch64-apple-darwin");
 #endif
 
 #if defined(__wasm64__)
@@ -2267,6 +2958,50 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 464, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on wasm64");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1488, "offsetof(heap_state.nfp2lasta) on wasm64");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->owner) == 4, "sizeof(pool_xinfo.owner) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, xfree) == 4, "offsetof(pool_xinfo.xfree) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->xfree) == 4, "sizeof(pool_xinfo.xfree) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, queued) == 8, "offsetof(pool_xinfo.queued) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->queued) == 4, "sizeof(pool_xinfo.queued) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, pending_next) == 12, "offsetof(pool_xinfo.pending_next) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct pool_xinfo *)0)->pending_next) == 4, "sizeof(pool_xinfo.pending_next) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct thread_slot) == 1040, "sizeof(thread_slot) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct thread_slot) == 8, "alignof(thread_slot) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, state) == 0, "offsetof(thread_slot.state) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->state) == 4, "sizeof(thread_slot.state) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, generation) == 4, "offsetof(thread_slot.generation) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->generation) == 4, "sizeof(thread_slot.generation) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, pending) == 8, "offsetof(thread_slot.pending) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->pending) == 4, "sizeof(thread_slot.pending) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, _reserved) == 12, "offsetof(thread_slot._reserved) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->_reserved) == 4, "sizeof(thread_slot._reserved) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct thread_slot, usedpools) == 16, "offsetof(thread_slot.usedpools) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct thread_slot *)0)->usedpools) == 1024, "sizeof(thread_slot.usedpools) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct shared_state) == 48, "sizeof(shared_state) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct shared_state) == 8, "alignof(shared_state) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, magic) == 0, "offsetof(shared_state.magic) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->magic) == 4, "sizeof(shared_state.magic) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock) == 4, "offsetof(shared_state.lock) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock) == 4, "sizeof(shared_state.lock) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, lock_waiters) == 8, "offsetof(shared_state.lock_waiters) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->lock_waiters) == 4, "sizeof(shared_state.lock_waiters) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, flags) == 12, "offsetof(shared_state.flags) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->flags) == 4, "sizeof(shared_state.flags) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, max_threads) == 16, "offsetof(shared_state.max_threads) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->max_threads) == 4, "sizeof(shared_state.max_threads) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, attached) == 20, "offsetof(shared_state.attached) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->attached) == 4, "sizeof(shared_state.attached) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, abandoned) == 24, "offsetof(shared_state.abandoned) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->abandoned) == 4, "sizeof(shared_state.abandoned) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, _reserved) == 28, "offsetof(shared_state._reserved) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->_reserved) == 4, "sizeof(shared_state._reserved) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, pools) == 32, "offsetof(shared_state.pools) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->pools) == 8, "sizeof(shared_state.pools) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct shared_state, slots) == 40, "offsetof(shared_state.slots) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct shared_state *)0)->slots) == 8, "sizeof(shared_state.slots) on wasm64");
 #endif
 
 #if !defined(PYM_LAYOUT_NO_TARGET_CHECK) && !((defined(__x86_64__) && defined(__LP64__) && defined(__linux__)) || \

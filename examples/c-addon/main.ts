@@ -15,11 +15,11 @@ import {
 
 interface WalkAddon {
   /** Sets every node's rank and prefix; returns the number of nodes. */
-  walk(buffer: ArrayBuffer, head: number): number;
+  walk(buffer: ArrayBuffer | SharedArrayBuffer, head: number): number;
   /** The sum of the values. */
-  sum(buffer: ArrayBuffer, head: number): number;
+  sum(buffer: ArrayBuffer | SharedArrayBuffer, head: number): number;
   /** Reverses the list in place; returns the new head. */
-  reverse(buffer: ArrayBuffer, head: number): number;
+  reverse(buffer: ArrayBuffer | SharedArrayBuffer, head: number): number;
 }
 
 const addon = require('./build/Release/walk.node') as WalkAddon;
@@ -103,7 +103,38 @@ expect(
   held.byteLength === 2 ** 32 && new Uint8Array(held, reversed, 16).every((b) => b === 0),
 );
 
+// A shared heap (heap.buffer is a SharedArrayBuffer): C reads it through the same pymalloc_view_from.
+const shared = new Heap({ shared: true });
+let sharedHead = 0;
+for (let i = count - 1; i >= 0; i--) {
+  const p = shared.malloc(SIZEOF_LIST_NODE);
+  list_node_set_value(shared, p, i);
+  list_node_set_next(shared, p, sharedHead);
+  sharedHead = p;
+}
+const sharedCount = addon.walk(shared.buffer, sharedHead);
+expect(
+  'C walks a shared heap',
+  sharedCount === count && addon.sum(shared.buffer, sharedHead) === (count * (count - 1)) / 2,
+);
+for (let p = sharedHead; p !== 0; ) {
+  const next = list_node_get_next(shared, p);
+  shared.free(p);
+  p = next;
+}
+shared.check();
+shared.destroy();
+
 console.log(
-  JSON.stringify({ count, prefix, outside, leaves, cycle, destroyed, failures: failures.slice(0, 10) }),
+  JSON.stringify({
+    count,
+    prefix,
+    outside,
+    leaves,
+    cycle,
+    destroyed,
+    sharedCount,
+    failures: failures.slice(0, 10),
+  }),
 );
 if (failures.length > 0) process.exitCode = 1;

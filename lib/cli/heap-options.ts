@@ -26,6 +26,7 @@ export interface HeapFlags {
   purgeDelay?: string;
   hugePages?: boolean;
   debug?: boolean;
+  shared?: boolean;
 }
 
 /** Adds the geometry flags (and, unless `geometryOnly`, the policy, decommit and debug flags) to `cmd`. */
@@ -52,7 +53,8 @@ export function addHeapFlags(cmd: Command, geometryOnly = false): Command {
         '--huge-pages',
         'back each arena with a transparent huge page (arenas of 2 MiB: with --preset cpython-hugepages)',
       )
-      .option('--debug', "CPython's debug hooks (guard bytes, fills, checks)");
+      .option('--debug', "CPython's debug hooks (guard bytes, fills, checks)")
+      .option('--shared', 'a heap that worker threads can share (its single-thread speed, for comparison)');
   }
   return cmd;
 }
@@ -79,5 +81,6 @@ export function heapOptionsFrom(flags: HeapFlags): HeapOptions {
   if (flags.purgeDelay !== undefined) o.purgeDelay = parseCount(flags.purgeDelay, '--purge-delay');
   if (flags.hugePages) o.hugePages = true;
   if (flags.debug) o.debug = true;
+  if (flags.shared) o.shared = true;
   return o;
 }

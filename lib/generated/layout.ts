@@ -764,3 +764,198 @@ export function heap_state_set_nfp2lasta_address(m: LayoutViews, p: number, i: n
   m.u32[w] = Number(v & 0xffffffffn);
   m.u32[w + 1] = Number((v >> 32n) & 0xffffffffn);
 }
+
+// struct pool_xinfo
+export const SIZEOF_POOL_XINFO = 16;
+export const ALIGNOF_POOL_XINFO = 4;
+export const OFFSETOF_POOL_XINFO_OWNER = 0;
+export function pool_xinfo_get_owner(m: LayoutViews, p: number): number {
+  return m.u32[p >>> 2];
+}
+export function pool_xinfo_set_owner(m: LayoutViews, p: number, v: number): void {
+  m.u32[p >>> 2] = v;
+}
+export const OFFSETOF_POOL_XINFO_XFREE = 4;
+export function pool_xinfo_get_xfree(m: LayoutViews, p: number): number {
+  return m.u32[(p + 4) >>> 2];
+}
+export function pool_xinfo_set_xfree(m: LayoutViews, p: number, v: number): void {
+  m.u32[(p + 4) >>> 2] = v;
+}
+export const OFFSETOF_POOL_XINFO_QUEUED = 8;
+export function pool_xinfo_get_queued(m: LayoutViews, p: number): number {
+  return m.u32[(p + 8) >>> 2];
+}
+export function pool_xinfo_set_queued(m: LayoutViews, p: number, v: number): void {
+  m.u32[(p + 8) >>> 2] = v;
+}
+export const OFFSETOF_POOL_XINFO_PENDING_NEXT = 12;
+export function pool_xinfo_get_pending_next(m: LayoutViews, p: number): number {
+  return m.u32[(p + 12) >>> 2];
+}
+export function pool_xinfo_set_pending_next(m: LayoutViews, p: number, v: number): void {
+  m.u32[(p + 12) >>> 2] = v;
+}
+
+// struct thread_slot
+export const SIZEOF_THREAD_SLOT = 1040;
+export const ALIGNOF_THREAD_SLOT = 8;
+export const OFFSETOF_THREAD_SLOT_STATE = 0;
+export function thread_slot_get_state(m: LayoutViews, p: number): number {
+  return m.u32[p >>> 2];
+}
+export function thread_slot_set_state(m: LayoutViews, p: number, v: number): void {
+  m.u32[p >>> 2] = v;
+}
+export const OFFSETOF_THREAD_SLOT_GENERATION = 4;
+export function thread_slot_get_generation(m: LayoutViews, p: number): number {
+  return m.u32[(p + 4) >>> 2];
+}
+export function thread_slot_set_generation(m: LayoutViews, p: number, v: number): void {
+  m.u32[(p + 4) >>> 2] = v;
+}
+export const OFFSETOF_THREAD_SLOT_PENDING = 8;
+export function thread_slot_get_pending(m: LayoutViews, p: number): number {
+  return m.u32[(p + 8) >>> 2];
+}
+export function thread_slot_set_pending(m: LayoutViews, p: number, v: number): void {
+  m.u32[(p + 8) >>> 2] = v;
+}
+export const OFFSETOF_THREAD_SLOT__RESERVED = 12;
+export function thread_slot_get__reserved(m: LayoutViews, p: number): number {
+  return m.u32[(p + 12) >>> 2];
+}
+export function thread_slot_set__reserved(m: LayoutViews, p: number, v: number): void {
+  m.u32[(p + 12) >>> 2] = v;
+}
+export const OFFSETOF_THREAD_SLOT_USEDPOOLS = 16;
+export const LENGTHOF_THREAD_SLOT_USEDPOOLS = 128;
+export const STRIDEOF_THREAD_SLOT_USEDPOOLS = 8;
+export function thread_slot_get_usedpools(m: LayoutViews, p: number, i: number): number {
+  return m.u32[(p + 16 + i * 8) >>> 2];
+}
+export function thread_slot_set_usedpools(m: LayoutViews, p: number, i: number, v: number): void {
+  const w = (p + 16 + i * 8) >>> 2;
+  m.u32[w] = v;
+  m.u32[w + 1] = v ? m.baseHi : 0;
+}
+export function thread_slot_get_usedpools_checked(m: LayoutViews, p: number, i: number): number {
+  const lo = m.u32[(p + 16 + i * 8) >>> 2];
+  const hi = m.u32[(p + 20 + i * 8) >>> 2];
+  if (hi === (lo === 0 ? 0 : m.baseHi)) return lo;
+  throw new RangeError(`thread_slot.usedpools: 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is neither NULL nor an address in this heap`);
+}
+export function thread_slot_get_usedpools_address(m: LayoutViews, p: number, i: number): bigint {
+  return (BigInt(m.u32[(p + 20 + i * 8) >>> 2]) << 32n) | BigInt(m.u32[(p + 16 + i * 8) >>> 2]);
+}
+export function thread_slot_set_usedpools_address(m: LayoutViews, p: number, i: number, v: bigint): void {
+  const w = (p + 16 + i * 8) >>> 2;
+  m.u32[w] = Number(v & 0xffffffffn);
+  m.u32[w + 1] = Number((v >> 32n) & 0xffffffffn);
+}
+
+// struct shared_state
+export const SIZEOF_SHARED_STATE = 48;
+export const ALIGNOF_SHARED_STATE = 8;
+export const OFFSETOF_SHARED_STATE_MAGIC = 0;
+export function shared_state_get_magic(m: LayoutViews, p: number): number {
+  return m.u32[p >>> 2];
+}
+export function shared_state_set_magic(m: LayoutViews, p: number, v: number): void {
+  m.u32[p >>> 2] = v;
+}
+export const OFFSETOF_SHARED_STATE_LOCK = 4;
+export function shared_state_get_lock(m: LayoutViews, p: number): number {
+  return m.i32[(p + 4) >>> 2];
+}
+export function shared_state_set_lock(m: LayoutViews, p: number, v: number): void {
+  m.i32[(p + 4) >>> 2] = v;
+}
+export const OFFSETOF_SHARED_STATE_LOCK_WAITERS = 8;
+export function shared_state_get_lock_waiters(m: LayoutViews, p: number): number {
+  return m.u32[(p + 8) >>> 2];
+}
+export function shared_state_set_lock_waiters(m: LayoutViews, p: number, v: number): void {
+  m.u32[(p + 8) >>> 2] = v;
+}
+export const OFFSETOF_SHARED_STATE_FLAGS = 12;
+export function shared_state_get_flags(m: LayoutViews, p: number): number {
+  return m.u32[(p + 12) >>> 2];
+}
+export function shared_state_set_flags(m: LayoutViews, p: number, v: number): void {
+  m.u32[(p + 12) >>> 2] = v;
+}
+export const OFFSETOF_SHARED_STATE_MAX_THREADS = 16;
+export function shared_state_get_max_threads(m: LayoutViews, p: number): number {
+  return m.u32[(p + 16) >>> 2];
+}
+export function shared_state_set_max_threads(m: LayoutViews, p: number, v: number): void {
+  m.u32[(p + 16) >>> 2] = v;
+}
+export const OFFSETOF_SHARED_STATE_ATTACHED = 20;
+export function shared_state_get_attached(m: LayoutViews, p: number): number {
+  return m.u32[(p + 20) >>> 2];
+}
+export function shared_state_set_attached(m: LayoutViews, p: number, v: number): void {
+  m.u32[(p + 20) >>> 2] = v;
+}
+export const OFFSETOF_SHARED_STATE_ABANDONED = 24;
+export function shared_state_get_abandoned(m: LayoutViews, p: number): number {
+  return m.u32[(p + 24) >>> 2];
+}
+export function shared_state_set_abandoned(m: LayoutViews, p: number, v: number): void {
+  m.u32[(p + 24) >>> 2] = v;
+}
+export const OFFSETOF_SHARED_STATE__RESERVED = 28;
+export function shared_state_get__reserved(m: LayoutViews, p: number): number {
+  return m.u32[(p + 28) >>> 2];
+}
+export function shared_state_set__reserved(m: LayoutViews, p: number, v: number): void {
+  m.u32[(p + 28) >>> 2] = v;
+}
+export const OFFSETOF_SHARED_STATE_POOLS = 32;
+export function shared_state_get_pools(m: LayoutViews, p: number): number {
+  return m.u32[(p + 32) >>> 2];
+}
+export function shared_state_set_pools(m: LayoutViews, p: number, v: number): void {
+  const w = (p + 32) >>> 2;
+  m.u32[w] = v;
+  m.u32[w + 1] = v ? m.baseHi : 0;
+}
+export function shared_state_get_pools_checked(m: LayoutViews, p: number): number {
+  const lo = m.u32[(p + 32) >>> 2];
+  const hi = m.u32[(p + 36) >>> 2];
+  if (hi === (lo === 0 ? 0 : m.baseHi)) return lo;
+  throw new RangeError(`shared_state.pools: 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is neither NULL nor an address in this heap`);
+}
+export function shared_state_get_pools_address(m: LayoutViews, p: number): bigint {
+  return (BigInt(m.u32[(p + 36) >>> 2]) << 32n) | BigInt(m.u32[(p + 32) >>> 2]);
+}
+export function shared_state_set_pools_address(m: LayoutViews, p: number, v: bigint): void {
+  const w = (p + 32) >>> 2;
+  m.u32[w] = Number(v & 0xffffffffn);
+  m.u32[w + 1] = Number((v >> 32n) & 0xffffffffn);
+}
+export const OFFSETOF_SHARED_STATE_SLOTS = 40;
+export function shared_state_get_slots(m: LayoutViews, p: number): number {
+  return m.u32[(p + 40) >>> 2];
+}
+export function shared_state_set_slots(m: LayoutViews, p: number, v: number): void {
+  const w = (p + 40) >>> 2;
+  m.u32[w] = v;
+  m.u32[w + 1] = v ? m.baseHi : 0;
+}
+export function shared_state_get_slots_checked(m: LayoutViews, p: number): number {
+  const lo = m.u32[(p + 40) >>> 2];
+  const hi = m.u32[(p + 44) >>> 2];
+  if (hi === (lo === 0 ? 0 : m.baseHi)) return lo;
+  throw new RangeError(`shared_state.slots: 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is neither NULL nor an address in this heap`);
+}
+export function shared_state_get_slots_address(m: LayoutViews, p: number): bigint {
+  return (BigInt(m.u32[(p + 44) >>> 2]) << 32n) | BigInt(m.u32[(p + 40) >>> 2]);
+}
+export function shared_state_set_slots_address(m: LayoutViews, p: number, v: bigint): void {
+  const w = (p + 40) >>> 2;
+  m.u32[w] = Number(v & 0xffffffffn);
+  m.u32[w + 1] = Number((v >> 32n) & 0xffffffffn);
+}

@@ -14,13 +14,14 @@
  * Needs the `typescript` package (a devDependency): a repository tool, not part of the published package.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, posix, relative } from 'node:path';
 import type * as TS from 'typescript';
 import * as core from '../core';
 import { type FoldedConstants, foldedConstants } from '../core';
 import * as layout from '../generated/layout';
 import { GEOMETRY_PRESETS, type GeometryPreset, metadataLayout, resolveGeometry } from '../geometry';
 import { packageRoot } from '../os/native';
+import { type SharedFoldedConstants, sharedFoldedConstants } from '../shared/state';
 
 /** The methods of class Allocator that are specialised, in the order they are emitted. */
 export const SPECIALISED_METHODS = ['malloc', 'free', 'releaseSmall', 'realloc'] as const;
@@ -71,44 +72,11 @@ export function generateFastPaths(
   specs: readonly Specialisation[] = specialisations(),
 ): string {
   const ts = typescript();
-  const file = ts.createSourceFile(SOURCE, source, ts.ScriptTarget.ES2022, true);
-
-  // Module-level names of alloc.ts: where each comes from, for the generated imports.
-  const imported = new Map<string, string>(); // name -> module specifier (relative to lib/)
-  const exportedHere = new Set<string>();
-  const declaredHere = new Set<string>();
-  // Module-level `const NAME = LAYOUT_CONSTANT;` aliases: folded like the heap's constants. (Importing them would
-  // not do: CommonJS output reads an exported binding as a property of `exports` on every use.)
-  const aliases = new Map<string, string>();
-  let allocator: TS.ClassDeclaration | undefined;
-  for (const st of file.statements) {
-    if (ts.isImportDeclaration(st) && ts.isStringLiteral(st.moduleSpecifier)) {
-      const bindings = st.importClause?.namedBindings;
-      if (bindings && ts.isNamedImports(bindings)) {
-        for (const el of bindings.elements) imported.set(el.name.text, st.moduleSpecifier.text);
-      }
-      continue;
-    }
-    const exported = ts.canHaveModifiers(st)
-      ? (ts.getModifiers(st) ?? []).some((m) => m.kind === ts.SyntaxKind.ExportKeyword)
-      : false;
-    const names: string[] = [];
-    if (ts.isVariableStatement(st)) {
-      for (const d of st.declarationList.declarations) {
-        if (!ts.isIdentifier(d.name)) continue;
-        names.push(d.name.text);
-        if (!exported && d.initializer && ts.isIdentifier(d.initializer))
-          aliases.set(d.name.text, d.initializer.text);
-      }
-    } else if ((ts.isFunctionDeclaration(st) || ts.isClassDeclaration(st)) && st.name) {
-      names.push(st.name.text);
-      if (ts.isClassDeclaration(st) && st.name.text === 'Allocator') allocator = st;
-    }
-    for (const n of names) {
-      declaredHere.add(n);
-      if (exported) exportedHere.add(n);
-    }
-  }
+  // Module-level names of alloc.ts: where each comes from, for the generated imports; and its
+  // `const NAME = LAYOUT_CONSTANT;` aliases, folded like the heap's constants. (Importing them would not do:
+  // CommonJS output reads an exported binding as a property of `exports` on every use.)
+  const { imported, exportedHere, declaredHere, aliases, classes } = readModule(ts, SOURCE, source);
+  const allocator = classes.get('Allocator');
   if (!allocator) throw new Error(`${SOURCE}: class Allocator not found`);
 
   const methods = SPECIALISED_METHODS.map((name) => {
@@ -267,25 +235,239 @@ function isAssignment(ts: typeof TS, e: TS.BinaryExpression): boolean {
 function main(argv: string[]): number {
   const root = packageRoot();
   const check = argv.includes('--check');
-  const text = generateFastPaths(readFileSync(join(root, SOURCE), 'utf8'));
-  const out = join(root, OUTPUT);
-  if (check) {
-    let current = '';
-    try {
-      current = readFileSync(out, 'utf8');
-    } catch {
-      // missing: stale
+  const read = (path: string) => readFileSync(join(root, path), 'utf8');
+  const outputs: Array<[string, string]> = [
+    [OUTPUT, generateFastPaths(read(SOURCE))],
+    [
+      SHARED_OUTPUT,
+      generateSharedFastPaths({ [SOURCE]: read(SOURCE), [SHARED_SOURCE]: read(SHARED_SOURCE) }),
+    ],
+  ];
+  let status = 0;
+  for (const [path, text] of outputs) {
+    const out = join(root, path);
+    if (check) {
+      let current = '';
+      try {
+        current = readFileSync(out, 'utf8');
+      } catch {
+        // missing: stale
+      }
+      if (current !== text) {
+        process.stderr.write(`${relative(process.cwd(), out) || path} is stale: run npm run codegen\n`);
+        status = 1;
+      } else {
+        process.stdout.write(`${path} is fresh\n`);
+      }
+      continue;
     }
-    if (current !== text) {
-      process.stderr.write(`${relative(process.cwd(), out) || OUTPUT} is stale: run npm run codegen\n`);
-      return 1;
-    }
-    process.stdout.write(`${OUTPUT} is fresh\n`);
-    return 0;
+    writeFileSync(out, text);
+    process.stdout.write(`wrote ${path}\n`);
   }
-  writeFileSync(out, text);
-  process.stdout.write(`wrote ${OUTPUT}\n`);
-  return 0;
+  return status;
+}
+
+// --- Shared heaps ---------------------------------------------------------------------------------------------
+
+/** The shared heap's specialised methods: its own malloc and releaseSmall, and Allocator's free and realloc. */
+export const SHARED_SOURCE = 'lib/shared/heap.ts';
+export const SHARED_OUTPUT = 'lib/generated/shared-fastpaths.ts';
+export const SHARED_PARTS: ReadonlyArray<{ path: string; className: string; methods: readonly string[] }> = [
+  { path: SHARED_SOURCE, className: 'SharedHeap', methods: ['malloc', 'releaseSmall'] },
+  { path: SOURCE, className: 'Allocator', methods: ['free', 'realloc'] },
+];
+
+export interface SharedSpecialisation {
+  name: string;
+  preset: GeometryPreset;
+  constants: SharedFoldedConstants;
+}
+
+export function sharedSpecialisations(): SharedSpecialisation[] {
+  return SPECIALISED_PRESETS.map((preset) => ({
+    name: `SharedHeap_${preset.replace(/[^a-z0-9]/gi, '_')}`,
+    preset,
+    constants: sharedFoldedConstants(resolveGeometry({ preset }, SPECIALISED_PAGE_SIZE)),
+  }));
+}
+
+/** What a module declares and imports at its top level. */
+interface ModuleInfo {
+  path: string;
+  source: string;
+  imported: Map<string, string>;
+  declaredHere: Set<string>;
+  exportedHere: Set<string>;
+  aliases: Map<string, string>;
+  classes: Map<string, TS.ClassDeclaration>;
+}
+
+function readModule(ts: typeof TS, path: string, source: string): ModuleInfo {
+  const file = ts.createSourceFile(path, source, ts.ScriptTarget.ES2022, true);
+  const info: ModuleInfo = {
+    path,
+    source,
+    imported: new Map(),
+    declaredHere: new Set(),
+    exportedHere: new Set(),
+    aliases: new Map(),
+    classes: new Map(),
+  };
+  for (const st of file.statements) {
+    if (ts.isImportDeclaration(st) && ts.isStringLiteral(st.moduleSpecifier)) {
+      const bindings = st.importClause?.namedBindings;
+      if (bindings && ts.isNamedImports(bindings) && !st.importClause?.isTypeOnly) {
+        for (const el of bindings.elements)
+          if (!el.isTypeOnly) info.imported.set(el.name.text, st.moduleSpecifier.text);
+      }
+      continue;
+    }
+    const exported = ts.canHaveModifiers(st)
+      ? (ts.getModifiers(st) ?? []).some((m) => m.kind === ts.SyntaxKind.ExportKeyword)
+      : false;
+    const names: string[] = [];
+    if (ts.isVariableStatement(st)) {
+      for (const d of st.declarationList.declarations) {
+        if (!ts.isIdentifier(d.name)) continue;
+        names.push(d.name.text);
+        if (!exported && d.initializer && ts.isIdentifier(d.initializer))
+          info.aliases.set(d.name.text, d.initializer.text);
+      }
+    } else if ((ts.isFunctionDeclaration(st) || ts.isClassDeclaration(st)) && st.name) {
+      names.push(st.name.text);
+      if (ts.isClassDeclaration(st)) info.classes.set(st.name.text, st);
+    }
+    for (const n of names) {
+      info.declaredHere.add(n);
+      if (exported) info.exportedHere.add(n);
+    }
+  }
+  return info;
+}
+
+/** `spec` (imported by the module at `from`, a path under lib/) as lib/generated/ imports it. */
+function fromGenerated(from: string, spec: string): string {
+  if (!spec.startsWith('.')) return spec;
+  const target = posix.normalize(posix.join(posix.dirname(from), spec));
+  const rel = posix.relative('lib/generated', target);
+  return rel.startsWith('.') ? rel : `./${rel}`;
+}
+
+/**
+ * The module that is the generated module's shared-heap fast paths, from the sources of lib/shared/heap.ts and
+ * lib/alloc.ts. Every numeric constant the methods import (from lib/core.ts, lib/shared/state.ts, or a layout
+ * alias) is folded as a literal, like the heap's own constants.
+ */
+export function generateSharedFastPaths(
+  sources: Readonly<Record<string, string>>,
+  specs: readonly SharedSpecialisation[] = sharedSpecialisations(),
+): string {
+  const ts = typescript();
+  const layoutValues = layout as unknown as Record<string, unknown>;
+  const fromModule = new Map<string, Set<string>>();
+  const parts = SHARED_PARTS.map((part) => {
+    const source = sources[part.path];
+    if (source === undefined) throw new Error(`${part.path}: source not given`);
+    const info = readModule(ts, part.path, source);
+    const cls = info.classes.get(part.className);
+    if (!cls) throw new Error(`${part.path}: class ${part.className} not found`);
+    const methods = part.methods.map((name) => {
+      const m = cls.members.find(
+        (x): x is TS.MethodDeclaration =>
+          ts.isMethodDeclaration(x) && ts.isIdentifier(x.name) && x.name.text === name,
+      );
+      if (!m?.body) throw new Error(`${part.path}: method ${part.className}.${name} not found`);
+      return m;
+    });
+    const used = new Set<string>();
+    const visit = (node: TS.Node): void => {
+      if (ts.isPropertyAccessExpression(node)) {
+        visit(node.expression);
+        return;
+      }
+      if (ts.isIdentifier(node) && (info.imported.has(node.text) || info.declaredHere.has(node.text)))
+        used.add(node.text);
+      ts.forEachChild(node, visit);
+    };
+    for (const m of methods) visit(m.body as TS.Block);
+    const constants = new Map<string, number>();
+    for (const name of [...used].sort()) {
+      const target = info.aliases.get(name);
+      if (target !== undefined && info.imported.get(target)?.endsWith('/generated/layout')) {
+        const v = layoutValues[target];
+        if (typeof v !== 'number')
+          throw new Error(`${part.path}: ${name} = ${target}, which is not a layout constant`);
+        constants.set(name, v);
+        continue;
+      }
+      const spec = info.imported.get(name);
+      if (spec !== undefined) {
+        const where = fromGenerated(part.path, spec);
+        const value = (require(join(__dirname, '..', 'generated', where)) as Record<string, unknown>)[name];
+        if (typeof value === 'number') constants.set(name, value);
+        else fromModule.set(where, (fromModule.get(where) ?? new Set()).add(name));
+      } else if (info.exportedHere.has(name)) {
+        const where = fromGenerated(part.path, `./${posix.basename(part.path, '.ts')}`);
+        fromModule.set(where, (fromModule.get(where) ?? new Set()).add(name));
+      } else {
+        throw new Error(
+          `${part.path}: the shared fast paths use '${name}', which ${part.path} does not export`,
+        );
+      }
+    }
+    return { info, methods, constants };
+  });
+
+  const out: string[] = [
+    `// Generated by \`npm run codegen\` (lib/tools/fastpaths.ts) from ${SHARED_SOURCE} and ${SOURCE}; do not edit.`,
+    "// A shared heap's fast paths (SharedHeap's malloc, releaseSmall; Allocator's free, realloc) with the constants of a",
+    '// preset default geometry folded in; lib/shared/heap.ts uses one only for a heap whose constants equal those.',
+    '',
+  ];
+  for (const [spec, names] of [...fromModule].sort(([a], [b]) => a.localeCompare(b))) {
+    out.push(`import { ${[...names].sort().join(', ')} } from '${spec}';`);
+  }
+  out.push("import type { SharedHeap } from '../shared/heap';");
+  out.push("import type { SharedFoldedConstants } from '../shared/state';", '');
+  out.push("// A mixin's base class must take any arguments (lib/generated is not linted).");
+  out.push('type SharedHeapClass = new (...args: any[]) => SharedHeap;', '');
+  out.push(
+    '/** Subclasses of `Base` (SharedHeap) specialised for each preset default geometry. Called once. */',
+  );
+  out.push('export function sharedFastPathClasses<T extends SharedHeapClass>(Base: T) {');
+  for (const spec of specs) {
+    const folded = new Map<string, number>();
+    for (const [k, v] of Object.entries(spec.constants)) if (v !== undefined) folded.set(k, v);
+    out.push(
+      `  /** Preset ${spec.preset}'s default geometry with ${SPECIALISED_PAGE_SIZE}-byte pages, shared. */`,
+    );
+    out.push(`  class ${spec.name} extends Base {`);
+    let first = true;
+    for (const { info, methods, constants } of parts) {
+      for (const m of methods) {
+        if (!first) out.push('');
+        first = false;
+        out.push(
+          indent(
+            specialiseMethod(ts, info.source, m, folded, constants).replace(
+              /override override /,
+              'override ',
+            ),
+          ),
+        );
+      }
+    }
+    out.push('  }', '');
+  }
+  out.push('  const classes: Array<{ constants: SharedFoldedConstants; fast: T }> = [');
+  for (const spec of specs) {
+    const fields = Object.entries(spec.constants)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}: ${v}`);
+    out.push(`    {\n      constants: { ${fields.join(', ')} },\n      fast: ${spec.name},\n    },`);
+  }
+  out.push('  ];', '  return classes;', '}', '');
+  return out.join('\n');
 }
 
 if (require.main === module) process.exitCode = main(process.argv.slice(2));

@@ -38,7 +38,7 @@ beforeAll(() => {
 
 afterAll(() => project?.remove());
 
-function runMain(count: number): { count: number; prefix: number; failures: string[] } {
+function runMain(count: number): { count: number; prefix: number; sharedCount: number; failures: string[] } {
   return JSON.parse(project.node(['main.js', String(count)], 'node main.js'));
 }
 
@@ -65,6 +65,7 @@ test('built with node-gyp: TypeScript builds, C walks and writes back, TypeScrip
   const r = runMain(10_000);
   expect(r.failures).toEqual([]);
   expect(r.count).toBe(10_000);
+  expect(r.sharedCount).toBe(10_000); // C walked a shared heap's list too
   let prefix = 0;
   for (let i = 0; i < 10_000; i++) prefix += i * 3 - 7;
   expect(r.prefix).toBe(prefix);

@@ -12,7 +12,13 @@ import { Heap, type HeapOptions, pageSize, resolveGeometry } from '../../lib';
 import { foldedConstants } from '../../lib/core';
 import { type GeometryOptions, metadataLayout } from '../../lib/geometry';
 import * as heapModule from '../../lib/heap';
-import { SPECIALISED_PAGE_SIZE, SPECIALISED_PRESETS, specialisations } from '../../lib/tools/fastpaths';
+import { sharedFoldedConstants } from '../../lib/shared/state';
+import {
+  SPECIALISED_PAGE_SIZE,
+  SPECIALISED_PRESETS,
+  sharedSpecialisations,
+  specialisations,
+} from '../../lib/tools/fastpaths';
 
 const { checkHeapOptions } = heapModule;
 // Not in the old lib/heap.ts: looked up at run time so that this file runs (and fails) against it.
@@ -43,6 +49,7 @@ const NAMES = [
   'purgeDelay',
   'hugePages',
   'debug',
+  'shared',
 ] as const;
 type Name = (typeof NAMES)[number];
 const GEOMETRY_NAMES = NAMES.slice(0, 7);
@@ -103,6 +110,7 @@ const STABLE: Record<Name, unknown> = {
   purgeDelay: 250,
   hugePages: false,
   debug: false,
+  shared: false,
 };
 const once = (names: readonly string[]) => Object.fromEntries(names.map((k) => [k, 1]));
 
@@ -385,6 +393,12 @@ function runChild(cases: ChildCase[], env: NodeJS.ProcessEnv = {}): Map<string, 
 /** The class name new Heap should give `options`' geometry: the specialisation whose constants are its. */
 function expectedClass(options: HeapOptions): string {
   const g = resolveGeometry(options, osPage);
+  // A shared heap runs the shared fast paths: specialised for the geometry where a class has its constants.
+  if (options.shared === true) {
+    const k = JSON.stringify(sharedFoldedConstants(g));
+    if (!onSpecialisedPages) return 'SharedHeap';
+    return sharedSpecialisations().find((s) => JSON.stringify(s.constants) === k)?.name ?? 'SharedHeap';
+  }
   const k = JSON.stringify(foldedConstants(g, metadataLayout(g)));
   if (!onSpecialisedPages) return 'Heap';
   return specialisations().find((s) => JSON.stringify(s.constants) === k)?.name ?? 'Heap';
@@ -417,7 +431,7 @@ function expectHeapOf(r: ChildResult, first: HeapOptions, classNameOverride?: st
     label: r.label,
     className,
     instanceOfHeap: true,
-    specialised: className !== 'Heap' && className !== 'Generic',
+    specialised: className !== 'Heap' && className !== 'Generic' && className !== 'SharedHeap',
     geometry: { ...g },
     policy: first.policy ?? 'purge',
     decommit: first.decommit ?? 'dontneed',
@@ -561,6 +575,15 @@ const FLIPS: Record<Name, { base?: Record<string, unknown>; pairs: [unknown, unk
     ],
   },
   debug: {
+    base: { reserve: RESERVE },
+    pairs: [
+      [false, true],
+      [true, false],
+      [false, 1],
+      [1, false],
+    ],
+  },
+  shared: {
     base: { reserve: RESERVE },
     pairs: [
       [false, true],
