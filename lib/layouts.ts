@@ -13,6 +13,7 @@ export const block = typedef('block', t.uint8);
 
 const poolHeaderRef = opaque('pool_header');
 const arenaObjectRef = opaque('arena_object');
+const sharedStateRef = opaque('shared_state');
 
 /** The header at the start of every pool. */
 export const pool_header = struct('pool_header', {
@@ -125,6 +126,8 @@ export const heap_state = struct('heap_state', {
   usedpools: array(ptr(pool_header), 128),
   /** nfp2lasta[n]: the last arena in usable_arenas with n free pools (CPython 3.8's O(1) sort). */
   nfp2lasta: array(ptr(arena_object), 1025),
+  /** A shared heap's shared_state (its thread slots, the pools' owners); NULL in a private heap. */
+  shared: ptr(sharedStateRef),
 });
 
 /**

@@ -105,18 +105,54 @@ bool InspectHeap(const char* base, uint64_t size, const CommittedPages& committe
   }
   out->classes.assign(nclasses, ClassCounts{});
 
-  // 1. usedpools: per class, the fake header's list of pools with free blocks.
-  for (uint64_t sz = 0; sz < nclasses; sz++) {
-    // The fake header is placed so that its nextpool/prevpool are usedpools[2sz], usedpools[2sz + 1].
-    const auto* head = reinterpret_cast<const pool_header*>(reinterpret_cast<const char*>(&state->usedpools[2 * sz]) -
-                                                            offsetof(pool_header, nextpool));
-    uint64_t steps = 0;
-    for (const pool_header* p = state->usedpools[2 * sz]; p != head; p = p->nextpool) {
-      if (++steps > size / state->pool_size) return w.Fail("usedpools list loops");
-      if (w.Pool(p) == nullptr) return w.Fail("usedpools holds a pointer outside every live arena");
-      if (p->szidx != sz) return w.Fail("a pool on usedpools has another size class");
-      out->usedPoolsListed++;
+  // 1. usedpools: per class, the fake header's list of pools with free blocks: heap_state's, and in a shared
+  // heap every thread slot's.
+  const auto walk_usedpools = [&](pool_header* const* usedpools) -> bool {
+    for (uint64_t sz = 0; sz < nclasses; sz++) {
+      // The fake header is placed so that its nextpool/prevpool are usedpools[2sz], usedpools[2sz + 1].
+      const auto* head = reinterpret_cast<const pool_header*>(reinterpret_cast<const char*>(&usedpools[2 * sz]) -
+                                                              offsetof(pool_header, nextpool));
+      uint64_t steps = 0;
+      for (const pool_header* p = usedpools[2 * sz]; p != head; p = p->nextpool) {
+        if (++steps > size / state->pool_size) return w.Fail("usedpools list loops");
+        if (w.Pool(p) == nullptr) return w.Fail("usedpools holds a pointer outside every live arena");
+        if (p->szidx != sz) return w.Fail("a pool on usedpools has another size class");
+        out->usedPoolsListed++;
+      }
     }
+    return true;
+  };
+  if (!walk_usedpools(state->usedpools)) return false;
+
+  // A shared heap (lib/shared/): its thread slots' usedpools, and per pool the blocks other threads freed and its
+  // owner has not taken back yet (counted in the pool's count until then: not in use).
+  const pool_xinfo* xinfo = nullptr;
+  if (state->shared != nullptr) {
+    const uint64_t at = w.Offset(state->shared);
+    const uint64_t meta_end = uint64_t{state->data_start_page} * state->page_size;
+    if (at == UINT64_MAX || at % alignof(shared_state) != 0 || at + sizeof(shared_state) > meta_end ||
+        !committed.Contains(at, sizeof(shared_state))) {
+      return w.Fail("heap_state.shared does not point at the heap's metadata");
+    }
+    const auto* shared = reinterpret_cast<const shared_state*>(base + at);
+    const uint64_t slots = w.Offset(shared->slots);
+    const uint64_t pools = w.Offset(shared->pools);
+    const uint64_t npools = size / state->pool_size;
+    if (shared->max_threads > 1024 || slots == UINT64_MAX || slots % alignof(thread_slot) != 0 ||
+        slots + uint64_t{shared->max_threads} * sizeof(thread_slot) > meta_end || pools == UINT64_MAX ||
+        pools % alignof(pool_xinfo) != 0 || pools + npools * sizeof(pool_xinfo) > meta_end ||
+        (shared->max_threads > 0 && !committed.Contains(slots, uint64_t{shared->max_threads} * sizeof(thread_slot))) ||
+        !committed.Contains(pools, npools * sizeof(pool_xinfo))) {
+      return w.Fail("the shared heap's thread slots or pool table lie outside its metadata");
+    }
+    if (2 * nclasses > sizeof(thread_slot::usedpools) / sizeof(thread_slot::usedpools[0])) {
+      return w.Fail("heap_state.nb_classes is out of range for a thread slot");
+    }
+    const auto* slot = reinterpret_cast<const thread_slot*>(base + slots);
+    for (uint32_t i = 0; i < shared->max_threads; i++) {
+      if (slot[i].state != 0 && !walk_usedpools(slot[i].usedpools)) return false;
+    }
+    xinfo = reinterpret_cast<const pool_xinfo*>(base + pools);
   }
 
   // 2. The arena table: every associated arena, every carved pool with blocks in use.
@@ -160,8 +196,20 @@ bool InspectHeap(const char* base, uint64_t size, const CommittedPages& committe
       const auto* p = reinterpret_cast<const pool_header*>(base + off);
       if (p->ref.count == 0) continue;
       if (p->szidx >= nclasses) return w.Fail("a used pool has a size class out of range");
+      uint64_t remote = 0;
+      if (xinfo != nullptr) {
+        // The cross-thread list: heap offsets (not addresses) of blocks of this pool, linked through their first
+        // word's low half, as the free list is.
+        for (uint64_t b = xinfo[off / state->pool_size].xfree; b != 0;) {
+          if (b < off + state->pool_overhead || b + 8 > off + state->pool_size) {
+            return w.Fail("a pool's cross-thread list holds a block outside the pool");
+          }
+          if (++remote > p->ref.count) return w.Fail("a pool's cross-thread list holds more blocks than are in use");
+          b = *reinterpret_cast<const uint32_t*>(base + b);
+        }
+      }
       out->classes[p->szidx].pools++;
-      out->classes[p->szidx].blocks += p->ref.count;
+      out->classes[p->szidx].blocks += p->ref.count - remote;
       if (p->freeblock == nullptr) out->fullPools++;
     }
   }

@@ -110,7 +110,8 @@ struct heap_state {
   uint32_t span_cache[32];                      /*   336   128 */
   struct pool_header *usedpools[128];           /*   464  1024 */
   struct arena_object *nfp2lasta[1025];         /*  1488  8200 */
-}; /*     0  9688 align 8 */
+  struct shared_state *shared;                  /*  9688     8 */
+}; /*     0  9696 align 8 */
 
 struct pool_xinfo {
   uint32_t owner;                               /*     0     4 */
@@ -179,7 +180,7 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, nextarena) == 32, "offset
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->nextarena) == 8, "sizeof(arena_object.nextarena) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, prevarena) == 40, "offsetof(arena_object.prevarena) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->prevarena) == 8, "sizeof(arena_object.prevarena) on x86_64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9688, "sizeof(heap_state) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9696, "sizeof(heap_state) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct heap_state) == 8, "alignof(heap_state) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, magic) == 0, "offsetof(heap_state.magic) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->magic) == 4, "sizeof(heap_state.magic) on x86_64-linux-gnu");
@@ -273,6 +274,8 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 464, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1488, "offsetof(heap_state.nfp2lasta) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, shared) == 9688, "offsetof(heap_state.shared) on x86_64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->shared) == 8, "sizeof(heap_state.shared) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on x86_64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on x86_64-linux-gnu");
@@ -358,7 +361,7 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, nextarena) == 32, "offset
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->nextarena) == 8, "sizeof(arena_object.nextarena) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, prevarena) == 40, "offsetof(arena_object.prevarena) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->prevarena) == 8, "sizeof(arena_object.prevarena) on aarch64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9688, "sizeof(heap_state) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9696, "sizeof(heap_state) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct heap_state) == 8, "alignof(heap_state) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, magic) == 0, "offsetof(heap_state.magic) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->magic) == 4, "sizeof(heap_state.magic) on aarch64-linux-gnu");
@@ -452,6 +455,8 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 464, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1488, "offsetof(heap_state.nfp2lasta) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, shared) == 9688, "offsetof(heap_state.shared) on aarch64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->shared) == 8, "sizeof(heap_state.shared) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on aarch64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on aarch64-linux-gnu");
@@ -537,7 +542,7 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, nextarena) == 20, "offset
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->nextarena) == 4, "sizeof(arena_object.nextarena) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, prevarena) == 24, "offsetof(arena_object.prevarena) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->prevarena) == 4, "sizeof(arena_object.prevarena) on i386-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 5040, "sizeof(heap_state) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 5044, "sizeof(heap_state) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct heap_state) == 4, "alignof(heap_state) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, magic) == 0, "offsetof(heap_state.magic) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->magic) == 4, "sizeof(heap_state.magic) on i386-linux-gnu");
@@ -631,6 +636,8 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 428, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 512, "sizeof(heap_state.usedpools) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 940, "offsetof(heap_state.nfp2lasta) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 4100, "sizeof(heap_state.nfp2lasta) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, shared) == 5040, "offsetof(heap_state.shared) on i386-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->shared) == 4, "sizeof(heap_state.shared) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on i386-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on i386-linux-gnu");
@@ -716,7 +723,7 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, nextarena) == 32, "offset
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->nextarena) == 8, "sizeof(arena_object.nextarena) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, prevarena) == 40, "offsetof(arena_object.prevarena) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->prevarena) == 8, "sizeof(arena_object.prevarena) on x86_64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9688, "sizeof(heap_state) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9696, "sizeof(heap_state) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct heap_state) == 8, "alignof(heap_state) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, magic) == 0, "offsetof(heap_state.magic) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->magic) == 4, "sizeof(heap_state.magic) on x86_64-windows-msvc");
@@ -810,6 +817,8 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 464, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1488, "offsetof(heap_state.nfp2lasta) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, shared) == 9688, "offsetof(heap_state.shared) on x86_64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->shared) == 8, "sizeof(heap_state.shared) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on x86_64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on x86_64-windows-msvc");
@@ -989,6 +998,8 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 432, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 512, "sizeof(heap_state.usedpools) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 944, "offsetof(heap_state.nfp2lasta) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 4100, "sizeof(heap_state.nfp2lasta) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, shared) == 5044, "offsetof(heap_state.shared) on arm-linux-gnueabihf");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->shared) == 4, "sizeof(heap_state.shared) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on arm-linux-gnueabihf");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on arm-linux-gnueabihf");
@@ -1168,6 +1179,8 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 432, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 512, "sizeof(heap_state.usedpools) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 944, "offsetof(heap_state.nfp2lasta) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 4100, "sizeof(heap_state.nfp2lasta) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, shared) == 5044, "offsetof(heap_state.shared) on wasm32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->shared) == 4, "sizeof(heap_state.shared) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on wasm32");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on wasm32");
@@ -1253,7 +1266,7 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, nextarena) == 32, "offset
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->nextarena) == 8, "sizeof(arena_object.nextarena) on riscv64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, prevarena) == 40, "offsetof(arena_object.prevarena) on riscv64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->prevarena) == 8, "sizeof(arena_object.prevarena) on riscv64-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9688, "sizeof(heap_state) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9696, "sizeof(heap_state) on riscv64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct heap_state) == 8, "alignof(heap_state) on riscv64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, magic) == 0, "offsetof(heap_state.magic) on riscv64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->magic) == 4, "sizeof(heap_state.magic) on riscv64-linux-gnu");
@@ -1347,6 +1360,8 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 464, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on riscv64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1488, "offsetof(heap_state.nfp2lasta) on riscv64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, shared) == 9688, "offsetof(heap_state.shared) on riscv64-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->shared) == 8, "sizeof(heap_state.shared) on riscv64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on riscv64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on riscv64-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on riscv64-linux-gnu");
@@ -1432,7 +1447,7 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, nextarena) == 32, "offset
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->nextarena) == 8, "sizeof(arena_object.nextarena) on powerpc64le-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, prevarena) == 40, "offsetof(arena_object.prevarena) on powerpc64le-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->prevarena) == 8, "sizeof(arena_object.prevarena) on powerpc64le-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9688, "sizeof(heap_state) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9696, "sizeof(heap_state) on powerpc64le-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct heap_state) == 8, "alignof(heap_state) on powerpc64le-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, magic) == 0, "offsetof(heap_state.magic) on powerpc64le-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->magic) == 4, "sizeof(heap_state.magic) on powerpc64le-linux-gnu");
@@ -1526,6 +1541,8 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 464, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on powerpc64le-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1488, "offsetof(heap_state.nfp2lasta) on powerpc64le-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, shared) == 9688, "offsetof(heap_state.shared) on powerpc64le-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->shared) == 8, "sizeof(heap_state.shared) on powerpc64le-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on powerpc64le-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on powerpc64le-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on powerpc64le-linux-gnu");
@@ -1611,7 +1628,7 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, nextarena) == 32, "offset
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->nextarena) == 8, "sizeof(arena_object.nextarena) on s390x-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, prevarena) == 40, "offsetof(arena_object.prevarena) on s390x-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->prevarena) == 8, "sizeof(arena_object.prevarena) on s390x-linux-gnu");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9688, "sizeof(heap_state) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9696, "sizeof(heap_state) on s390x-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct heap_state) == 8, "alignof(heap_state) on s390x-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, magic) == 0, "offsetof(heap_state.magic) on s390x-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->magic) == 4, "sizeof(heap_state.magic) on s390x-linux-gnu");
@@ -1705,6 +1722,8 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 464, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on s390x-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1488, "offsetof(heap_state.nfp2lasta) on s390x-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, shared) == 9688, "offsetof(heap_state.shared) on s390x-linux-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->shared) == 8, "sizeof(heap_state.shared) on s390x-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on s390x-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on s390x-linux-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on s390x-linux-gnu");
@@ -1884,6 +1903,8 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 432, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 512, "sizeof(heap_state.usedpools) on x86_64-linux-gnux32");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 944, "offsetof(heap_state.nfp2lasta) on x86_64-linux-gnux32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 4100, "sizeof(heap_state.nfp2lasta) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, shared) == 5044, "offsetof(heap_state.shared) on x86_64-linux-gnux32");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->shared) == 4, "sizeof(heap_state.shared) on x86_64-linux-gnux32");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on x86_64-linux-gnux32");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on x86_64-linux-gnux32");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on x86_64-linux-gnux32");
@@ -2063,6 +2084,8 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 432, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 512, "sizeof(heap_state.usedpools) on i686-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 944, "offsetof(heap_state.nfp2lasta) on i686-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 4100, "sizeof(heap_state.nfp2lasta) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, shared) == 5044, "offsetof(heap_state.shared) on i686-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->shared) == 4, "sizeof(heap_state.shared) on i686-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on i686-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on i686-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on i686-windows-msvc");
@@ -2148,7 +2171,7 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, nextarena) == 32, "offset
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->nextarena) == 8, "sizeof(arena_object.nextarena) on aarch64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, prevarena) == 40, "offsetof(arena_object.prevarena) on aarch64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->prevarena) == 8, "sizeof(arena_object.prevarena) on aarch64-windows-msvc");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9688, "sizeof(heap_state) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9696, "sizeof(heap_state) on aarch64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct heap_state) == 8, "alignof(heap_state) on aarch64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, magic) == 0, "offsetof(heap_state.magic) on aarch64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->magic) == 4, "sizeof(heap_state.magic) on aarch64-windows-msvc");
@@ -2242,6 +2265,8 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 464, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on aarch64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1488, "offsetof(heap_state.nfp2lasta) on aarch64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, shared) == 9688, "offsetof(heap_state.shared) on aarch64-windows-msvc");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->shared) == 8, "sizeof(heap_state.shared) on aarch64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on aarch64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on aarch64-windows-msvc");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on aarch64-windows-msvc");
@@ -2327,7 +2352,7 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, nextarena) == 32, "offset
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->nextarena) == 8, "sizeof(arena_object.nextarena) on x86_64-windows-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, prevarena) == 40, "offsetof(arena_object.prevarena) on x86_64-windows-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->prevarena) == 8, "sizeof(arena_object.prevarena) on x86_64-windows-gnu");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9688, "sizeof(heap_state) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9696, "sizeof(heap_state) on x86_64-windows-gnu");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct heap_state) == 8, "alignof(heap_state) on x86_64-windows-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, magic) == 0, "offsetof(heap_state.magic) on x86_64-windows-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->magic) == 4, "sizeof(heap_state.magic) on x86_64-windows-gnu");
@@ -2421,6 +2446,8 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 464, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on x86_64-windows-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1488, "offsetof(heap_state.nfp2lasta) on x86_64-windows-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, shared) == 9688, "offsetof(heap_state.shared) on x86_64-windows-gnu");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->shared) == 8, "sizeof(heap_state.shared) on x86_64-windows-gnu");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on x86_64-windows-gnu");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on x86_64-windows-gnu");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on x86_64-windows-gnu");
@@ -2506,7 +2533,7 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, nextarena) == 32, "offset
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->nextarena) == 8, "sizeof(arena_object.nextarena) on x86_64-apple-darwin");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, prevarena) == 40, "offsetof(arena_object.prevarena) on x86_64-apple-darwin");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->prevarena) == 8, "sizeof(arena_object.prevarena) on x86_64-apple-darwin");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9688, "sizeof(heap_state) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9696, "sizeof(heap_state) on x86_64-apple-darwin");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct heap_state) == 8, "alignof(heap_state) on x86_64-apple-darwin");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, magic) == 0, "offsetof(heap_state.magic) on x86_64-apple-darwin");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->magic) == 4, "sizeof(heap_state.magic) on x86_64-apple-darwin");
@@ -2600,6 +2627,8 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 464, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on x86_64-apple-darwin");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1488, "offsetof(heap_state.nfp2lasta) on x86_64-apple-darwin");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, shared) == 9688, "offsetof(heap_state.shared) on x86_64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->shared) == 8, "sizeof(heap_state.shared) on x86_64-apple-darwin");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on x86_64-apple-darwin");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on x86_64-apple-darwin");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on x86_64-apple-darwin");
@@ -2685,7 +2714,7 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, nextarena) == 32, "offset
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->nextarena) == 8, "sizeof(arena_object.nextarena) on aarch64-apple-darwin");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, prevarena) == 40, "offsetof(arena_object.prevarena) on aarch64-apple-darwin");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->prevarena) == 8, "sizeof(arena_object.prevarena) on aarch64-apple-darwin");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9688, "sizeof(heap_state) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9696, "sizeof(heap_state) on aarch64-apple-darwin");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct heap_state) == 8, "alignof(heap_state) on aarch64-apple-darwin");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, magic) == 0, "offsetof(heap_state.magic) on aarch64-apple-darwin");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->magic) == 4, "sizeof(heap_state.magic) on aarch64-apple-darwin");
@@ -2779,6 +2808,8 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 464, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on aarch64-apple-darwin");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1488, "offsetof(heap_state.nfp2lasta) on aarch64-apple-darwin");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, shared) == 9688, "offsetof(heap_state.shared) on aarch64-apple-darwin");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->shared) == 8, "sizeof(heap_state.shared) on aarch64-apple-darwin");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on aarch64-apple-darwin");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on aarch64-apple-darwin");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on aarch64-apple-darwin");
@@ -2864,7 +2895,7 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, nextarena) == 32, "offset
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->nextarena) == 8, "sizeof(arena_object.nextarena) on wasm64");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct arena_object, prevarena) == 40, "offsetof(arena_object.prevarena) on wasm64");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct arena_object *)0)->prevarena) == 8, "sizeof(arena_object.prevarena) on wasm64");
-PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9688, "sizeof(heap_state) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(struct heap_state) == 9696, "sizeof(heap_state) on wasm64");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct heap_state) == 8, "alignof(heap_state) on wasm64");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, magic) == 0, "offsetof(heap_state.magic) on wasm64");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->magic) == 4, "sizeof(heap_state.magic) on wasm64");
@@ -2958,6 +2989,8 @@ PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, usedpools) == 464, "offseto
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->usedpools) == 1024, "sizeof(heap_state.usedpools) on wasm64");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, nfp2lasta) == 1488, "offsetof(heap_state.nfp2lasta) on wasm64");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->nfp2lasta) == 8200, "sizeof(heap_state.nfp2lasta) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(offsetof(struct heap_state, shared) == 9688, "offsetof(heap_state.shared) on wasm64");
+PYM_LAYOUT_STATIC_ASSERT(sizeof(((struct heap_state *)0)->shared) == 8, "sizeof(heap_state.shared) on wasm64");
 PYM_LAYOUT_STATIC_ASSERT(sizeof(struct pool_xinfo) == 16, "sizeof(pool_xinfo) on wasm64");
 PYM_LAYOUT_STATIC_ASSERT(PYM_LAYOUT_ALIGNOF(struct pool_xinfo) == 4, "alignof(pool_xinfo) on wasm64");
 PYM_LAYOUT_STATIC_ASSERT(offsetof(struct pool_xinfo, owner) == 0, "offsetof(pool_xinfo.owner) on wasm64");

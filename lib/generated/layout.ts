@@ -272,7 +272,7 @@ export function arena_object_set_prevarena_address(m: LayoutViews, p: number, v:
 }
 
 // struct heap_state
-export const SIZEOF_HEAP_STATE = 9688;
+export const SIZEOF_HEAP_STATE = 9696;
 export const ALIGNOF_HEAP_STATE = 8;
 export const OFFSETOF_HEAP_STATE_MAGIC = 0;
 export function heap_state_get_magic(m: LayoutViews, p: number): number {
@@ -761,6 +761,29 @@ export function heap_state_get_nfp2lasta_address(m: LayoutViews, p: number, i: n
 }
 export function heap_state_set_nfp2lasta_address(m: LayoutViews, p: number, i: number, v: bigint): void {
   const w = (p + 1488 + i * 8) >>> 2;
+  m.u32[w] = Number(v & 0xffffffffn);
+  m.u32[w + 1] = Number((v >> 32n) & 0xffffffffn);
+}
+export const OFFSETOF_HEAP_STATE_SHARED = 9688;
+export function heap_state_get_shared(m: LayoutViews, p: number): number {
+  return m.u32[(p + 9688) >>> 2];
+}
+export function heap_state_set_shared(m: LayoutViews, p: number, v: number): void {
+  const w = (p + 9688) >>> 2;
+  m.u32[w] = v;
+  m.u32[w + 1] = v ? m.baseHi : 0;
+}
+export function heap_state_get_shared_checked(m: LayoutViews, p: number): number {
+  const lo = m.u32[(p + 9688) >>> 2];
+  const hi = m.u32[(p + 9692) >>> 2];
+  if (hi === (lo === 0 ? 0 : m.baseHi)) return lo;
+  throw new RangeError(`heap_state.shared: 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is neither NULL nor an address in this heap`);
+}
+export function heap_state_get_shared_address(m: LayoutViews, p: number): bigint {
+  return (BigInt(m.u32[(p + 9692) >>> 2]) << 32n) | BigInt(m.u32[(p + 9688) >>> 2]);
+}
+export function heap_state_set_shared_address(m: LayoutViews, p: number, v: bigint): void {
+  const w = (p + 9688) >>> 2;
   m.u32[w] = Number(v & 0xffffffffn);
   m.u32[w + 1] = Number((v >> 32n) & 0xffffffffn);
 }

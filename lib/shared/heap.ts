@@ -7,6 +7,7 @@
  */
 import { codedError } from '../core';
 import {
+  heap_state_set_shared,
   OFFSETOF_POOL_HEADER_FREEBLOCK,
   OFFSETOF_POOL_HEADER_NEXTPOOL,
   OFFSETOF_POOL_HEADER_REF_COUNT,
@@ -126,6 +127,8 @@ export class SharedHeap extends Heap implements SharedCore {
     shared_state_set_pools(this, m.shared, m.poolInfo);
     shared_state_set_slots(this, m.shared, m.slots);
     shared_state_set_magic(this, m.shared, SHARED_MAGIC);
+    // Where C (the inspector, an addon of the user's) finds it.
+    heap_state_set_shared(this, m.state, m.shared);
   }
 
   /** Heap.attach: the memory must be a live shared heap of the handle's geometry. */
@@ -375,14 +378,10 @@ export class SharedHeap extends Heap implements SharedCore {
     return withLock(this, 'trim', this.lostHeap, () => super.trim());
   }
 
+  /** The C inspector's walk (native/inspector.cc), every thread's lists and cross-thread lists included. */
   override inspect(): HeapInspection {
     this.checkLive('inspect');
-    throw codedError(
-      Error,
-      'ERR_PYMALLOC_UNSUPPORTED',
-      'pymalloc: inspect: the C inspector does not walk shared heaps yet (their pools are listed per thread); ' +
-        'use check() and stats()',
-    );
+    return withLock(this, 'inspect', this.lostHeap, () => super.inspect());
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { Heap } from '../../lib';
+import { Heap } from '../../lib';
 import { destroyAll, makeHeap, rng } from './helpers';
 
 afterEach(destroyAll);
@@ -40,6 +40,43 @@ describe('the native inspector (C, through native/pymalloc_layout.h)', () => {
       expectAgreement(h);
     });
   }
+
+  test('agrees with heap.stats() on a shared heap: every thread slot, blocks freed by another thread', () => {
+    const a = new Heap({ shared: true, reserve: 256 * 1024 * 1024 });
+    const b = Heap.attach(a.handle);
+    try {
+      const random = rng(7);
+      const live: number[] = [];
+      for (let round = 0; round < 4; round++) {
+        for (let i = 0; i < 20000; i++) {
+          // Two thread slots allocate; either frees any block (a cross-thread free half of the time).
+          const h = random() < 0.5 ? a : b;
+          if (live.length > 0 && random() < 0.45) {
+            const k = Math.floor(random() * live.length);
+            h.free(live[k]!);
+            live[k] = live[live.length - 1]!;
+            live.pop();
+          } else {
+            live.push(
+              h.malloc(random() < 0.95 ? 1 + Math.floor(random() * 512) : 513 + Math.floor(random() * 20000)),
+            );
+          }
+        }
+        a.check();
+        expectAgreement(a);
+        expectAgreement(b);
+      }
+      for (const p of live) b.free(p);
+      expectAgreement(a);
+      a.trim();
+      b.trim();
+      expectAgreement(a);
+      expect(a.inspect().classes.every((c) => c.pools === 0 && c.blocks === 0)).toBe(true);
+    } finally {
+      b.detach();
+      a.destroy();
+    }
+  });
 
   test('reports a corrupt heap instead of faulting', () => {
     const h = makeHeap();
