@@ -26,7 +26,9 @@ import { lockHeap, unlockHeap, withLock } from './lock';
 import { collect, freeRemote, onRemoteList, remoteCount } from './remote';
 import { abandonSlot, adoptAbandoned, anyAbandoned, claimSlot, sweepFreeSlots } from './slots';
 import {
+  FLAG_CORRUPT,
   FLAG_DESTROYED,
+  FLAG_INTERRUPTED,
   SHARED_MAGIC,
   type SharedCore,
   sharedFoldedConstants,
@@ -107,7 +109,11 @@ export class SharedHeap extends Heap implements SharedCore {
     );
     ABANDON.register(this, { u32: this.u32, shared: this.sharedIdx, state: slotStateIdx(this, slot) }, this);
     // The purge timer's work and the idle collection take the lock: other threads' pools are in the same arenas.
-    this.purgeGiveBack = (busy) => withLock(this, 'purge', this.lostHeap, () => this.giveBackFree(busy));
+    // A heap found corrupt (a thread ended holding the lock) has told its callers so: its timers stay quiet.
+    this.purgeGiveBack = (busy) => {
+      if (this.unusable()) return;
+      withLock(this, 'purge', this.lostHeap, () => this.giveBackFree(busy));
+    };
     const ref = new WeakRef(this);
     self['tick'] = setInterval(() => ref.deref()?.idle(), IDLE_TICK_MS).unref();
   }
@@ -268,6 +274,10 @@ export class SharedHeap extends Heap implements SharedCore {
         this.lostHeap();
         return;
       }
+      if (this.unusable()) {
+        clearInterval(this.tick);
+        return;
+      }
       sweepFreeSlots(this);
       if (anyAbandoned(this)) withLock(this, 'adopt', this.lostHeap, () => adoptAbandoned(this));
       if (Atomics.load(this.u32, this.pendingIdx) !== 0) this.takeBack();
@@ -277,6 +287,11 @@ export class SharedHeap extends Heap implements SharedCore {
         `pymalloc: a shared heap's idle collection failed: ${(err as Error)?.message ?? String(err)}`,
       );
     }
+  }
+
+  /** Marked corrupt, or a thread ended holding the lock: every locking call throws ERR_PYMALLOC_CORRUPT. */
+  private unusable(): boolean {
+    return (Atomics.load(this.u32, this.sharedIdx + W_FLAGS) & (FLAG_CORRUPT | FLAG_INTERRUPTED)) !== 0;
   }
 
   /** @internal The heap was destroyed (by another thread): this object lets go of its views. */

@@ -125,6 +125,11 @@ describe('a shared heap across threads', () => {
       expect(codeOf(() => heap.malloc(100_000))).toBe('ERR_PYMALLOC_CORRUPT');
       // Reading the heap's memory still works; the fast paths of this thread's own pools do too.
       expect(heap.u8[p]).toBeDefined();
+      // The callers were told; the heap's own timers (the idle tick, the delayed return) stay quiet about it:
+      // no process warning (each is emitted once per heap, and recorded in `warned`).
+      heap.free(heap.malloc(40)); // an own fast path, which still works
+      await new Promise((r) => setTimeout(r, 400));
+      expect([...(heap as unknown as { warned: Set<string> }).warned]).toEqual([]);
     } finally {
       heap.destroy();
     }
