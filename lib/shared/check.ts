@@ -3,11 +3,9 @@
  * slot's usedpools too): each pool's owner, its cross-thread list, the thread slots and their pending stacks.
  * Run with the heap lock held, at a quiescent point (no other thread inside a call of this heap).
  */
-import { arenaAddress, arenaObject, isPurged } from '../arena';
+import { isPurged } from '../arena';
 import { codedError } from '../core';
 import {
-  arena_object_get_pool_address,
-  heap_state_get_maxarenas,
   pool_header_get_freeblock,
   pool_header_get_nextoffset,
   pool_header_get_nextpool,
@@ -16,6 +14,7 @@ import {
 } from '../generated/layout';
 import { classSize } from '../geometry';
 import {
+  forEachCarvedPool,
   type SharedCore,
   SLOT_ABANDONED,
   SLOT_ATTACHED,
@@ -65,39 +64,29 @@ export function checkShared(h: SharedCore): void {
     }
   }
 
-  const maxarenas = heap_state_get_maxarenas(h, h.meta.state);
-  for (let i = 0; i < maxarenas; i++) {
-    const ao = arenaObject(h, i);
-    const address = arenaAddress(h, ao);
-    if (address === 0) continue;
-    // Carved pools only: reading a never-used pool's header would map a page for nothing.
-    const carved = (arena_object_get_pool_address(h, ao) - address) / g.poolSize;
-    for (let index = 0; index < carved; index++) {
-      const pool = address + index * g.poolSize;
-      const xi = xinfo(h, pool >>> h.poolBits);
-      const owner = u32[xi + XI_OWNER]!;
-      const head = u32[xi + XI_XFREE]!;
-      const queued = u32[xi + XI_QUEUED]!;
-      const count = isPurged(h, address, index) ? 0 : pool_header_get_ref_count(h, pool);
-      if (count === 0) {
-        if (owner !== 0 || head !== 0 || queued !== 0)
-          fail(`empty pool ${pool} has owner ${owner}, cross-thread list ${head}, queued ${queued}`);
-        continue;
-      }
-      if (owner === 0 || owner > h.meta.maxThreads) fail(`pool ${pool} in use has owner ${owner}`);
-      if (u32[slotStateIdx(h, owner - 1)] === SLOT_FREE)
-        fail(`pool ${pool} is owned by free thread slot ${owner - 1}`);
-      const full = pool_header_get_freeblock(h, pool) === 0;
-      const by = listedBy.get(pool);
-      if (!full && by !== owner)
-        fail(`pool ${pool} of thread slot ${owner - 1} is on the usedpools of slot ${(by ?? 0) - 1}`);
-      if (head !== 0 && queued !== 1)
-        fail(`pool ${pool} has blocks freed by other threads but is not queued`);
-      if (queued === 1 && !queuedOn.has((pool >>> h.poolBits) + 1))
-        fail(`pool ${pool} is queued but on no pending stack`);
-      checkRemoteList(h, pool, head, count, fail);
+  forEachCarvedPool(h, (pool, _arena, index, address) => {
+    const xi = xinfo(h, pool >>> h.poolBits);
+    const owner = u32[xi + XI_OWNER]!;
+    const head = u32[xi + XI_XFREE]!;
+    const queued = u32[xi + XI_QUEUED]!;
+    const count = isPurged(h, address, index) ? 0 : pool_header_get_ref_count(h, pool);
+    if (count === 0) {
+      if (owner !== 0 || head !== 0 || queued !== 0)
+        fail(`empty pool ${pool} has owner ${owner}, cross-thread list ${head}, queued ${queued}`);
+      return;
     }
-  }
+    if (owner === 0 || owner > h.meta.maxThreads) fail(`pool ${pool} in use has owner ${owner}`);
+    if (u32[slotStateIdx(h, owner - 1)] === SLOT_FREE)
+      fail(`pool ${pool} is owned by free thread slot ${owner - 1}`);
+    const full = pool_header_get_freeblock(h, pool) === 0;
+    const by = listedBy.get(pool);
+    if (!full && by !== owner)
+      fail(`pool ${pool} of thread slot ${owner - 1} is on the usedpools of slot ${(by ?? 0) - 1}`);
+    if (head !== 0 && queued !== 1) fail(`pool ${pool} has blocks freed by other threads but is not queued`);
+    if (queued === 1 && !queuedOn.has((pool >>> h.poolBits) + 1))
+      fail(`pool ${pool} is queued but on no pending stack`);
+    checkRemoteList(h, pool, head, count, fail);
+  });
 }
 
 function checkRemoteList(

@@ -6,11 +6,9 @@
  * back to their arenas (and the OS).
  */
 
-import { arenaAddress, arenaObject, poolBecameFree } from '../arena';
+import { poolBecameFree } from '../arena';
 import { codedError, type HeapCore } from '../core';
 import {
-  arena_object_get_pool_address,
-  heap_state_get_maxarenas,
   OFFSETOF_POOL_HEADER_FREEBLOCK,
   OFFSETOF_POOL_HEADER_MAXNEXTOFFSET,
   OFFSETOF_POOL_HEADER_NEXTOFFSET,
@@ -20,6 +18,7 @@ import {
 import { insertToUsedpool, poolExtend } from '../pool';
 import {
   corruptStack,
+  forEachCarvedPool,
   type SharedCore,
   SLOT_ABANDONED,
   SLOT_ATTACHED,
@@ -107,31 +106,22 @@ export function adoptAbandoned(h: SharedCore): number {
     movePending(h, slotPendingIdx(h, s), h.pendingIdx);
     const stacked = pendingEntries(h);
     const g = h.geometry;
-    const maxarenas = heap_state_get_maxarenas(h, h.meta.state);
-    for (let i = 0; i < maxarenas; i++) {
-      const ao = arenaObject(h, i);
-      const address = arenaAddress(h, ao);
-      if (address === 0) continue;
-      const carved = (arena_object_get_pool_address(h, ao) - address) / g.poolSize;
-      for (let index = 0; index < carved; index++) {
-        const pool = address + index * g.poolSize;
-        const n = pool >>> h.poolBits;
-        const xi = xinfo(h, n);
-        if (u32[xi + XI_OWNER] !== tag) continue;
-        Atomics.store(u32, xi + XI_OWNER, h.slotTag);
-        // Left queued on no stack (popped by the thread that ended), or with blocks and not queued (it ended
-        // between clearing `queued` and taking the list): queued again, here, so that the blocks come back.
-        if (
-          u32[xi + XI_QUEUED] === 1
-            ? !stacked.has(n + 1)
-            : Atomics.load(u32, xi + XI_XFREE) !== 0 &&
-              Atomics.compareExchange(u32, xi + XI_QUEUED, 0, 1) === 0
-        ) {
-          pushPending(u32, h.pendingIdx, xi, n + 1);
-        }
-        adoptPool(h, pool, i);
+    forEachCarvedPool(h, (pool, arenaIdx) => {
+      const n = pool >>> h.poolBits;
+      const xi = xinfo(h, n);
+      if (u32[xi + XI_OWNER] !== tag) return;
+      Atomics.store(u32, xi + XI_OWNER, h.slotTag);
+      // Left queued on no stack (popped by the thread that ended), or with blocks and not queued (it ended
+      // between clearing `queued` and taking the list): queued again, here, so that the blocks come back.
+      if (
+        u32[xi + XI_QUEUED] === 1
+          ? !stacked.has(n + 1)
+          : Atomics.load(u32, xi + XI_XFREE) !== 0 && Atomics.compareExchange(u32, xi + XI_QUEUED, 0, 1) === 0
+      ) {
+        pushPending(u32, h.pendingIdx, xi, n + 1);
       }
-    }
+      adoptPool(h, pool, arenaIdx);
+    });
     // Its lists were rebuilt above from the pools themselves: empty them for the next thread.
     const base = slotUsedBase(h, s);
     for (let sz = 0; sz < g.poolClasses; sz++) {

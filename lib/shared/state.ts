@@ -6,8 +6,11 @@
  * Layers (calls go down): heap.ts (the SharedHeap class) -> remote.ts (cross-thread frees and their collection)
  * -> slots.ts (thread slots: claim, abandon, adopt) -> lock.ts (the heap lock) -> state.ts.
  */
+import { arenaAddress, arenaObject } from '../arena';
 import { codedError, type FoldedConstants, foldedConstants, type HeapCore } from '../core';
 import {
+  arena_object_get_pool_address,
+  heap_state_get_maxarenas,
   OFFSETOF_POOL_XINFO_OWNER,
   OFFSETOF_POOL_XINFO_PENDING_NEXT,
   OFFSETOF_POOL_XINFO_QUEUED,
@@ -118,4 +121,23 @@ export function sharedFoldedConstants(geometry: Geometry): SharedFoldedConstants
   const meta = metadataLayout(geometry, true);
   const { usedBase: _perThread, ...k } = foldedConstants(geometry, meta);
   return { ...k, xinfoIdx: meta.poolInfo >>> 2, poolBits: geometry.poolBits };
+}
+
+/**
+ * Calls fn for every carved pool of every associated arena: its offset, its arena's index, its index in the
+ * arena and the arena's offset. Never-carved pools are left out: reading their headers would map pages for nothing.
+ */
+export function forEachCarvedPool(
+  h: HeapCore,
+  fn: (pool: number, arenaIdx: number, index: number, address: number) => void,
+): void {
+  const poolSize = h.geometry.poolSize;
+  const maxarenas = heap_state_get_maxarenas(h, h.meta.state);
+  for (let i = 0; i < maxarenas; i++) {
+    const ao = arenaObject(h, i);
+    const address = arenaAddress(h, ao);
+    if (address === 0) continue;
+    const carved = (arena_object_get_pool_address(h, ao) - address) / poolSize;
+    for (let index = 0; index < carved; index++) fn(address + index * poolSize, i, index, address);
+  }
 }
