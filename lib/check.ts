@@ -67,7 +67,7 @@ export function checkHeap(h: HeapCore): void {
   const listed = new Set<number>();
   for (const base of h.usedBases())
     for (let sz = 0; sz < g.poolClasses; sz++) {
-      const head = base + sz * 16 - 16; // the fake header of class sz (see HeapCore.usedHeader)
+      const head = base + sz * 16 - 16; // the fake header of class sz (its nextpool/prevpool are the class's usedpools pair)
       let prev = head;
       let steps = 0;
       for (

@@ -325,13 +325,6 @@ export class HeapCore implements LayoutViews {
   }
 
   /**
-   * @internal Fake pool header of class `sz` in `usedpools`: its nextpool/prevpool are usedpools[2sz], usedpools[2sz+1].
-   */
-  usedHeader(sz: number): number {
-    return this.usedBase + sz * 16 - 16;
-  }
-
-  /**
    * @internal The `usedpools` arrays (their first entry's offset) that check() walks: heap_state's in a private
    * heap, every thread slot's in a shared one.
    */

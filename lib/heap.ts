@@ -9,7 +9,7 @@ import { type InspectOptionsStylized, types } from 'node:util';
 import { Allocator, checkPointer } from './alloc';
 import { initArenas, purgeFreePools, releaseFreeArenas } from './arena';
 import { checkHeap, HEAP_MAGIC } from './check';
-import { codedError, type FoldedConstants, foldedConstants, POLICY_CODES, type ReturnPolicy } from './core';
+import { codedError, foldedConstants, POLICY_CODES, type ReturnPolicy } from './core';
 import { installDebugHooks } from './debug';
 import { cancelDelay, clearDeadline, MAX_PURGE_DELAY } from './delay';
 import { fastPathClasses } from './generated/fastpaths';
@@ -49,6 +49,7 @@ import {
   resolveGeometry,
 } from './geometry';
 import { type DecommitMode, type HeapInspection, pageSize, Reservation, transparentHugePages } from './os';
+import { emptyUsedpools } from './pool';
 import { flushSpanCache, initSpans, setSpanCacheLimit } from './span';
 import { computeStats, formatDebugStats, type HeapStats } from './stats';
 
@@ -420,16 +421,19 @@ export function registerSharedHeap(
   makeShared = make;
 }
 
-function sharedClass(): new (options: ResolvedHeapOptions) => Heap {
-  // lib/index.ts loads lib/shared/heap.ts, which registers the class: every entry point of the package does.
-  if (SharedClass === undefined) {
+/** The registered class and its maker (lib/index.ts loads lib/shared/heap.ts, as every entry point does). */
+function shared(): {
+  Shared: new (options: ResolvedHeapOptions) => Heap;
+  make: (options: ResolvedHeapOptions) => Heap;
+} {
+  if (SharedClass === undefined || makeShared === undefined) {
     throw codedError(
       Error,
       'ERR_PYMALLOC_INTERNAL',
       'pymalloc: shared heaps: lib/shared/heap.ts was not loaded',
     );
   }
-  return SharedClass;
+  return { Shared: SharedClass, make: makeShared };
 }
 
 /** resolveGeometry's answer for `new Heap`, whose errors (the same class and code) name the function too. */
@@ -470,9 +474,9 @@ export class Heap extends Allocator {
     // A shared heap is made of the shared heaps' class, or of its subclass specialised for the geometry (which
     // lib/shared/heap.ts picks): never of a private heap's class.
     if (r.shared) {
-      const Shared = sharedClass();
+      const { Shared, make } = shared();
       // biome-ignore lint/correctness/noConstructorReturn: the heap is a Heap, of a subclass with the same API
-      if (new.target === Heap) return makeShared!(r);
+      if (new.target === Heap) return make(r);
       if (new.target !== Shared && !((new.target.prototype as object) instanceof Shared)) {
         throw optionError(
           'shared heaps are made by new Heap({ shared: true }), not by a subclass of Heap',
@@ -520,8 +524,7 @@ export class Heap extends Allocator {
    * ERR_PYMALLOC_TOO_MANY_THREADS when its thread slots are all taken.
    */
   static attach(handle: SharedHeapHandle): Heap {
-    sharedClass();
-    return makeShared!(resolveAttach(handle));
+    return shared().make(resolveAttach(handle));
   }
 
   /** Whether this heap is shared between threads (the `shared` option, or a heap of `Heap.attach`). */
@@ -586,12 +589,7 @@ export class Heap extends Allocator {
     // Huge-page arenas go back whole: no count of empty pools triggers a purge (see purgeFreePools).
     const purgePools = this.hugePages ? 0xffffffff : Math.max(1, Math.ceil(purgeBytes / g.poolSize));
     heap_state_set_purge_threshold_pools(this, S, Math.min(purgePools, 0xffffffff));
-    for (let sz = 0; sz < g.poolClasses; sz++) {
-      // An empty list: the fake header's nextpool and prevpool point at the fake header itself.
-      const head = this.usedHeader(sz);
-      this.storePtr(this.usedBase + sz * 16, head);
-      this.storePtr(this.usedBase + sz * 16 + 8, head);
-    }
+    emptyUsedpools(this, this.usedBase);
     initArenas(this);
     initSpans(this);
     setSpanCacheLimit(this, o.spanCache);
@@ -811,11 +809,15 @@ function geometryConstants(geometry: Geometry): Record<string, unknown> {
   return foldedConstants(geometry, metadataLayout(geometry)) as unknown as Record<string, unknown>;
 }
 
-/** Whether `constants` (a specialised class's) are exactly `k` (a geometry's): the same names, the same values. */
-function sameConstants(constants: FoldedConstants, k: Record<string, unknown>): boolean {
-  const want = constants as unknown as Record<string, unknown>;
-  const keys = Object.keys(k);
-  return keys.length === Object.keys(want).length && keys.every((key) => k[key] === want[key]);
+/**
+ * Whether `constants` (a specialised class's) are exactly `k` (a geometry's): the same names, the same values.
+ * @internal lib/shared/heap.ts picks its specialised classes with it too.
+ */
+export function sameConstants(constants: object, k: object): boolean {
+  const want = constants as Record<string, unknown>;
+  const have = k as Record<string, unknown>;
+  const keys = Object.keys(have);
+  return keys.length === Object.keys(want).length && keys.every((key) => have[key] === want[key]);
 }
 
 function fastPathClass(geometry: Geometry): typeof Heap | null {

@@ -113,7 +113,7 @@ export function allocateFromNewPool(h: HeapCore, sz: number, request: number): n
   const pool = takeFreePool(h, request);
   const u32 = h.u32;
   const hi = h.baseHi;
-  const head = h.usedBase + (sz << 4) - 16; // usedHeader(sz)
+  const head = h.usedBase + (sz << 4) - 16; // the fake header of class sz
   const pw = pool >>> 2;
   const hw = head >>> 2;
   u32[pw + PH_NEXTPOOL] = head;
@@ -155,12 +155,24 @@ function initPool(h: HeapCore, pool: number, sz: number): number {
   return bp;
 }
 
+/**
+ * Empties every list of the usedpools array at `base` (heap_state's, or a shared heap's thread slot's): each
+ * class's fake header then links to itself, nextpool and prevpool.
+ */
+export function emptyUsedpools(h: HeapCore, base: number): void {
+  for (let sz = 0; sz < h.geometry.poolClasses; sz++) {
+    const head = base + (sz << 4) - OFFSETOF_POOL_HEADER_NEXTPOOL;
+    h.storePtr(head + OFFSETOF_POOL_HEADER_NEXTPOOL, head);
+    h.storePtr(head + OFFSETOF_POOL_HEADER_PREVPOOL, head);
+  }
+}
+
 /** A full pool got a block back: it rejoins the front of usedpools[szidx] (CPython's insert_to_usedpool). */
 export function insertToUsedpool(h: HeapCore, pool: number): void {
   const u32 = h.u32;
   const hi = h.baseHi;
   const pw = pool >>> 2;
-  const head = h.usedBase + (u32[pw + PH_SZIDX] << 4) - 16; // usedHeader(szidx)
+  const head = h.usedBase + (u32[pw + PH_SZIDX] << 4) - 16; // the fake header of its class
   const next = u32[(head >>> 2) + PH_NEXTPOOL];
   const prev = u32[(next >>> 2) + PH_PREVPOOL];
   u32[pw + PH_NEXTPOOL] = next;

@@ -32,6 +32,7 @@ import {
   loadedSharedBinding,
   type NativeBinding,
   type NativeHandle,
+  type NativeSharedReservation,
   nativeBinding,
   type SharedBinding,
   sharedBinding,
@@ -250,14 +251,21 @@ export class Reservation<B extends ArrayBufferLike = ArrayBufferLike> {
     const what = 'Reservation.createShared';
     checkSizeAlignment(size, alignment, what);
     const binding = sharedBinding();
-    const { handle, buffer, base } = binding.reserveShared(size, alignment);
+    return Reservation.ofShared(binding, binding.reserveShared(size, alignment));
+  }
+
+  /** The Reservation object over a shared reservation the shared addon handed out (made or attached). */
+  private static ofShared(
+    binding: SharedBinding,
+    r: NativeSharedReservation,
+  ): Reservation<SharedArrayBuffer> {
     return new Reservation<SharedArrayBuffer>(
-      size,
-      alignment,
+      r.size,
+      r.alignment,
       'readwrite',
-      handle,
-      buffer,
-      base,
+      r.handle,
+      r.buffer,
+      r.base,
       binding,
       binding,
     );
@@ -288,17 +296,8 @@ export class Reservation<B extends ArrayBufferLike = ArrayBufferLike> {
     } catch (err) {
       throw prefixed(err, what);
     }
-    const { handle, base, size, alignment } = attached;
-    return new Reservation<SharedArrayBuffer>(
-      size,
-      alignment,
-      'readwrite',
-      handle,
-      buffer,
-      base,
-      binding,
-      binding,
-    );
+    // Its buffer is the very one passed in (the addon returns it), so that views and Atomics see one object.
+    return Reservation.ofShared(binding, { ...attached, buffer });
   }
 
   /**

@@ -17,7 +17,13 @@ import {
   shared_state_set_slots,
 } from '../generated/layout';
 import { sharedFastPathClasses } from '../generated/shared-fastpaths';
-import { Heap, type ResolvedHeapOptions, registerSharedHeap, type SharedHeapHandle } from '../heap';
+import {
+  Heap,
+  type ResolvedHeapOptions,
+  registerSharedHeap,
+  type SharedHeapHandle,
+  sameConstants,
+} from '../heap';
 import type { HeapInspection } from '../os';
 import { allocateFromNewPool, insertToUsedpool, poolEmptied, poolExtend } from '../pool';
 import type { HeapStats } from '../stats';
@@ -31,6 +37,7 @@ import {
   FLAG_INTERRUPTED,
   SHARED_MAGIC,
   type SharedCore,
+  SLOT_FREE,
   sharedFoldedConstants,
   slotPendingIdx,
   slotStateIdx,
@@ -270,10 +277,7 @@ export class SharedHeap extends Heap implements SharedCore {
       return;
     }
     try {
-      if (this.u32[this.sharedIdx + W_MAGIC] !== SHARED_MAGIC) {
-        this.lostHeap();
-        return;
-      }
+      if (this.noticeDestroyed()) return;
       if (this.unusable()) {
         clearInterval(this.tick);
         return;
@@ -296,9 +300,14 @@ export class SharedHeap extends Heap implements SharedCore {
 
   /** @internal The heap was destroyed (by another thread): this object lets go of its views. */
   private readonly lostHeap = (): void => {
-    if (this.destroyed) return;
-    this.letGo();
+    if (!this.destroyed) this.letGo();
   };
+
+  /** Lets go of the views if another thread destroyed the heap (its magic is gone); true once destroyed. */
+  private noticeDestroyed(): boolean {
+    if (!this.destroyed && this.u32[this.sharedIdx + W_MAGIC] !== SHARED_MAGIC) this.letGo();
+    return this.destroyed;
+  }
 
   private letGo(): void {
     this.destroyed = true;
@@ -354,7 +363,7 @@ export class SharedHeap extends Heap implements SharedCore {
   override usedBases(): number[] {
     const bases: number[] = [];
     for (let s = 0; s < this.meta.maxThreads; s++) {
-      if (this.u32[slotStateIdx(this, s)] !== 0) bases.push(slotUsedBase(this, s));
+      if (this.u32[slotStateIdx(this, s)] !== SLOT_FREE) bases.push(slotUsedBase(this, s));
     }
     return bases;
   }
@@ -444,8 +453,7 @@ export class SharedHeap extends Heap implements SharedCore {
   }
 
   protected override checkLive(what: string): void {
-    if (!this.destroyed && this.u32[this.sharedIdx + W_MAGIC] !== SHARED_MAGIC) this.letGo();
-    if (this.destroyed && this.detachedHere) {
+    if (this.noticeDestroyed() && this.detachedHere) {
       throw codedError(
         Error,
         'ERR_PYMALLOC_DETACHED',
@@ -456,8 +464,7 @@ export class SharedHeap extends Heap implements SharedCore {
   }
 
   override get isDestroyed(): boolean {
-    if (!this.destroyed && this.u32[this.sharedIdx + W_MAGIC] !== SHARED_MAGIC) this.letGo();
-    return this.destroyed && !this.detachedHere;
+    return this.noticeDestroyed() && !this.detachedHere;
   }
 }
 
@@ -466,12 +473,8 @@ const SHARED_CLASSES = sharedFastPathClasses(SharedHeap);
 
 /** A shared heap's Heap object: of the specialised class whose constants are the geometry's, else SharedHeap. */
 function makeSharedHeap(options: ResolvedHeapOptions): Heap {
-  const k = sharedFoldedConstants(options.geometry) as unknown as Record<string, unknown>;
-  const keys = Object.keys(k);
-  const fit = SHARED_CLASSES.find(({ constants }) => {
-    const c = constants as unknown as Record<string, unknown>;
-    return keys.length === Object.keys(c).length && keys.every((key) => c[key] === k[key]);
-  });
+  const k = sharedFoldedConstants(options.geometry);
+  const fit = SHARED_CLASSES.find(({ constants }) => sameConstants(constants, k));
   return new (fit?.fast ?? SharedHeap)(options);
 }
 

@@ -29,7 +29,7 @@ const SPINS = 100;
 const SLEEP_MS = 5;
 
 /** What lockHeap found instead of a live heap. */
-export type LockFailure = 'destroyed' | 'corrupt';
+type LockFailure = 'destroyed' | 'corrupt';
 
 /**
  * Takes the heap lock for this thread (or nests in its hold). Throws ERR_PYMALLOC_DESTROYED when the heap was
@@ -82,7 +82,7 @@ function lockFailure(h: SharedCore): LockFailure | undefined {
   return (flags & FLAG_CORRUPT) !== 0 ? 'corrupt' : undefined;
 }
 
-export function corruptError(what: string): Error {
+function corruptError(what: string): Error {
   return codedError(
     Error,
     'ERR_PYMALLOC_CORRUPT',

@@ -15,7 +15,7 @@ import {
   OFFSETOF_POOL_HEADER_REF_COUNT,
   OFFSETOF_POOL_HEADER_SZIDX,
 } from '../generated/layout';
-import { insertToUsedpool, poolExtend } from '../pool';
+import { emptyUsedpools, insertToUsedpool, poolExtend } from '../pool';
 import {
   corruptStack,
   forEachCarvedPool,
@@ -38,8 +38,6 @@ import {
 
 const FREEBLOCK = OFFSETOF_POOL_HEADER_FREEBLOCK;
 const REF_COUNT = OFFSETOF_POOL_HEADER_REF_COUNT;
-const NEXTPOOL = 16; // pool_header.nextpool's offset: a fake header is 16 bytes before its usedpools pair
-const PREVPOOL = 24;
 
 /** Claims a free slot for the calling thread and empties its usedpools; returns its index. */
 export function claimSlot(h: HeapCore): number {
@@ -48,12 +46,7 @@ export function claimSlot(h: HeapCore): number {
     if (Atomics.compareExchange(u32, slotStateIdx(h, i), SLOT_FREE, SLOT_ATTACHED) !== SLOT_FREE) continue;
     Atomics.add(u32, slotGenerationIdx(h, i), 1);
     Atomics.add(u32, h.meta.shared / 4 + W_ATTACHED, 1);
-    const base = slotUsedBase(h, i);
-    for (let sz = 0; sz < h.geometry.poolClasses; sz++) {
-      const head = base + sz * 16 - NEXTPOOL;
-      h.storePtr(head + NEXTPOOL, head);
-      h.storePtr(head + PREVPOOL, head);
-    }
+    emptyUsedpools(h, slotUsedBase(h, i));
     return i;
   }
   throw codedError(
@@ -105,7 +98,6 @@ export function adoptAbandoned(h: SharedCore): number {
     const tag = s + 1;
     movePending(h, slotPendingIdx(h, s), h.pendingIdx);
     const stacked = pendingEntries(h);
-    const g = h.geometry;
     forEachCarvedPool(h, (pool, arenaIdx) => {
       const n = pool >>> h.poolBits;
       const xi = xinfo(h, n);
@@ -122,13 +114,8 @@ export function adoptAbandoned(h: SharedCore): number {
       }
       adoptPool(h, pool, arenaIdx);
     });
-    // Its lists were rebuilt above from the pools themselves: empty them for the next thread.
-    const base = slotUsedBase(h, s);
-    for (let sz = 0; sz < g.poolClasses; sz++) {
-      const head = base + sz * 16 - NEXTPOOL;
-      h.storePtr(head + NEXTPOOL, head);
-      h.storePtr(head + PREVPOOL, head);
-    }
+    // Its lists are left as they are (the pools were relinked above from their owner words): nothing reads a
+    // free slot's lists, and claimSlot empties them.
     // Counted only when JavaScript abandoned it (the native hook just sets the state).
     if (Atomics.load(u32, h.sharedIdx + W_ABANDONED) > 0) Atomics.sub(u32, h.sharedIdx + W_ABANDONED, 1);
     else Atomics.sub(u32, h.sharedIdx + W_ATTACHED, 1);

@@ -5,18 +5,11 @@
  */
 import { types } from 'node:util';
 import { Heap } from '../../lib';
+import { rng } from '../heap/helpers';
+import { codeOf } from './helpers';
 
 const MiB = 1024 * 1024;
 const small = { shared: true, reserve: 64 * MiB } as const;
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-}
 
 describe('a shared heap in one thread', () => {
   test('is a Heap over a SharedArrayBuffer, with the whole API', () => {
@@ -224,11 +217,8 @@ describe('a shared heap in one thread', () => {
     const a = new Heap(small);
     const hs = [a, Heap.attach(a.handle), Heap.attach(a.handle)];
     const live = new Map<number, { size: number; tag: number }>();
-    let seed = 12345;
-    const rand = (n: number) => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return seed % n;
-    };
+    const random = rng(12345);
+    const rand = (n: number) => Math.floor(random() * n);
     try {
       for (let op = 0; op < 200000; op++) {
         const h = hs[rand(3)]!;

@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Heap } from '../../lib';
+import { codeOf } from './helpers';
 
 const lib = join(__dirname, '..', '..', 'dist', 'lib', 'index.js');
 const fixtures = join(__dirname, 'fixtures');
@@ -37,15 +38,6 @@ function onceMessage<T>(w: Worker): Promise<T> {
 
 function exited(w: Worker): Promise<number> {
   return new Promise((resolve) => w.once('exit', resolve));
-}
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
 }
 
 beforeAll(() => {
