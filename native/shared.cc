@@ -1,6 +1,8 @@
 // The only V8 C++ API in pymalloc, for the shared-heap addon (pymalloc_shared.node; see "Shared reservations"
-// in native/shim.cc). Node 20's Node-API cannot make a SharedArrayBuffer over memory it did not allocate, nor
-// tell a SharedArrayBuffer's backing store, so these two steps use V8 directly.
+// in native/shim.cc). Node 20's and 22's Node-API cannot make a SharedArrayBuffer over memory it did not
+// allocate, nor tell a SharedArrayBuffer's backing store, so these two steps use V8 directly. Where the running
+// Node.js has node_api_create_external_sharedarraybuffer (26.1 and later, recent 24.x), the main addon does them with
+// Node-API instead (native/shared_napi.cc) and this addon is not loaded.
 //
 // ABI coupling, accepted in this addon only: this file is compiled against one Node.js version's V8 headers and
 // is valid in that major version only (the addon refuses to load in another: SameNodeMajor in shim.cc, and the
@@ -59,7 +61,11 @@ constexpr bool kSandbox = false;
 
 const BuildInfo kBuildInfo = {NODE_MAJOR_VERSION, NODE_MODULE_VERSION, NODE_VERSION, kPointerCompression, kSandbox};
 
-napi_value NewSharedArrayBuffer(void* data, size_t length, Deleter deleter, void* deleter_data,
+bool Available() noexcept { return !kSandbox; }
+
+const char* const kProvider = "v8";
+
+napi_value NewSharedArrayBuffer(napi_env, void* data, size_t length, Deleter deleter, void* deleter_data,
                                 bool* store_made) noexcept {
   *store_made = false;
   // Inside V8's sandbox a backing store must live in the sandbox: V8 would abort on memory mapped elsewhere.
@@ -82,7 +88,7 @@ napi_value NewSharedArrayBuffer(void* data, size_t length, Deleter deleter, void
   }
 }
 
-BufferInfo InspectBuffer(napi_value value) noexcept {
+BufferInfo InspectBuffer(napi_env, napi_value value) noexcept {
   BufferInfo info;
   if (value == nullptr) return info;
   v8::Local<v8::Value> local = ToLocal(value);

@@ -45,11 +45,12 @@
 // holding a view keeps the object alive). A reservation never released is unmapped the same way, by garbage
 // collection or when its environment ends.
 //
-// Shared reservations (the second addon only). This file is also compiled, with PYMALLOC_SHARED_ADDON defined and
-// native/shared.cc beside it, into pymalloc_shared.node: the same machinery plus reserveShared, attachShared,
-// bindThread, unbindThread and isReleased. That addon uses V8's C++ API (Node 20 has no Node-API for a
-// SharedArrayBuffer over external memory), so it is built for one Node.js version; this one stays on the C
-// Node-API, and one build of it serves every version. All of V8 is in native/shared.cc.
+// Shared reservations: reserveShared, attachShared, bindThread, unbindThread and isReleased, exported where the
+// addon can make a SharedArrayBuffer over external memory (native/shared.h). The main addon does that with
+// Node-API where the running Node.js has it (26.1 and later, and 24.x releases since it was backported: native/shared_napi.cc), so one build still serves
+// every version. For Node 20 and 22 this file is also compiled, with PYMALLOC_SHARED_ADDON defined and
+// native/shared.cc beside it, into pymalloc_shared.node, which uses V8's C++ API and so is built for one Node.js
+// version. All of V8 is in native/shared.cc.
 //   - reserveShared(size, alignment) maps a 'readwrite' range as reserve() does and covers it with one
 //     SharedArrayBuffer. Its Region is process-wide: attachShared(sab), in any thread, finds it from the SAB's own
 //     backing store (data pointer and length, looked up in the registry under its mutex; never an address or a
@@ -92,13 +93,12 @@
 #include <mutex>
 #include <new>
 #include <string>
+#include <iterator>
 #include <unordered_map>
 #include <vector>
 
 #include "inspector.h"
-#ifdef PYMALLOC_SHARED_ADDON
 #include "shared.h"
-#endif
 
 static_assert(sizeof(void*) == 8, "pymalloc reserves up to 4 GiB ranges: 64-bit only");
 
@@ -175,7 +175,6 @@ void DropHold(Region* region) {
   delete region;
 }
 
-#ifdef PYMALLOC_SHARED_ADDON
 // Takes one more hold unless the last one is already gone (the region is then being deleted).
 bool TryHold(Region* region) {
   int n = region->holds.load();
@@ -184,7 +183,6 @@ bool TryHold(Region* region) {
   }
   return false;
 }
-#endif
 
 // Both finalizers only touch the region: they may run during garbage collection or environment teardown.
 void FinalizeBackingStore(napi_env, void*, void* hint) { DropHold(static_cast<Region*>(hint)); }
@@ -1045,8 +1043,7 @@ napi_value InspectHeapFn(napi_env env, napi_callback_info info) {
   return result;
 }
 
-#ifdef PYMALLOC_SHARED_ADDON
-// ---- shared reservations (pymalloc_shared.node only; see the top of the file) ----
+// ---- shared reservations (where this addon can make SharedArrayBuffers; see the top of the file) ----
 
 // The SharedArrayBuffer's backing store is gone: V8 runs this on any thread, maybe while an isolate is torn down.
 void FinalizeSharedStore(void*, size_t, void* hint) noexcept {
@@ -1093,7 +1090,7 @@ napi_value ReserveShared(napi_env env, napi_callback_info info) {
   Region* region = reservation->region;
 
   bool store_made = false;
-  napi_value buffer = pymalloc::shared::NewSharedArrayBuffer(base, size, FinalizeSharedStore, region, &store_made);
+  napi_value buffer = pymalloc::shared::NewSharedArrayBuffer(env, base, size, FinalizeSharedStore, region, &store_made);
   if (buffer == nullptr) {
     delete reservation;
     if (!store_made) DropHold(region);  // else its deleter has run, or will
@@ -1116,7 +1113,7 @@ napi_value ReserveShared(napi_env env, napi_callback_info info) {
 napi_value AttachShared(napi_env env, napi_callback_info info) {
   Args args;
   if (!GetArgs(env, info, &args)) return nullptr;
-  const pymalloc::shared::BufferInfo buf = pymalloc::shared::InspectBuffer(args.argv[0]);
+  const pymalloc::shared::BufferInfo buf = pymalloc::shared::InspectBuffer(env, args.argv[0]);
   if (buf.kind != pymalloc::shared::BufferKind::kSharedArrayBuffer) {
     ThrowCoded(env, Kind::kType, "ERR_INVALID_ARG_TYPE",
                "buffer must be a SharedArrayBuffer made by reserveShared(), got " +
@@ -1146,7 +1143,7 @@ napi_value AttachShared(napi_env env, napi_callback_info info) {
   if (region == nullptr) {
     ThrowCoded(env, Kind::kError, "ERR_INVALID_ARG_VALUE",
                "buffer is not the SharedArrayBuffer of a pymalloc shared reservation (one that reserveShared() "
-               "made in this process, with this build of the shared-heap addon)");
+               "made in this process, through this addon)");
     return nullptr;
   }
   auto* reservation = new (std::nothrow) Reservation();
@@ -1300,7 +1297,6 @@ napi_value IsReleased(napi_env env, napi_callback_info info) {
   if (r == nullptr) return nullptr;
   return Boolean(env, r->released);
 }
-#endif  // PYMALLOC_SHARED_ADDON
 
 // Every entry point: C++ exceptions stop here, whatever happens below.
 template <napi_value (*F)(napi_env, napi_callback_info)>
@@ -1333,14 +1329,27 @@ const Export kExports[] = {
     {"_setMapBudget", Guarded<SetMapBudget>},
     {"_mapCount", Guarded<MapCount>},
     {"_liveReservations", Guarded<LiveReservations>},
-#ifdef PYMALLOC_SHARED_ADDON
+};
+
+// Exported only where pymalloc::shared::Available() (native/shared.h), with `sharedArrayBuffers` saying how.
+const Export kSharedExports[] = {
     {"reserveShared", Guarded<ReserveShared>},
     {"attachShared", Guarded<AttachShared>},
     {"bindThread", Guarded<BindThread>},
     {"unbindThread", Guarded<UnbindThread>},
     {"isReleased", Guarded<IsReleased>},
-#endif
 };
+
+bool ExportAll(napi_env env, napi_value exports, const Export* first, const Export* last) {
+  for (const Export* e = first; e != last; e++) {
+    napi_value fn = nullptr;
+    if (napi_create_function(env, e->name, NAPI_AUTO_LENGTH, e->fn, nullptr, &fn) != napi_ok ||
+        napi_set_named_property(env, exports, e->name, fn) != napi_ok) {
+      return false;
+    }
+  }
+  return true;
+}
 
 #ifdef PYMALLOC_SHARED_ADDON
 // What the shared-heap addon was built against, as `buildInfo`: the loader refuses it in another Node.js (its
@@ -1387,10 +1396,12 @@ NAPI_MODULE_INIT() {
 #ifdef PYMALLOC_SHARED_ADDON
     if (!SameNodeMajor(env) || !ExportBuildInfo(env, exports)) return nullptr;
 #endif
-    for (const Export& e : kExports) {
-      napi_value fn = nullptr;
-      if (napi_create_function(env, e.name, NAPI_AUTO_LENGTH, e.fn, nullptr, &fn) != napi_ok ||
-          napi_set_named_property(env, exports, e.name, fn) != napi_ok) {
+    if (!ExportAll(env, exports, std::begin(kExports), std::end(kExports))) return nullptr;
+    if (pymalloc::shared::Available()) {
+      napi_value provider = nullptr;
+      if (!ExportAll(env, exports, std::begin(kSharedExports), std::end(kSharedExports)) ||
+          napi_create_string_utf8(env, pymalloc::shared::kProvider, NAPI_AUTO_LENGTH, &provider) != napi_ok ||
+          napi_set_named_property(env, exports, "sharedArrayBuffers", provider) != napi_ok) {
         return nullptr;
       }
     }

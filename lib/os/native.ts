@@ -9,8 +9,11 @@
  * consumer what to run (`npm rebuild pymalloc`). The addon is loaded on first use, so importing this module
  * never fails.
  *
- * Shared heaps need a second addon, `pymalloc_shared.node` (native/shared.cc): it uses V8's C++ API, so it is
- * built for one Node.js version and never prebuilt. It is loaded on the first `Reservation.createShared` or
+ * Shared heaps need an addon that can make a SharedArrayBuffer over the heap's pages. Where the running Node.js has
+ * Node-API's `node_api_create_external_sharedarraybuffer` (26.1 and later, and recent 24.x releases) the main addon does it
+ * (native/shared_napi.cc; it then exports `sharedArrayBuffers: 'node-api'`), prebuilds included. Elsewhere (Node.js
+ * 20 and 22) a second addon does, `pymalloc_shared.node` (native/shared.cc): it uses V8's C++ API, so it is built
+ * for one Node.js version and never prebuilt. It is loaded on the first `Reservation.createShared` or
  * `attachShared`, from beside the main addon that was loaded (build/Release, build-cmake/Release, build-asan/Release,
  * or the directory of a PYMALLOC_NATIVE path); where it is missing, or was built for another Node.js, the error has
  * code ERR_PYMALLOC_NO_SHARED_ADDON and says how to build it.
@@ -96,7 +99,10 @@ export interface SharedBuildInfo {
  * plus shared reservations. Its handles are not the main addon's, nor the other way round.
  */
 export interface SharedBinding extends NativeBinding {
-  readonly buildInfo: SharedBuildInfo;
+  /** How it makes SharedArrayBuffers: Node-API (the main addon, Node.js 26.1+ and recent 24.x) or V8 (the shared-heap addon). */
+  readonly sharedArrayBuffers: 'node-api' | 'v8';
+  /** The shared-heap addon only: the Node.js it was built for. */
+  readonly buildInfo?: SharedBuildInfo;
   /** A 'readwrite' reservation (MAP_NORESERVE) covered by one SharedArrayBuffer. */
   reserveShared(size: number, alignment: number): NativeSharedReservation;
   /** A new handle, in this thread, on the shared reservation whose buffer this is (found from its backing store). */
@@ -335,8 +341,9 @@ export function resolveSharedBuild(main: NativeBuild): NativeBuild {
   const file = sharedAddonPath(main);
   if (!fs.existsSync(file)) {
     throw noSharedAddon(
-      `pymalloc: shared heaps need the shared-heap addon, which is missing (no ${file}): it uses V8's C++ API, ` +
-        `so it is built for one Node.js version and not shipped prebuilt; ${howToBuildShared(main.kind)}`,
+      `pymalloc: shared heaps in Node.js ${process.version} need the shared-heap addon, which is missing (no ` +
+        `${file}): it uses V8's C++ API, so it is built for one Node.js version and not shipped prebuilt (from ` +
+        `Node.js 26.1 on, and in recent 24.x releases, the main addon makes shared heaps itself); ${howToBuildShared(main.kind)}`,
     );
   }
   return { kind: main.kind, path: file };
@@ -344,7 +351,12 @@ export function resolveSharedBuild(main: NativeBuild): NativeBuild {
 
 function loadShared(): { build: NativeBuild; binding: SharedBinding } {
   if (!sharedLoaded) {
-    const build = resolveSharedBuild(load().build);
+    const main = load();
+    if ((main.binding as Partial<SharedBinding>).sharedArrayBuffers === 'node-api') {
+      sharedLoaded = { build: main.build, binding: main.binding as SharedBinding };
+      return sharedLoaded;
+    }
+    const build = resolveSharedBuild(main.build);
     let binding: SharedBinding;
     try {
       binding = require(build.path) as SharedBinding;
@@ -362,7 +374,7 @@ function loadShared(): { build: NativeBuild; binding: SharedBinding } {
   return sharedLoaded;
 }
 
-/** The shared-heap addon, loaded on first call (after the main addon, whose build it follows). */
+/** The addon that makes shared reservations: the main one where it can, else the shared-heap addon (loaded on first call, after the main addon, whose build it follows). */
 export function sharedBinding(): SharedBinding {
   return loadShared().binding;
 }

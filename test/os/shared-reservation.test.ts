@@ -1,5 +1,6 @@
 /**
- * Shared reservations (lib/os/pages.ts over the shared-heap addon, native/shared.cc): a SharedArrayBuffer over a
+ * Shared reservations (lib/os/pages.ts over the main addon's Node-API path, native/shared_napi.cc, in Node.js 26.1
+ * and later, else over the shared-heap addon, native/shared.cc): a SharedArrayBuffer over a
  * pymalloc reservation that worker threads attach, release for every thread at once, unmapping once no thread holds
  * it, and the thread binding that frees a lock word when a thread dies holding it. Workers run the built library
  * (dist/, `npm run build:ts`); the cases that terminate workers or count unmapped regions after garbage collection
@@ -19,6 +20,7 @@ import {
   resolveNativeBuild,
   resolveSharedBuild,
   SHARED_ADDON_NAME,
+  type SharedBinding,
   sharedAddonPath,
   sharedBinding,
   sharedNativeBuild,
@@ -32,6 +34,24 @@ const LIB_OS = path.join(ROOT, 'dist', 'lib', 'os');
 const PAGES_JS = path.join(LIB_OS, 'pages.js');
 const fixtures = path.join(__dirname, 'fixtures');
 const page = pageSize();
+
+/**
+ * Whether the running Node.js has node_api_create_external_sharedarraybuffer: 26.1.0 added it, and later 24.x
+ * releases have it too (24.22.3 does); Node.js 20 never had it. Undefined where this test does not know.
+ */
+const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+const NODE_API_SAB = major > 26 || (major === 26 && minor >= 1) ? true : major <= 20 ? false : undefined;
+/** How shared reservations are made here: by the main addon (Node-API) or by the shared-heap addon (V8). */
+const PROVIDER =
+  (nativeBinding() as Partial<SharedBinding>).sharedArrayBuffers === 'node-api' ? 'node-api' : 'v8';
+/** The tests of the V8 addon itself: they cannot run where the main addon makes shared reservations. */
+const describeV8Addon = PROVIDER === 'v8' ? describe : describe.skip;
+if (PROVIDER !== 'v8') {
+  console.log(
+    `Node.js ${process.version} has node_api_create_external_sharedarraybuffer: the main addon makes shared ` +
+      'reservations, and the tests of the V8 shared-heap addon (for a Node.js without it) are skipped here',
+  );
+}
 
 /** The workers and the child run dist/: it must be built from these sources. */
 function requireBuilt(): void {
@@ -59,12 +79,127 @@ beforeAll(() => {
   // No silent skip: the shared-heap addon is built with the main one (npm run build:gyp / build:cmake / build:asan).
   const expected = sharedAddonPath(nativeBuild());
   expect(fs.existsSync(expected) ? 'built' : `missing ${expected}: build both addons`).toBe('built');
-  expect(sharedNativeBuild()).toEqual({ kind: nativeBuild().kind, path: expected });
+  expect(sharedNativeBuild()).toEqual(
+    PROVIDER === 'node-api' ? nativeBuild() : { kind: nativeBuild().kind, path: expected },
+  );
 });
 
-describe('the shared-heap addon and its loader', () => {
+describe('which addon makes shared reservations', () => {
+  test('the main addon, with Node-API, exactly where Node.js has node_api_create_external_sharedarraybuffer', () => {
+    if (NODE_API_SAB !== undefined) {
+      expect({ node: process.version, provider: PROVIDER }).toEqual({
+        node: process.version,
+        provider: NODE_API_SAB ? 'node-api' : 'v8',
+      });
+    }
+    const main = nativeBinding() as Partial<SharedBinding>;
+    expect(typeof main.reserveShared).toBe(PROVIDER === 'node-api' ? 'function' : 'undefined');
+    expect(sharedBinding().sharedArrayBuffers).toBe(PROVIDER);
+    if (PROVIDER === 'v8') expect(sharedBinding()).not.toBe(nativeBinding());
+    else expect(sharedBinding()).toBe(nativeBinding());
+  });
+
+  test('the raw binding checks its arguments, never aborts', () => {
+    const shared = sharedBinding();
+    const s = shared.reserveShared(4 * page, page);
+    try {
+      for (const bad of [
+        undefined,
+        null,
+        1,
+        'sab',
+        {},
+        new ArrayBuffer(8),
+        new Uint8Array(s.buffer),
+        () => 0,
+      ]) {
+        expectError(() => shared.attachShared(bad as SharedArrayBuffer), TypeError, 'ERR_INVALID_ARG_TYPE');
+      }
+      expectError(() => shared.attachShared(new SharedArrayBuffer(4 * page)), Error, 'ERR_INVALID_ARG_VALUE');
+      expectError(() => shared.attachShared(s.buffer.slice(0)), Error, 'ERR_INVALID_ARG_VALUE');
+      expectError(() => shared.reserveShared(0, page), RangeError, 'ERR_OUT_OF_RANGE');
+      expectError(() => shared.reserveShared(page, 3 * page), RangeError, 'ERR_OUT_OF_RANGE');
+      expectError(
+        () => shared.reserveShared('1' as unknown as number, page),
+        TypeError,
+        'ERR_INVALID_ARG_TYPE',
+      );
+      expectError(() => shared.bindThread(s.handle, 2, 4, 8, 1), RangeError, 'ERR_OUT_OF_RANGE');
+      expectError(() => shared.bindThread(s.handle, 0, 4 * page, 8, 1), RangeError, 'ERR_OUT_OF_RANGE');
+      expectError(() => shared.bindThread(s.handle, 0, 4, 8, 0), RangeError, 'ERR_OUT_OF_RANGE');
+      expectError(() => shared.bindThread(s.handle, 0, 4, 8, 2 ** 31), RangeError, 'ERR_OUT_OF_RANGE');
+      expectError(
+        () => shared.bindThread(s.handle, 0, 4, 8, '1' as unknown as number),
+        TypeError,
+        'ERR_INVALID_ARG_TYPE',
+      );
+      expectError(
+        () => shared.bindThread({} as typeof s.handle, 0, 4, 8, 1),
+        TypeError,
+        'ERR_INVALID_ARG_TYPE',
+      );
+      expectError(
+        () => shared.unbindThread(undefined as unknown as typeof s.handle),
+        TypeError,
+        'ERR_INVALID_ARG_TYPE',
+      );
+      expect(shared.unbindThread(s.handle)).toBe(false);
+    } finally {
+      shared.release(s.handle);
+    }
+  });
+
+  test('with the main addon only (a prebuild): shared heaps where Node-API can, else ERR_PYMALLOC_NO_SHARED_ADDON', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pymalloc-main-only-'));
+    const saved = process.env['PYMALLOC_NATIVE'];
+    try {
+      const main = path.join(dir, 'pymalloc.node');
+      fs.copyFileSync(nativeBuild().path, main);
+      process.env['PYMALLOC_NATIVE'] = main;
+      jest.isolateModules(() => {
+        const fresh = require('../../lib/os/pages') as typeof import('../../lib/os/pages');
+        if (PROVIDER === 'node-api') {
+          const shared = fresh.Reservation.createShared(4 * page);
+          const again = fresh.Reservation.attachShared(shared.buffer);
+          new Uint8Array(shared.buffer)[page] = 7;
+          expect(new Uint8Array(again.buffer)[page]).toBe(7);
+          expect(again.base).toBe(shared.base);
+          expectError(
+            () => fresh.Reservation.attachShared(new SharedArrayBuffer(page)),
+            Error,
+            'ERR_INVALID_ARG_VALUE',
+          );
+          shared.release();
+          expect(again.released).toBe(true);
+        } else {
+          expectError(() => fresh.Reservation.createShared(page), Error, 'ERR_PYMALLOC_NO_SHARED_ADDON');
+          expectError(
+            () => fresh.Reservation.attachShared(new SharedArrayBuffer(page)),
+            Error,
+            'ERR_PYMALLOC_NO_SHARED_ADDON',
+          );
+        }
+        // Argument checks come first, with or without the addon.
+        expectError(
+          () => fresh.Reservation.attachShared(new ArrayBuffer(8) as unknown as SharedArrayBuffer),
+          TypeError,
+          'ERR_INVALID_ARG_TYPE',
+        );
+        const r = fresh.Reservation.create(page);
+        expect(r.shared).toBe(false);
+        r.release();
+      });
+    } finally {
+      if (saved === undefined) delete process.env['PYMALLOC_NATIVE'];
+      else process.env['PYMALLOC_NATIVE'] = saved;
+      fs.rmSync(dir, { recursive: true });
+    }
+  });
+});
+
+describeV8Addon('the shared-heap addon and its loader', () => {
   test('it is the one beside the main addon, built for this Node.js', () => {
-    const info = sharedBinding().buildInfo;
+    const info = sharedBinding().buildInfo!;
     expect(info.nodeModuleVersion).toBe(Number(process.versions.modules));
     expect(info.nodeVersion.split('.')[0]).toBe(process.version.split('.')[0]);
     expect(path.basename(sharedNativeBuild().path)).toBe(SHARED_ADDON_NAME);
@@ -121,40 +256,8 @@ describe('the shared-heap addon and its loader', () => {
     }
   });
 
-  test('createShared without the shared addon throws ERR_PYMALLOC_NO_SHARED_ADDON, and create still works', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pymalloc-main-only-'));
-    const saved = process.env['PYMALLOC_NATIVE'];
-    try {
-      const main = path.join(dir, 'pymalloc.node');
-      fs.copyFileSync(nativeBuild().path, main);
-      process.env['PYMALLOC_NATIVE'] = main;
-      jest.isolateModules(() => {
-        const fresh = require('../../lib/os/pages') as typeof import('../../lib/os/pages');
-        expectError(() => fresh.Reservation.createShared(page), Error, 'ERR_PYMALLOC_NO_SHARED_ADDON');
-        expectError(
-          () => fresh.Reservation.attachShared(new SharedArrayBuffer(page)),
-          Error,
-          'ERR_PYMALLOC_NO_SHARED_ADDON',
-        );
-        // Argument checks come first, with or without the addon.
-        expectError(
-          () => fresh.Reservation.attachShared(new ArrayBuffer(8) as unknown as SharedArrayBuffer),
-          TypeError,
-          'ERR_INVALID_ARG_TYPE',
-        );
-        const r = fresh.Reservation.create(page);
-        expect(r.shared).toBe(false);
-        r.release();
-      });
-    } finally {
-      if (saved === undefined) delete process.env['PYMALLOC_NATIVE'];
-      else process.env['PYMALLOC_NATIVE'] = saved;
-      fs.rmSync(dir, { recursive: true });
-    }
-  });
-
   test('a shared addon built for another Node.js or V8 configuration is refused', () => {
-    const info = sharedBinding().buildInfo;
+    const info = sharedBinding().buildInfo!;
     expect(() => checkSharedBuildInfo(info, 'x.node', 'gyp')).not.toThrow();
     const refused = (bad: object) => {
       try {
@@ -197,56 +300,6 @@ describe('the shared-heap addon and its loader', () => {
     } finally {
       shared.release(s.handle);
       main.release(m.handle);
-    }
-  });
-
-  test('the raw binding checks its arguments, never aborts', () => {
-    const shared = sharedBinding();
-    const s = shared.reserveShared(4 * page, page);
-    try {
-      for (const bad of [
-        undefined,
-        null,
-        1,
-        'sab',
-        {},
-        new ArrayBuffer(8),
-        new Uint8Array(s.buffer),
-        () => 0,
-      ]) {
-        expectError(() => shared.attachShared(bad as SharedArrayBuffer), TypeError, 'ERR_INVALID_ARG_TYPE');
-      }
-      expectError(() => shared.attachShared(new SharedArrayBuffer(4 * page)), Error, 'ERR_INVALID_ARG_VALUE');
-      expectError(() => shared.attachShared(s.buffer.slice(0)), Error, 'ERR_INVALID_ARG_VALUE');
-      expectError(() => shared.reserveShared(0, page), RangeError, 'ERR_OUT_OF_RANGE');
-      expectError(() => shared.reserveShared(page, 3 * page), RangeError, 'ERR_OUT_OF_RANGE');
-      expectError(
-        () => shared.reserveShared('1' as unknown as number, page),
-        TypeError,
-        'ERR_INVALID_ARG_TYPE',
-      );
-      expectError(() => shared.bindThread(s.handle, 2, 4, 8, 1), RangeError, 'ERR_OUT_OF_RANGE');
-      expectError(() => shared.bindThread(s.handle, 0, 4 * page, 8, 1), RangeError, 'ERR_OUT_OF_RANGE');
-      expectError(() => shared.bindThread(s.handle, 0, 4, 8, 0), RangeError, 'ERR_OUT_OF_RANGE');
-      expectError(() => shared.bindThread(s.handle, 0, 4, 8, 2 ** 31), RangeError, 'ERR_OUT_OF_RANGE');
-      expectError(
-        () => shared.bindThread(s.handle, 0, 4, 8, '1' as unknown as number),
-        TypeError,
-        'ERR_INVALID_ARG_TYPE',
-      );
-      expectError(
-        () => shared.bindThread({} as typeof s.handle, 0, 4, 8, 1),
-        TypeError,
-        'ERR_INVALID_ARG_TYPE',
-      );
-      expectError(
-        () => shared.unbindThread(undefined as unknown as typeof s.handle),
-        TypeError,
-        'ERR_INVALID_ARG_TYPE',
-      );
-      expect(shared.unbindThread(s.handle)).toBe(false);
-    } finally {
-      shared.release(s.handle);
     }
   });
 });
