@@ -11,7 +11,7 @@
  */
 
 import { isPurged } from './arena';
-import { codedError, HeapCore, POOL_MAGIC } from './core';
+import { bufferDetachedError, codedError, HeapCore, POOL_MAGIC } from './core';
 import {
   OFFSETOF_ARENA_OBJECT_ADDRESS,
   OFFSETOF_ARENA_OBJECT_POOL_ADDRESS,
@@ -56,7 +56,9 @@ export class Allocator extends HeapCore {
       const sz = (n - 1) >>> this.alignShift;
       const slot = this.usedBase + (sz << 4);
       const pool = u32[slot >>> 2];
-      if (pool !== slot - NEXTPOOL) {
+      // Above the fake header: a pool (pools lie above the metadata). The fake header means the list is empty;
+      // undefined, a view of a detached buffer, fails the test too, and allocateFromNewPool reports it.
+      if (pool > slot - NEXTPOOL) {
         const bp = u32[(pool + FREEBLOCK) >>> 2];
         const next = u32[bp >>> 2];
         u32[(bp + this.markOffset) >>> 2] = 0;
@@ -126,8 +128,14 @@ export class Allocator extends HeapCore {
 
   /** @internal Everything malloc's fast path does not take: 0, large sizes, bad input, a destroyed heap. */
   protected mallocSlow(n: number): number {
-    // A large request (n > threshold, an integer below 2^32) needs no other check.
-    if (typeof n === 'number' && n >>> 0 === n && n > this.threshold && !this.destroyed)
+    // A large request (n > threshold, an integer below 2^32) of a live heap needs no other check.
+    if (
+      typeof n === 'number' &&
+      n >>> 0 === n &&
+      n > this.threshold &&
+      !this.destroyed &&
+      this.u8.length !== 0
+    )
       return this.mallocLarge(n);
     this.checkLive('malloc');
     checkSize(n, 'size', 'malloc');
@@ -377,11 +385,16 @@ export class Allocator extends HeapCore {
     return this.destroyed;
   }
 
-  /** @internal Throws ERR_PYMALLOC_DESTROYED, naming `what`, once destroy() has run. */
+  /**
+   * @internal Throws ERR_PYMALLOC_DESTROYED, naming `what`, once destroy() has run, and ERR_PYMALLOC_BUFFER_DETACHED
+   * once JavaScript has detached the heap's ArrayBuffer. Every slow path and every method that is not a fast path
+   * calls it; a fast path on a detached buffer reads `undefined` and so falls through to its slow path.
+   */
   protected checkLive(what: string): void {
     if (this.destroyed) {
       throw codedError(Error, 'ERR_PYMALLOC_DESTROYED', `pymalloc: ${what}: the heap has been destroyed`);
     }
+    if (this.u8.length === 0) throw bufferDetachedError(what);
   }
 }
 

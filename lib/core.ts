@@ -32,6 +32,21 @@ export function codedError<E extends Error>(
   return err;
 }
 
+/**
+ * The error of a heap whose ArrayBuffer JavaScript detached. ArrayBuffer.prototype.transfer() (Node 22 and later)
+ * moves a buffer's memory to a new ArrayBuffer and detaches the old one; nothing can refuse that for an external
+ * buffer without a detach key, which Node's own teardown of such a buffer cannot handle (lib/os/pages.ts). The
+ * heap's memory then belongs to the new buffer, and the heap can only be destroyed.
+ */
+export function bufferDetachedError(what: string): Error {
+  return codedError(
+    Error,
+    'ERR_PYMALLOC_BUFFER_DETACHED',
+    `pymalloc: ${what}: the heap's ArrayBuffer was detached (by ArrayBuffer.prototype.transfer?), so its memory ` +
+      'now belongs to another buffer; the heap can no longer be used (destroy() still releases it)',
+  );
+}
+
 export const POLICY_CPYTHON = 0;
 export const POLICY_PURGE = 1;
 export const POLICY_NEVER = 2;

@@ -13,7 +13,7 @@
  */
 
 import { poolBecameFree, takeFreePool } from './arena';
-import { type HeapCore, POOL_MAGIC } from './core';
+import { bufferDetachedError, type HeapCore, POOL_MAGIC } from './core';
 import {
   OFFSETOF_POOL_HEADER_ARENAINDEX,
   OFFSETOF_POOL_HEADER_FREEBLOCK,
@@ -110,6 +110,7 @@ export function poolExtend(h: HeapCore, pool: number, sz: number): void {
  * the views word by word, like the fast paths.
  */
 export function allocateFromNewPool(h: HeapCore, sz: number, request: number): number {
+  if (h.u32.length === 0) throw bufferDetachedError('malloc');
   const pool = takeFreePool(h, request);
   const u32 = h.u32;
   const hi = h.baseHi;

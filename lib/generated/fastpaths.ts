@@ -30,7 +30,9 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
         const sz = (n - 1) >>> 4;
         const slot = 464 + (sz << 4);
         const pool = u32[slot >>> 2];
-        if (pool !== slot - 16) {
+        // Above the fake header: a pool (pools lie above the metadata). The fake header means the list is empty;
+        // undefined, a view of a detached buffer, fails the test too, and allocateFromNewPool reports it.
+        if (pool > slot - 16) {
           const bp = u32[(pool + 8) >>> 2];
           const next = u32[bp >>> 2];
           u32[(bp + 8) >>> 2] = 0;
@@ -158,7 +160,9 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
         const sz = (n - 1) >>> 3;
         const slot = 464 + (sz << 4);
         const pool = u32[slot >>> 2];
-        if (pool !== slot - 16) {
+        // Above the fake header: a pool (pools lie above the metadata). The fake header means the list is empty;
+        // undefined, a view of a detached buffer, fails the test too, and allocateFromNewPool reports it.
+        if (pool > slot - 16) {
           const bp = u32[(pool + 8) >>> 2];
           const next = u32[bp >>> 2];
           u32[(bp + 4) >>> 2] = 0;
@@ -286,7 +290,9 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
         const sz = (n - 1) >>> 4;
         const slot = 464 + (sz << 4);
         const pool = u32[slot >>> 2];
-        if (pool !== slot - 16) {
+        // Above the fake header: a pool (pools lie above the metadata). The fake header means the list is empty;
+        // undefined, a view of a detached buffer, fails the test too, and allocateFromNewPool reports it.
+        if (pool > slot - 16) {
           const bp = u32[(pool + 8) >>> 2];
           const next = u32[bp >>> 2];
           u32[(bp + 8) >>> 2] = 0;
@@ -414,7 +420,9 @@ export function fastPathClasses<T extends AllocatorClass>(Base: T) {
         const sz = (n - 1) >>> 4;
         const slot = 464 + (sz << 4);
         const pool = u32[slot >>> 2];
-        if (pool !== slot - 16) {
+        // Above the fake header: a pool (pools lie above the metadata). The fake header means the list is empty;
+        // undefined, a view of a detached buffer, fails the test too, and allocateFromNewPool reports it.
+        if (pool > slot - 16) {
           const bp = u32[(pool + 8) >>> 2];
           const next = u32[bp >>> 2];
           u32[(bp + 8) >>> 2] = 0;

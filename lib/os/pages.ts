@@ -26,7 +26,6 @@
  * These need the shared-heap addon, which is built for one Node.js version (ERR_PYMALLOC_NO_SHARED_ADDON without it).
  */
 import { types } from 'node:util';
-import { markAsUntransferable } from 'node:worker_threads';
 import {
   type HeapInspection,
   loadedSharedBinding,
@@ -232,9 +231,11 @@ export class Reservation<B extends ArrayBufferLike = ArrayBufferLike> {
     }
     const binding = nativeBinding();
     const { handle, buffer, base } = binding.reserve(size, alignment, access);
-    // A transfer (postMessage or structuredClone with a transfer list) would move the pages to another
-    // ArrayBuffer and leave this reservation's views empty: it copies instead.
-    markAsUntransferable(buffer);
+    // A transfer (postMessage or structuredClone with the buffer in the transfer list) cannot move the pages to
+    // another ArrayBuffer: Node.js marks every external ArrayBuffer with a finalizer untransferable itself (the
+    // transfer copies in Node.js 20 and throws a DataCloneError from 22 on). It is not marked again here:
+    // worker_threads.markAsUntransferable() also sets a V8 detach key from Node.js 24 on, and then Node's own
+    // teardown of the buffer (at every exit) and napi_detach_arraybuffer (release) abort the process.
     return new Reservation<ArrayBuffer>(size, alignment, access, handle, buffer, base, binding, undefined);
   }
 
