@@ -6,7 +6,6 @@
  * (dist/, `npm run build:ts`); the cases that terminate workers or count unmapped regions after garbage collection
  * run in a child process (fixtures/shared-child.js), and the test asserts that it exited normally first.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -26,6 +25,7 @@ import {
   sharedNativeBuild,
 } from '../../lib/os/native';
 import { pageSize, Reservation } from '../../lib/os/pages';
+import { runChild } from '../run-child';
 import { runWorker } from '../run-worker';
 import { expectError } from './expect-error';
 
@@ -695,32 +695,7 @@ describe('thread teardown, termination and unmapping (in a child process)', () =
   beforeAll(requireBuilt);
 
   function child(name: string): Record<string, unknown> {
-    const r = spawnSync(
-      process.execPath,
-      ['--expose-gc', path.join(fixtures, 'shared-child.js'), LIB_OS, name],
-      {
-        encoding: 'utf8',
-        timeout: 120_000,
-        maxBuffer: 16 * 1024 * 1024,
-      },
-    );
-    // The process ended by itself, normally: no signal (SIGSEGV, SIGABRT), no C++ terminate, no timeout.
-    expect({
-      case: name,
-      status: r.status,
-      signal: r.signal,
-      error: r.error?.message,
-      stderr: r.stderr,
-    }).toEqual({
-      case: name,
-      status: 0,
-      signal: null,
-      error: undefined,
-      stderr: '',
-    });
-    const lines = r.stdout.split('\n').filter((l) => l.startsWith('{'));
-    expect(lines).toHaveLength(1);
-    return JSON.parse(lines[0]!) as Record<string, unknown>;
+    return runChild(['--expose-gc', path.join(fixtures, 'shared-child.js'), LIB_OS, name], name);
   }
 
   const untouched = { lock: 0, flags: 0, slot: 0 };

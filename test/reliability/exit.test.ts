@@ -6,9 +6,9 @@
  * an external ArrayBuffer (and napi_detach_arraybuffer) detach without a key. The CI runs this file under Node.js
  * 24 and 26 as well as 20 (.ci/run). Each case runs in a child process (fixtures/exit-child.js, against dist/).
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { runChild } from '../run-child';
 
 const lib = join(__dirname, '..', '..', 'dist', 'lib');
 const child = join(__dirname, 'fixtures', 'exit-child.js');
@@ -19,22 +19,7 @@ test.each(['alive', 'destroyed', 'worker-exit', 'worker-terminate'])(
     expect(existsSync(join(lib, 'index.js')) ? 'built' : `missing ${lib}: run npm run build:ts`).toBe(
       'built',
     );
-    const r = spawnSync(process.execPath, [child, lib, name], { encoding: 'utf8', timeout: 60_000 });
-    expect({
-      case: name,
-      status: r.status,
-      signal: r.signal,
-      error: r.error?.message,
-      stderr: r.stderr,
-    }).toEqual({
-      case: name,
-      status: 0,
-      signal: null,
-      error: undefined,
-      stderr: '',
-    });
-    const lines = r.stdout.split('\n').filter((l) => l.startsWith('{'));
-    expect(lines).toHaveLength(1);
-    expect(JSON.parse(lines[0]!)).toMatchObject({ case: name, heaps: ['dontneed', 'unmap'] });
+    const result = runChild([child, lib, name], name, 60_000);
+    expect(result).toMatchObject({ case: name, heaps: ['dontneed', 'unmap'] });
   },
 );
